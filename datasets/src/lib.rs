@@ -15,6 +15,7 @@
 pub mod engine;
 pub mod net;
 pub mod pcap;
+pub mod proto;
 pub mod rng;
 pub mod tcp;
 pub mod wire;
