@@ -80,7 +80,9 @@ impl Scheduler {
             free: Vec::new(),
             seq: 0,
             now: 0,
-            owners: (0..owners).map(|_| Rc::new(OwnerStats::default())).collect(),
+            owners: (0..owners)
+                .map(|_| Rc::new(OwnerStats::default()))
+                .collect(),
         }
     }
 
@@ -252,7 +254,10 @@ mod tests {
             Box::new(Spawner::new(move || {
                 n += 1;
                 (n <= 3).then(|| {
-                    (n * 100, Box::new(Burst::new(vec![(n * 100 + 1, vec![n as u8])])) as Box<dyn Source>)
+                    (
+                        n * 100,
+                        Box::new(Burst::new(vec![(n * 100 + 1, vec![n as u8])])) as Box<dyn Source>,
+                    )
                 })
             })),
         );

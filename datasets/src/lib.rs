@@ -12,10 +12,16 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod background;
 pub mod engine;
+pub mod generate;
+pub mod labels;
 pub mod net;
 pub mod pcap;
 pub mod proto;
 pub mod rng;
+pub mod scenarios;
+pub mod score;
+pub mod sessions;
 pub mod tcp;
 pub mod wire;

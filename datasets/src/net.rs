@@ -174,9 +174,9 @@ impl Network {
                 let windows = rng.chance(0.7);
                 let oui = *rng.pick(&CLIENT_OUIS);
                 let ip = IpAddr::V4(Ipv4Addr::new(10, 10, subnet, h));
-                let v6 = rng
-                    .chance(0.25)
-                    .then(|| Ipv6Addr::new(0x2001, 0x0db8, 0x0010, subnet.into(), 0, 0, 0, h.into()));
+                let v6 = rng.chance(0.25).then(|| {
+                    Ipv6Addr::new(0x2001, 0x0db8, 0x0010, subnet.into(), 0, 0, 0, h.into())
+                });
                 let tls_profile = if windows {
                     *rng.pick(&[0usize, 0, 0, 1, 2, 4])
                 } else {
@@ -225,7 +225,9 @@ impl Network {
             Host::external(IpAddr::V4(Ipv4Addr::new(162, 159, 200, 1)), 64, 11),
             Host::external(IpAddr::V4(Ipv4Addr::new(162, 159, 200, 123)), 64, 11),
         ];
-        let servers = (0..1500).map(|i| external_server(rng, i)).collect::<Vec<_>>();
+        let servers = (0..1500)
+            .map(|i| external_server(rng, i))
+            .collect::<Vec<_>>();
         let popularity = Weighted::zipf(servers.len(), 1.0);
         Network {
             clients,
@@ -271,7 +273,16 @@ fn external_server(rng: &mut Rng, i: usize) -> ExternalServer {
     // Deduplicate names deterministically.
     name.insert_str(name.find('.').unwrap_or(0), &format!("{}", i % 97));
     let v6 = rng.chance(0.3).then(|| {
-        Ipv6Addr::new(0x2001, 0x0db8, 0xf000 | (i as u16 & 0x0fff), 0, 0, 0, 0, rng.range(1, 0xfffe) as u16)
+        Ipv6Addr::new(
+            0x2001,
+            0x0db8,
+            0xf000 | (i as u16 & 0x0fff),
+            0,
+            0,
+            0,
+            0,
+            rng.range(1, 0xfffe) as u16,
+        )
     });
     let https = rng.chance(0.88);
     let rtt_ms = rng.lognormal(40.0, 0.7).clamp(3.0, 400.0);

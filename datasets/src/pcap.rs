@@ -145,11 +145,15 @@ mod tests {
     #[test]
     fn pcap_record_layout() {
         let mut w = CaptureWriter::new(Vec::new(), Format::Pcap).unwrap();
-        w.write_packet(1_700_000_000_123_456_789, &[1, 2, 3]).unwrap();
+        w.write_packet(1_700_000_000_123_456_789, &[1, 2, 3])
+            .unwrap();
         let b = w.into_inner();
         assert_eq!(b.len(), 24 + 16 + 3);
         assert_eq!(&b[0..4], &0xa1b2c3d4u32.to_le_bytes());
-        assert_eq!(u32::from_le_bytes(b[24..28].try_into().unwrap()), 1_700_000_000);
+        assert_eq!(
+            u32::from_le_bytes(b[24..28].try_into().unwrap()),
+            1_700_000_000
+        );
         assert_eq!(u32::from_le_bytes(b[28..32].try_into().unwrap()), 123_456);
         assert_eq!(&b[40..], &[1, 2, 3]);
     }

@@ -70,6 +70,8 @@ pub struct Msg {
     parts: VecDeque<Part>,
     /// Bytes left in the current TLS record.
     in_record: usize,
+    /// Bytes of the current literal part already sent.
+    offset: usize,
 }
 
 impl Msg {
@@ -80,6 +82,7 @@ impl Msg {
             think_ns,
             parts: parts.into(),
             in_record: 0,
+            offset: 0,
         }
     }
 
@@ -102,15 +105,18 @@ impl Msg {
     fn take(&mut self, max: usize, rng: &mut Rng, out: &mut Vec<u8>) {
         let mut room = max;
         while room > 0 {
-            let Some(part) = self.parts.front_mut() else { break };
+            let Some(part) = self.parts.front_mut() else {
+                break;
+            };
             match part {
                 Part::Bytes(b) => {
-                    let n = room.min(b.len());
-                    out.extend_from_slice(&b[..n]);
-                    b.drain(..n);
+                    let n = room.min(b.len() - self.offset);
+                    out.extend_from_slice(&b[self.offset..self.offset + n]);
+                    self.offset += n;
                     room -= n;
-                    if b.is_empty() {
+                    if self.offset == b.len() {
                         self.parts.pop_front();
+                        self.offset = 0;
                     }
                 }
                 Part::Random(left) | Part::Text(left) => {
@@ -304,7 +310,13 @@ impl TcpFlow {
             rtt,
         };
         let c = mk(&cfg.client, &cfg.server, ip, &mut rng, cfg.rtt_client_ns);
-        let s = mk(&cfg.server, &cfg.client, ip.reversed(), &mut rng, cfg.rtt_server_ns);
+        let s = mk(
+            &cfg.server,
+            &cfg.client,
+            ip.reversed(),
+            &mut rng,
+            cfg.rtt_server_ns,
+        );
         let retransmit_pending = rng.chance(cfg.retransmit_chance);
         let mut f = TcpFlow {
             t: cfg.start_ns,
@@ -343,7 +355,16 @@ impl TcpFlow {
 
     /// Builds one segment into the current round.
     #[allow(clippy::too_many_arguments)]
-    fn push(&mut self, ts: u64, from_client: bool, flags: u8, seq: u32, ack: u32, opts: &[u8], payload: &[u8]) {
+    fn push(
+        &mut self,
+        ts: u64,
+        from_client: bool,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        opts: &[u8],
+        payload: &[u8],
+    ) {
         let (sport, dport) = if from_client {
             (self.cfg.sport, self.cfg.dport)
         } else {
@@ -351,7 +372,11 @@ impl TcpFlow {
         };
         let ipv6 = matches!(self.c.ip, IpPair::V6 { .. });
         let side = self.side(from_client);
-        let window = if flags & F::SYN != 0 { 64_240 } else { side.window };
+        let window = if flags & F::SYN != 0 {
+            64_240
+        } else {
+            side.window
+        };
         let h = TcpHeader {
             sport,
             dport,
@@ -447,7 +472,9 @@ impl TcpFlow {
 
     /// Sends one flight of the current message with its acknowledgements.
     fn flight(&mut self) {
-        let Some(mut msg) = self.msgs.pop_front() else { return };
+        let Some(mut msg) = self.msgs.pop_front() else {
+            return;
+        };
         let fc = msg.from_client;
         let (rtt_send, rtt_recv) = if fc {
             (self.c.rtt, self.s.rtt)
@@ -457,7 +484,11 @@ impl TcpFlow {
         let start = match self.resume_at.take() {
             Some(t) => t,
             None => {
-                let react = if self.last_from_client != fc { rtt_send } else { 20_000 };
+                let react = if self.last_from_client != fc {
+                    rtt_send
+                } else {
+                    20_000
+                };
                 self.t + react + msg.think_ns
             }
         };
@@ -534,7 +565,11 @@ impl TcpFlow {
         } else {
             (self.s.rtt, self.c.rtt)
         };
-        let react = if self.last_from_client != closer_client { rtt_closer } else { 20_000 };
+        let react = if self.last_from_client != closer_client {
+            rtt_closer
+        } else {
+            20_000
+        };
         let t = self.t + react + self.cfg.close_delay_ns;
         let (seq, ack) = self.seqs(closer_client);
         match self.cfg.close {
@@ -544,7 +579,15 @@ impl TcpFlow {
                 let t2 = t + rtt_other;
                 self.push(t2, !closer_client, F::FIN | F::ACK, ack, seq, &[], &[]);
                 let t3 = t2 + rtt_closer;
-                self.push(t3, closer_client, F::ACK, seq, ack.wrapping_add(1), &[], &[]);
+                self.push(
+                    t3,
+                    closer_client,
+                    F::ACK,
+                    seq,
+                    ack.wrapping_add(1),
+                    &[],
+                    &[],
+                );
             }
             Close::ClientRst | Close::ServerRst => {
                 self.push(t, closer_client, F::RST | F::ACK, seq, ack, &[], &[]);
@@ -579,7 +622,12 @@ mod tests {
 
     fn hosts() -> (Host, Host) {
         (
-            Host::internal(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), [2, 0, 0, 0, 0, 1], None, 64),
+            Host::internal(
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                [2, 0, 0, 0, 0, 1],
+                None,
+                64,
+            ),
             Host::external(IpAddr::V4(Ipv4Addr::new(93, 184, 216, 34)), 64, 10),
         )
     }
@@ -670,6 +718,9 @@ mod tests {
         assert_eq!(u16::from_be_bytes([all[3], all[4]]), 16_408);
         let second = 5 + 16_408;
         assert_eq!(&all[second..second + 3], &[0x17, 3, 3]);
-        assert_eq!(u16::from_be_bytes([all[second + 3], all[second + 4]]) as usize, 20_000 - 16_408);
+        assert_eq!(
+            u16::from_be_bytes([all[second + 3], all[second + 4]]) as usize,
+            20_000 - 16_408
+        );
     }
 }

@@ -259,8 +259,16 @@ mod tests {
             &q,
             rcode::NOERROR,
             vec![
-                Record { name: "a.example.vn".into(), ttl: 60, data: RData::Cname("b.example.vn".into()) },
-                Record { name: "b.example.vn".into(), ttl: 60, data: RData::A(Ipv4Addr::new(1, 2, 3, 4)) },
+                Record {
+                    name: "a.example.vn".into(),
+                    ttl: 60,
+                    data: RData::Cname("b.example.vn".into()),
+                },
+                Record {
+                    name: "b.example.vn".into(),
+                    ttl: 60,
+                    data: RData::A(Ipv4Addr::new(1, 2, 3, 4)),
+                },
             ],
         );
         let b = r.to_bytes();

@@ -25,7 +25,14 @@ pub const SERVERS: [&str; 6] = [
 ];
 
 /// Builds a request. `extra` headers come after the standard ones.
-pub fn request(method: &str, host: &str, uri: &str, ua: &str, extra: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+pub fn request(
+    method: &str,
+    host: &str,
+    uri: &str,
+    ua: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
     let mut s = format!("{method} {uri} HTTP/1.1\r\nHost: {host}\r\n");
     if !ua.is_empty() {
         s.push_str(&format!("User-Agent: {ua}\r\n"));
@@ -45,7 +52,13 @@ pub fn request(method: &str, host: &str, uri: &str, ua: &str, extra: &[(&str, &s
 }
 
 /// Builds response headers for a body of `content_length` bytes sent after them.
-pub fn response_head(status: u16, server: &str, content_type: &str, content_length: usize, extra: &[(&str, &str)]) -> Vec<u8> {
+pub fn response_head(
+    status: u16,
+    server: &str,
+    content_type: &str,
+    content_length: usize,
+    extra: &[(&str, &str)],
+) -> Vec<u8> {
     let reason = match status {
         200 => "OK",
         204 => "No Content",
@@ -63,7 +76,9 @@ pub fn response_head(status: u16, server: &str, content_type: &str, content_leng
         "HTTP/1.1 {status} {reason}\r\nDate: Mon, 02 Mar 2026 01:00:00 GMT\r\nServer: {server}\r\n"
     );
     if status != 304 && status != 204 {
-        s.push_str(&format!("Content-Type: {content_type}\r\nContent-Length: {content_length}\r\n"));
+        s.push_str(&format!(
+            "Content-Type: {content_type}\r\nContent-Length: {content_length}\r\n"
+        ));
     }
     for (k, v) in extra {
         s.push_str(&format!("{k}: {v}\r\n"));
@@ -77,11 +92,21 @@ pub fn base64(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
         out.push(A[(n >> 18) as usize & 63] as char);
         out.push(A[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 { A[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if c.len() > 2 { A[n as usize & 63] as char } else { '=' });
+        out.push(if c.len() > 1 {
+            A[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            A[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }

@@ -48,11 +48,20 @@ mod tests {
     #[test]
     fn reply_echoes_origin_timestamp() {
         let q = client(1_700_000_000_500_000_000);
-        let r = server(&q, 1_700_000_000_510_000_000, 1_700_000_000_510_100_000, 2, [10, 0, 0, 1]);
+        let r = server(
+            &q,
+            1_700_000_000_510_000_000,
+            1_700_000_000_510_100_000,
+            2,
+            [10, 0, 0, 1],
+        );
         assert_eq!(&r[24..32], &q[40..48]);
         assert_eq!(r[0] & 7, 4);
         // 1.7e9 + offset, fraction of 0.5 s is 2^31
-        assert_eq!(u32::from_be_bytes(q[40..44].try_into().unwrap()), (1_700_000_000 + NTP_UNIX_OFFSET) as u32);
+        assert_eq!(
+            u32::from_be_bytes(q[40..44].try_into().unwrap()),
+            (1_700_000_000 + NTP_UNIX_OFFSET) as u32
+        );
         assert_eq!(u32::from_be_bytes(q[44..48].try_into().unwrap()), 1 << 31);
     }
 }

@@ -142,7 +142,11 @@ pub fn certificate(spec: &CertSpec<'_>, rng: &mut Rng) -> Vec<u8> {
     let san_names = seq(&[tlv(0x82, spec.subject_cn.as_bytes())]);
     let san = seq(&[oid(&[2, 5, 29, 17]), tlv(0x04, &san_names)]);
     // basicConstraints CA:FALSE (empty sequence), critical.
-    let bc = seq(&[oid(&[2, 5, 29, 19]), tlv(0x01, &[0xff]), tlv(0x04, &seq(&[]))]);
+    let bc = seq(&[
+        oid(&[2, 5, 29, 19]),
+        tlv(0x01, &[0xff]),
+        tlv(0x04, &seq(&[])),
+    ]);
     let exts = tlv(0xa3, &seq(&[san, bc]));
     let tbs = seq(&[
         tlv(0xa0, &integer(&[2])),

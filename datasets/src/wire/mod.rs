@@ -208,7 +208,11 @@ pub fn tcp_segment(ip: &IpPair, h: &TcpHeader<'_>, payload: &[u8]) -> Vec<u8> {
     s.extend_from_slice(&h.sport.to_be_bytes());
     s.extend_from_slice(&h.dport.to_be_bytes());
     s.extend_from_slice(&h.seq.to_be_bytes());
-    let ack = if h.flags & tcp_flags::ACK != 0 { h.ack } else { 0 };
+    let ack = if h.flags & tcp_flags::ACK != 0 {
+        h.ack
+    } else {
+        0
+    };
     s.extend_from_slice(&ack.to_be_bytes());
     s.push(((hlen / 4) as u8) << 4);
     s.push(h.flags);
@@ -329,6 +333,16 @@ pub fn frame(link: &Link, ip_packet: &[u8]) -> Vec<u8> {
     f
 }
 
+/// Offset of the IP header in an Ethernet frame built by [`frame`] (after an
+/// optional 802.1Q tag).
+pub fn ip_offset(frame: &[u8]) -> usize {
+    if frame.len() >= 14 && frame[12..14] == [0x81, 0x00] {
+        18
+    } else {
+        14
+    }
+}
+
 /// Builds one complete frame: link, IP and an L4 message.
 pub fn packet(link: &Link, ip: &IpPair, f: &IpFields, proto: u8, l4: &[u8]) -> Vec<u8> {
     frame(link, &ip_packet(ip, f, proto, l4))
@@ -355,6 +369,45 @@ pub fn ipv4_fragments(
         let ff = ((offset / 8) as u16) | if more { 0x2000 } else { 0 };
         let mut p = Vec::with_capacity(20 + end - offset);
         p.extend_from_slice(&ipv4_header(src, dst, f, proto, end - offset, ff));
+        p.extend_from_slice(&l4[offset..end]);
+        out.push(frame(link, &p));
+        if !more {
+            break;
+        }
+        offset = end;
+    }
+    out
+}
+
+/// Splits an IPv6 L4 message into fragments (Fragment extension header,
+/// RFC 8200 section 4.5) of at most `mtu` bytes of IP packet each.
+pub fn ipv6_fragments(
+    link: &Link,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    hop_limit: u8,
+    ident: u32,
+    proto: u8,
+    l4: &[u8],
+    mtu: usize,
+) -> Vec<Vec<u8>> {
+    let max_data = ((mtu.max(1280) - 48) / 8) * 8;
+    let mut out = Vec::new();
+    let mut offset = 0usize;
+    loop {
+        let end = (offset + max_data).min(l4.len());
+        let more = end < l4.len();
+        let mut p = Vec::with_capacity(48 + end - offset);
+        p.extend_from_slice(&0x6000_0000u32.to_be_bytes());
+        p.extend_from_slice(&((8 + end - offset) as u16).to_be_bytes());
+        p.push(44); // Fragment header
+        p.push(hop_limit);
+        p.extend_from_slice(&src.octets());
+        p.extend_from_slice(&dst.octets());
+        p.push(proto);
+        p.push(0);
+        p.extend_from_slice(&(((offset / 8) as u16) << 3 | u16::from(more)).to_be_bytes());
+        p.extend_from_slice(&ident.to_be_bytes());
         p.extend_from_slice(&l4[offset..end]);
         out.push(frame(link, &p));
         if !more {
