@@ -48,6 +48,7 @@ pub struct Factory {
     net: Rc<Network>,
     kinds: crate::rng::Weighted,
     start_unix: i64,
+    max_flow_bytes: f64,
 }
 
 type Group = Vec<(u64, Box<dyn Source>)>;
@@ -64,12 +65,16 @@ pub fn group(mut items: Group) -> Box<dyn Source> {
 }
 
 impl Factory {
-    /// A factory over the network; `start_ns` is the capture start.
-    pub fn new(net: Rc<Network>, start_ns: u64) -> Factory {
+    /// A factory over the network; `start_ns` is the capture start. The
+    /// heavy tail of flow sizes is cut at one hundredth of the background's
+    /// packet budget (at least 1 MB), so that a small capture is not one
+    /// download.
+    pub fn new(net: Rc<Network>, start_ns: u64, budget_packets: u64) -> Factory {
         Factory {
             net,
             kinds: crate::rng::Weighted::from_weights(MIX.iter().map(|m| m.1)),
             start_unix: (start_ns / SEC) as i64,
+            max_flow_bytes: (budget_packets as f64 * 1448.0 / 100.0).clamp(1e6, 40e6),
         }
     }
 
@@ -181,13 +186,13 @@ impl Factory {
         }
     }
 
-    fn body_size(rng: &mut Rng) -> usize {
-        let x = rng.lognormal(9_000.0, 1.7);
-        if rng.chance(0.01) {
-            rng.pareto(2_000_000.0, 1.3).min(40e6) as usize
+    fn body_size(&self, rng: &mut Rng) -> usize {
+        let x = if rng.chance(0.01) {
+            rng.pareto(2_000_000.0, 1.3)
         } else {
-            x.min(8e6) as usize
-        }
+            rng.lognormal(9_000.0, 1.7)
+        };
+        x.min(self.max_flow_bytes) as usize
     }
 
     fn https_conn(
@@ -210,7 +215,7 @@ impl Factory {
                 },
                 request: rng.lognormal(450.0, 0.5) as usize,
                 server_ns: rng.range(2, 150) * MS,
-                response: Self::body_size(rng) + 60,
+                response: self.body_size(rng) + 60,
             })
             .collect();
         let chain = sessions::cert_chain(&s.name, self.start_unix, false);
@@ -269,7 +274,7 @@ impl Factory {
             let (status, len) = if rng.chance(0.05) {
                 (404, 150)
             } else {
-                (200, Self::body_size(rng))
+                (200, self.body_size(rng))
             };
             let resp =
                 sessions::http_response(status, http::SERVERS[s.server_sw], ct_kind, len, rng);
@@ -399,7 +404,7 @@ impl Factory {
         let n = 1 + (rng.exp(3.0) as usize).min(40);
         let ops: Vec<(usize, usize, u64)> = (0..n)
             .map(|_| {
-                let big = rng.pareto(8_000.0, 1.1).min(30e6) as usize;
+                let big = rng.pareto(8_000.0, 1.1).min(self.max_flow_bytes) as usize;
                 if rng.chance(0.7) {
                     (
                         rng.range(100, 400) as usize,

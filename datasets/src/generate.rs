@@ -125,8 +125,8 @@ pub fn generate<W: Write, L: Write>(
         scheduler.add(i + 1, source);
         meta.push(label);
     }
-    let factory = Factory::new(Rc::clone(&net), opts.start_ns);
     let budget = opts.packets.saturating_sub(scenario_budget);
+    let factory = Factory::new(Rc::clone(&net), opts.start_ns, budget);
     if budget > 0 {
         let per_session = Background::mean_packets_per_session(&factory, opts.seed, 3000);
         let sessions = budget as f64 / per_session.max(1.0);

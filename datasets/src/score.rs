@@ -374,3 +374,238 @@ impl Report {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::Cidr;
+
+    const S: u64 = 1_000_000; // one second in microseconds
+    const T0: u64 = 1_772_413_200 * S;
+
+    fn label(id: u32, tech: &[&str], att: &str, tgt: &str, start: u64, end: u64) -> Label {
+        Label {
+            id,
+            scenario: format!("s{id}"),
+            techniques: tech.iter().map(|t| t.to_string()).collect(),
+            attackers: att.split(';').map(|a| a.parse::<Cidr>().unwrap()).collect(),
+            targets: tgt.split(';').map(|a| a.parse::<Cidr>().unwrap()).collect(),
+            target_port: None,
+            protocol: "tcp".into(),
+            start_us: start,
+            end_us: end,
+            packets: 1,
+            params: vec![],
+        }
+    }
+
+    fn eve(ts_s: u64, src: &str, dst: &str, tech: &[&str]) -> String {
+        let us = ts_s * S;
+        let dt = chrono::DateTime::from_timestamp_micros(us as i64).unwrap();
+        let ts = dt.format("%Y-%m-%dT%H:%M:%S%.6f+0000");
+        let t: Vec<String> = tech.iter().map(|t| format!("\"{t}\"")).collect();
+        format!(
+            r#"{{"timestamp":"{ts}","flow_id":1,"event_type":"alert","src_ip":"{src}","src_port":1,"dest_ip":"{dst}","dest_port":2,"proto":"TCP","alert":{{"signature_id":9,"signature":"x","category":"c","severity":2,"metadata":{{"mitre_technique_id":[{}]}}}}}}"#,
+            t.join(",")
+        )
+    }
+
+    fn alerts(lines: &[String]) -> Vec<Alert> {
+        read_alerts(lines.join("\n").as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn suricata_timestamps_parse() {
+        assert_eq!(
+            parse_timestamp("2026-03-02T01:00:00.000001+0000"),
+            Some(T0 + 1)
+        );
+        assert_eq!(
+            parse_timestamp("2026-03-02T08:00:00.5+0700"),
+            Some(T0 + S / 2)
+        );
+        assert_eq!(parse_timestamp("2026-03-02T01:00:00Z"), Some(T0));
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn technique_parent_rule() {
+        assert!(technique_matches("T1110", "T1110.001"));
+        assert!(technique_matches("t1110.001", "T1110"));
+        assert!(technique_matches("T1046", "T1046"));
+        assert!(!technique_matches("T1498.001", "T1498.002"));
+        assert!(!technique_matches("T1046", "T1018"));
+    }
+
+    /// Two labels, eight alerts; every count below is worked out by hand.
+    #[test]
+    fn arithmetic_on_a_hand_written_case() {
+        let s0 = T0 / S;
+        let labels = vec![
+            label(
+                1,
+                &["T1046"],
+                "45.0.0.1",
+                "10.0.0.5",
+                T0 + 100 * S,
+                T0 + 200 * S,
+            ),
+            label(
+                2,
+                &["T1110.001"],
+                "45.0.0.2",
+                "10.0.0.0/24",
+                T0 + 1000 * S,
+                T0 + 1100 * S,
+            ),
+            label(
+                3,
+                &["T1071.004", "T1572"],
+                "10.0.1.7",
+                "10.0.0.53",
+                T0 + 5000 * S,
+                T0 + 6000 * S,
+            ),
+        ];
+        let a = alerts(&[
+            // 1: matches label 1 (inside the window).
+            eve(s0 + 150, "45.0.0.1", "10.0.0.5", &["T1046"]),
+            // 2: duplicate on label 1, reversed orientation.
+            eve(s0 + 160, "10.0.0.5", "45.0.0.1", &["T1046"]),
+            // 3: label 1's endpoints and technique, but 400 s after its end (slack 300): FP in T1046.
+            eve(s0 + 600, "45.0.0.1", "10.0.0.5", &["T1046"]),
+            // 4: parent technique T1110 on label 2, target inside the /24: match.
+            eve(s0 + 1050, "45.0.0.2", "10.0.0.77", &["T1110"]),
+            // 5: right time and technique for label 2, wrong attacker: FP, counted in row T1110.001.
+            eve(s0 + 1050, "45.9.9.9", "10.0.0.77", &["T1110"]),
+            // 6: sibling technique of nothing labelled: FP in its own row.
+            eve(s0 + 150, "45.0.0.1", "10.0.0.5", &["T1498.001"]),
+            // 7: no technique at all: FP in (none).
+            eve(s0 + 150, "45.0.0.1", "10.0.0.5", &[]),
+            // 8: second technique of label 3 matches it.
+            eve(s0 + 5500, "10.0.1.7", "10.0.0.53", &["T1572"]),
+        ]);
+        let r = score(&labels, &a, &MatchRule::default());
+        let row = |t: &str| {
+            r.techniques
+                .iter()
+                .find(|x| x.technique == t)
+                .unwrap()
+                .clone()
+        };
+        let t1046 = row("T1046");
+        assert_eq!(
+            (
+                t1046.labels,
+                t1046.true_positives,
+                t1046.false_negatives,
+                t1046.false_positives
+            ),
+            (1, 1, 0, 1)
+        );
+        assert_eq!(t1046.matched_alerts, 2);
+        assert_eq!(t1046.precision, Some(0.5));
+        assert_eq!(t1046.recall, Some(1.0));
+        let t1110 = row("T1110.001");
+        assert_eq!(
+            (t1110.labels, t1110.true_positives, t1110.false_positives),
+            (1, 1, 1)
+        );
+        let t1498 = row("T1498.001");
+        assert_eq!(
+            (
+                t1498.labels,
+                t1498.false_positives,
+                t1498.precision,
+                t1498.recall
+            ),
+            (0, 1, Some(0.0), None)
+        );
+        let none = row("(none)");
+        assert_eq!(none.false_positives, 1);
+        let t1071 = row("T1071.004");
+        assert_eq!((t1071.labels, t1071.true_positives), (1, 1));
+        // Totals: 3 labels all detected; 4 false positives (alerts 3, 5, 6, 7).
+        assert_eq!(
+            (
+                r.total.labels,
+                r.total.true_positives,
+                r.total.false_negatives,
+                r.total.false_positives
+            ),
+            (3, 3, 0, 4)
+        );
+        assert_eq!(r.total.precision, Some(3.0 / 7.0));
+        assert_eq!(r.false_positive_lines, vec![3, 5, 6, 7]);
+        assert_eq!(
+            r.labels.iter().map(|o| o.alerts).collect::<Vec<_>>(),
+            vec![2, 1, 1]
+        );
+    }
+
+    #[test]
+    fn missed_labels_and_slack_edges() {
+        let s0 = T0 / S;
+        let labels = vec![label(
+            1,
+            &["T1046"],
+            "1.1.1.1",
+            "2.2.2.2",
+            T0 + 100 * S,
+            T0 + 200 * S,
+        )];
+        // Exactly at start - 1 s and end + 300 s: both inside the slack.
+        let a = alerts(&[
+            eve(s0 + 99, "1.1.1.1", "2.2.2.2", &["T1046"]),
+            eve(s0 + 500, "1.1.1.1", "2.2.2.2", &["T1046"]),
+        ]);
+        let r = score(&labels, &a, &MatchRule::default());
+        assert_eq!(r.total.false_positives, 0);
+        assert_eq!(r.labels[0].alerts, 2);
+        // One second further on either side: no match; the label is missed.
+        let a = alerts(&[
+            eve(s0 + 98, "1.1.1.1", "2.2.2.2", &["T1046"]),
+            eve(s0 + 501, "1.1.1.1", "2.2.2.2", &["T1046"]),
+        ]);
+        let r = score(&labels, &a, &MatchRule::default());
+        assert_eq!(
+            (
+                r.total.true_positives,
+                r.total.false_negatives,
+                r.total.false_positives
+            ),
+            (0, 1, 2)
+        );
+        assert_eq!(r.total.recall, Some(0.0));
+    }
+
+    #[test]
+    fn empty_inputs_give_undefined_ratios() {
+        let r = score(&[], &[], &MatchRule::default());
+        assert_eq!(r.total.precision, None);
+        assert_eq!(r.total.recall, None);
+        assert!(r.techniques.is_empty());
+    }
+
+    #[test]
+    fn non_alert_events_are_skipped_and_bad_lines_named() {
+        let text = format!(
+            "{}\n\n{{\"event_type\":\"flow\",\"src_ip\":\"1.1.1.1\"}}\n",
+            eve(1_772_413_300, "1.1.1.1", "2.2.2.2", &["T1046"])
+        );
+        assert_eq!(read_alerts(text.as_bytes()).unwrap().len(), 1);
+        let bad = format!(
+            "{}\n{{not json\n",
+            eve(1_772_413_300, "1.1.1.1", "2.2.2.2", &["T1046"])
+        );
+        assert_eq!(read_alerts(bad.as_bytes()).unwrap_err().line, 2);
+        let no_ip = r#"{"event_type":"alert","timestamp":"2026-03-02T01:00:00Z","src_ip":"1.1.1.1","alert":{}}"#;
+        let e = read_alerts(no_ip.as_bytes()).unwrap_err();
+        assert!(e.msg.contains("dest_ip"), "{e}");
+        let single = r#"{"event_type":"alert","timestamp":"2026-03-02T01:00:00Z","src_ip":"1.1.1.1","dest_ip":"2.2.2.2","alert":{"metadata":{"mitre_technique_id":"t1046"}}}"#;
+        assert_eq!(
+            read_alerts(single.as_bytes()).unwrap()[0].techniques,
+            vec!["T1046"]
+        );
+    }
+}
