@@ -51,7 +51,8 @@ pub struct Factory {
     max_flow_bytes: f64,
 }
 
-type Group = Vec<(u64, Box<dyn Source>)>;
+/// Sources to spawn, each with its start time.
+pub type Group = Vec<(u64, Box<dyn Source>)>;
 
 fn burst(v: Vec<Timed>) -> Box<dyn Source> {
     Box::new(Burst::new(v))

@@ -263,13 +263,16 @@ fn external_server(rng: &mut Rng, i: usize) -> ExternalServer {
     let syl = rng.range(2, 3);
     let mut name = String::new();
     for _ in 0..syl {
-        name.push_str(*rng.pick(&SYLLABLES));
+        let syl: &&str = rng.pick(&SYLLABLES);
+        name.push_str(syl);
     }
     if rng.chance(0.3) {
-        name.insert_str(0, *rng.pick(&["www.", "cdn.", "api.", "static.", "img."]));
+        let prefix: &&str = rng.pick(&["www.", "cdn.", "api.", "static.", "img."]);
+        name.insert_str(0, prefix);
     }
     name.push('.');
-    name.push_str(*rng.pick(&TLDS));
+    let tld: &&str = rng.pick(&TLDS);
+    name.push_str(tld);
     // Deduplicate names deterministically.
     name.insert_str(name.find('.').unwrap_or(0), &format!("{}", i % 97));
     let v6 = rng.chance(0.3).then(|| {

