@@ -136,3 +136,129 @@ fn a_scenario_does_not_depend_on_the_others() {
     let in_all = all.iter().find(|l| l.scenario == "brute_ssh").unwrap();
     assert_eq!(in_all, &one[0]);
 }
+
+/// The benign background holds what an office network carries, counted by
+/// tshark's own dissectors.
+#[test]
+fn background_has_the_promised_mix() {
+    let d = scratch("validity");
+    let (pcap, _) = generate(
+        &d,
+        "background",
+        &["--packets", "60000", "--seed", "21", "--scenarios", "none"],
+    );
+    let f = [
+        "ipv6.src",
+        "vlan.id",
+        "ip.flags.mf",
+        "tls.handshake.type",
+        "tls.handshake.extensions_server_name",
+        "tls.handshake.extensions_alpn_str",
+        "tls.handshake.extensions.supported_version",
+        "tls.handshake.certificate",
+        "http.request.method",
+        "http.response.code",
+        "dns.qry.type",
+        "dns.flags.response",
+        "ntp.flags.mode",
+        "ssh.protocol",
+        "smb2.cmd",
+        "icmp.type",
+        "tcp.flags.fin",
+        "tcp.flags.reset",
+        "tcp.flags.syn",
+        "ip.src",
+    ];
+    let t = fields(&pcap, "", &f);
+    let count = |col: &str, pred: &dyn Fn(&str) -> bool| {
+        t.rows.iter().filter(|r| pred(&r[t.col(col)])).count()
+    };
+    let has = |v: &str, x: &str| v.split('|').any(|p| p == x);
+    let nonempty = |v: &str| !v.is_empty();
+    assert!(count("ipv6.src", &nonempty) > 100, "IPv6");
+    assert!(count("vlan.id", &|v| has(v, "40")) > 1000, "VLAN 40 tagged");
+    assert!(
+        count("ip.flags.mf", &|v| has(v, "1") || has(v, "True")) > 10,
+        "IPv4 fragments"
+    );
+    assert!(
+        count("tls.handshake.extensions_server_name", &nonempty) > 100,
+        "SNI"
+    );
+    assert!(
+        count("tls.handshake.extensions_alpn_str", &|v| v.contains("h2")) > 100,
+        "ALPN"
+    );
+    assert!(
+        count("tls.handshake.certificate", &nonempty) > 10,
+        "TLS 1.2 certificates"
+    );
+    // ServerHellos choosing TLS 1.3 carry supported_versions 0x0304; TLS 1.2 ones do not.
+    let sh13 = t
+        .rows
+        .iter()
+        .filter(|r| {
+            has(&r[t.col("tls.handshake.type")], "2")
+                && r[t.col("tls.handshake.extensions.supported_version")] == "0x0304"
+        })
+        .count();
+    let sh12 = t
+        .rows
+        .iter()
+        .filter(|r| {
+            has(&r[t.col("tls.handshake.type")], "2")
+                && r[t.col("tls.handshake.extensions.supported_version")].is_empty()
+        })
+        .count();
+    assert!(sh13 > 50 && sh12 > 10, "TLS 1.3 {sh13}, TLS 1.2 {sh12}");
+    assert!(
+        count("http.request.method", &|v| v == "GET") > 100,
+        "HTTP requests"
+    );
+    assert!(
+        count("http.response.code", &|v| v == "200") > 100,
+        "HTTP responses"
+    );
+    for (qt, name) in [
+        ("1", "A"),
+        ("28", "AAAA"),
+        ("5", "CNAME"),
+        ("15", "MX"),
+        ("16", "TXT"),
+    ] {
+        let answered = t
+            .rows
+            .iter()
+            .filter(|r| r[t.col("dns.qry.type")] == qt && r[t.col("dns.flags.response")] == "1")
+            .count();
+        assert!(answered > 5, "DNS {name} answers: {answered}");
+    }
+    assert!(
+        count("ntp.flags.mode", &|v| v == "4") > 10,
+        "NTP server replies"
+    );
+    assert!(
+        count("ssh.protocol", &|v| v.starts_with("SSH-2.0-OpenSSH")) > 2,
+        "SSH banners"
+    );
+    assert!(count("smb2.cmd", &|v| has(v, "0")) > 10, "SMB2 NEGOTIATE");
+    assert!(
+        count("icmp.type", &|v| has(v, "8")) > 10 && count("icmp.type", &|v| has(v, "0")) > 10,
+        "ICMP echo"
+    );
+    assert!(
+        count("tcp.flags.fin", &|v| v == "1" || v == "True") > 100,
+        "FIN teardown"
+    );
+    assert!(
+        count("tcp.flags.reset", &|v| v == "1" || v == "True") > 10,
+        "RST teardown"
+    );
+    let hosts: std::collections::BTreeSet<&str> = t
+        .rows
+        .iter()
+        .map(|r| r[t.col("ip.src")].split('|').next().unwrap_or(""))
+        .filter(|s| s.starts_with("10.10."))
+        .collect();
+    assert!(hosts.len() > 200, "{} internal hosts", hosts.len());
+}
