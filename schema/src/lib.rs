@@ -1,0 +1,430 @@
+//! The one definition of Mekong's flow record: every column's name, type,
+//! nullability, unit and meaning, and the file-level metadata keys.
+//!
+//! The sensor writes exactly [`flow_schema`]; the analyzer reads by the
+//! column names defined here; `docs/flow-record.md` is rendered from this
+//! table by [`render_markdown`] (a test fails when the document drifts).
+//!
+//! Column names follow Zeek's `orig_`/`resp_` prefixes (originator = the side
+//! that sent the first packet, or the SYN when one is seen) and NFStream's
+//! `{direction}_{stat}_{feature}` grammar, with units in the name where they
+//! are not bytes or counts (`_us`).
+//!
+//! ```
+//! let schema = mekong_schema::flow_schema();
+//! assert_eq!(schema.field(0).name(), "flow_uid");
+//! assert!(schema.field_with_name("community_id").is_ok());
+//! assert_eq!(schema.metadata()["mekong.schema_version"], mekong_schema::SCHEMA_VERSION.to_string());
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// Version of the flow-record schema. Changes are additive (new nullable
+/// columns) and bump this number.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Length of the early-packet (SPLT) list columns.
+pub const SPLT_LEN: usize = 20;
+
+/// Inactivity gap that separates CICFlowMeter-style active periods, µs.
+pub const ACTIVITY_TIMEOUT_US: i64 = 5_000_000;
+
+/// Gap that separates subflows (CICFlowMeter), µs.
+pub const SUBFLOW_GAP_US: i64 = 1_000_000;
+
+/// Column types used by the flow record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    /// Boolean.
+    Bool,
+    /// Unsigned 8-bit integer.
+    U8,
+    /// Unsigned 16-bit integer.
+    U16,
+    /// Unsigned 32-bit integer.
+    U32,
+    /// Signed 64-bit integer.
+    I64,
+    /// 64-bit float.
+    F64,
+    /// UTF-8 string.
+    Str,
+    /// Timestamp, microseconds since the Unix epoch, UTC.
+    TsUs,
+    /// List of signed 16-bit integers.
+    ListI16,
+    /// List of signed 64-bit integers.
+    ListI64,
+    /// List of unsigned 8-bit integers.
+    ListU8,
+}
+
+impl Ty {
+    /// The Arrow data type.
+    pub fn data_type(self) -> DataType {
+        let item = |t: DataType| DataType::List(Arc::new(Field::new("item", t, false)));
+        match self {
+            Ty::Bool => DataType::Boolean,
+            Ty::U8 => DataType::UInt8,
+            Ty::U16 => DataType::UInt16,
+            Ty::U32 => DataType::UInt32,
+            Ty::I64 => DataType::Int64,
+            Ty::F64 => DataType::Float64,
+            Ty::Str => DataType::Utf8,
+            Ty::TsUs => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Ty::ListI16 => item(DataType::Int16),
+            Ty::ListI64 => item(DataType::Int64),
+            Ty::ListU8 => item(DataType::UInt8),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Ty::Bool => "bool",
+            Ty::U8 => "uint8",
+            Ty::U16 => "uint16",
+            Ty::U32 => "uint32",
+            Ty::I64 => "int64",
+            Ty::F64 => "float64",
+            Ty::Str => "string",
+            Ty::TsUs => "timestamp[us, UTC]",
+            Ty::ListI16 => "list<int16>",
+            Ty::ListI64 => "list<int64>",
+            Ty::ListU8 => "list<uint8>",
+        }
+    }
+}
+
+/// One column of the flow record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldSpec {
+    /// Column name.
+    pub name: String,
+    /// Type.
+    pub ty: Ty,
+    /// Whether the column may be null.
+    pub nullable: bool,
+    /// Unit (empty when a count or a label).
+    pub unit: &'static str,
+    /// Meaning.
+    pub doc: String,
+}
+
+/// Groups of columns, in schema order (used to structure the documentation).
+pub const GROUPS: [&str; 7] = [
+    "Identity",
+    "Per direction",
+    "Statistics",
+    "CICFlowMeter compatibility",
+    "Early packets",
+    "State",
+    "Anomalies",
+];
+
+fn f(name: &str, ty: Ty, nullable: bool, unit: &'static str, doc: &str) -> (usize, FieldSpec) {
+    (
+        0,
+        FieldSpec {
+            name: name.to_string(),
+            ty,
+            nullable,
+            unit,
+            doc: doc.to_string(),
+        },
+    )
+}
+
+/// Bits of the `anomalies` column.
+pub mod anomaly {
+    /// A packet was cut short by the capture's snapshot length.
+    pub const TRUNCATED: u32 = 1 << 0;
+    /// An IP header had a bad length field (total length shorter than the header, or longer than the frame).
+    pub const IP_LENGTH: u32 = 1 << 1;
+    /// IPv4 options were present.
+    pub const IP_OPTIONS: u32 = 1 << 2;
+    /// An IPv6 extension header could not be parsed.
+    pub const IPV6_EXT: u32 = 1 << 3;
+    /// A TCP header had a bad data offset or was cut short.
+    pub const TCP_HEADER: u32 = 1 << 4;
+    /// A UDP length field disagreed with the IP payload length.
+    pub const UDP_LENGTH: u32 = 1 << 5;
+    /// Fragments of a datagram overlapped with different content, or exceeded 65,535 bytes.
+    pub const FRAGMENT_OVERLAP: u32 = 1 << 6;
+    /// A packet's timestamp was earlier than the previous packet of the flow.
+    pub const TIME_BACKWARDS: u32 = 1 << 7;
+    /// A TCP packet carried both SYN and FIN, or SYN and RST.
+    pub const TCP_FLAGS: u32 = 1 << 8;
+    /// A tunnel header was cut short or malformed (the outer packet was used).
+    pub const TUNNEL: u32 = 1 << 9;
+
+    /// (bit, name, meaning) for documentation.
+    pub const ALL: [(u32, &str, &str); 10] = [
+        (TRUNCATED, "truncated", "a packet was cut short by the capture's snapshot length"),
+        (IP_LENGTH, "ip_length", "an IP length field disagreed with the frame"),
+        (IP_OPTIONS, "ip_options", "IPv4 options were present"),
+        (IPV6_EXT, "ipv6_ext", "an IPv6 extension header could not be parsed"),
+        (TCP_HEADER, "tcp_header", "a TCP header had a bad data offset or was cut short"),
+        (UDP_LENGTH, "udp_length", "a UDP length field disagreed with the IP payload"),
+        (FRAGMENT_OVERLAP, "fragment_overlap", "fragments overlapped with different content, or exceeded 65,535 bytes"),
+        (TIME_BACKWARDS, "time_backwards", "a packet's timestamp was earlier than the flow's previous packet"),
+        (TCP_FLAGS, "tcp_flags", "a TCP packet combined SYN with FIN or RST"),
+        (TUNNEL, "tunnel", "a tunnel header was malformed; the outer packet was used"),
+    ];
+}
+
+fn build() -> Vec<(usize, FieldSpec)> {
+    use Ty::*;
+    let mut v = Vec::new();
+    let mut g = |group: usize, items: Vec<(usize, FieldSpec)>| {
+        v.extend(items.into_iter().map(|(_, s)| (group, s)));
+    };
+    g(0, vec![
+        f("flow_uid", I64, false, "", "Identifier of the flow, unique per sensor (a 64-bit hash of the sensor id, the flow key and the time of the flow's first packet). All records of one flow cut by the active timeout share it."),
+        f("piece", U32, false, "", "Which active-timeout interval of the flow this record covers: 0 for the first, k for packets in [start + k·T, start + (k+1)·T) where T is the active timeout. Intervals without packets produce no record, so pieces may skip numbers."),
+        f("continues", Bool, false, "", "True when the record was cut by the active timeout while the flow was still active; later packets of the flow are in records with a higher `piece`."),
+        f("sensor_id", Str, false, "", "Identifier of the sensor that wrote the record."),
+        f("community_id", Str, false, "", "Community ID v1 (seed 0) of the flow, as Zeek and Suricata compute it, so records join with their logs."),
+        f("vlan", U16, true, "", "Outer 802.1Q VLAN id of the packets, null when untagged."),
+        f("inner_vlan", U16, true, "", "Inner VLAN id of QinQ (802.1ad) frames, null when absent."),
+        f("ip_version", U8, false, "", "4 or 6 (of the inner packet for tunnelled flows)."),
+        f("proto", U8, false, "", "IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, others as seen)."),
+        f("orig_addr", Str, false, "", "Originator address: the sender of the first packet, or of the SYN when one is seen (a capture that starts with the SYN-ACK keeps the roles)."),
+        f("orig_port", U16, false, "", "Originator port; for ICMP and ICMPv6 the message type of the originator's first packet (as Zeek); 0 for other protocols."),
+        f("resp_addr", Str, false, "", "Responder address."),
+        f("resp_port", U16, false, "", "Responder port; for ICMP and ICMPv6 the message code (as Zeek); 0 for other protocols."),
+        f("icmp_id", U16, true, "", "ICMP/ICMPv6 echo identifier for echo flows (which are keyed by it), null otherwise."),
+        f("tunnel_type", Str, true, "", "Encapsulation the flow was found in, outermost first, joined by `+` (`gre`, `erspan`, `vxlan`, `geneve`, e.g. `gre+erspan+vxlan`); null when not tunnelled."),
+        f("tunnel_outer_src", Str, true, "", "Source address of the outermost IP header of the flow's first packet, when tunnelled."),
+        f("tunnel_outer_dst", Str, true, "", "Destination address of the outermost IP header of the flow's first packet, when tunnelled."),
+        f("tunnel_id", U32, true, "", "Innermost tunnel identifier when the encapsulation has one: VXLAN/Geneve VNI, GRE key, ERSPAN session id."),
+        f("first_ts", TsUs, false, "µs", "Time of the record's first packet (UTC)."),
+        f("last_ts", TsUs, false, "µs", "Time of the record's last packet (UTC), trailing packets such as the final ACK included."),
+        f("duration_us", I64, false, "µs", "last_ts − first_ts."),
+    ]);
+    for (d, who) in [("orig", "originator"), ("resp", "responder")] {
+        let c = |n: &str| format!("{d}_{n}");
+        g(1, vec![
+            f(&c("pkts"), I64, false, "", &format!("Packets sent by the {who}. A reassembled IP datagram counts as the fragments it was made of.")),
+            f(&c("wire_bytes"), I64, false, "bytes", &format!("Frame bytes sent by the {who} as on the wire: the original length from the capture header (link-layer header included, FCS excluded as captured).")),
+            f(&c("ip_bytes"), I64, false, "bytes", &format!("IP bytes sent by the {who}: the sum of IP total lengths (IPv6: 40 + payload length) of the (inner, for tunnels) packets; for fragments, of each fragment.")),
+            f(&c("payload_bytes"), I64, false, "bytes", &format!("Transport payload bytes sent by the {who}: after the TCP header (options included), the UDP header or the 8-byte ICMP header; the IP payload for other protocols.")),
+            f(&c("l4_header_bytes"), I64, false, "bytes", &format!("Transport header bytes sent by the {who} (TCP header with options, 8 for UDP and ICMP): CICFlowMeter's 'Header Length'.")),
+            f(&c("l4_header_min"), U8, true, "bytes", &format!("Smallest transport header of the {who}'s packets (CICFlowMeter min_seg_size); null without packets.")),
+            f(&c("payload_pkts"), I64, false, "", &format!("Packets of the {who} with at least one payload byte (CICFlowMeter act_data_pkt).")),
+            f(&c("fin"), U32, false, "", &format!("TCP packets from the {who} with FIN set.")),
+            f(&c("syn"), U32, false, "", &format!("TCP packets from the {who} with SYN set.")),
+            f(&c("rst"), U32, false, "", &format!("TCP packets from the {who} with RST set.")),
+            f(&c("psh"), U32, false, "", &format!("TCP packets from the {who} with PSH set.")),
+            f(&c("ack"), U32, false, "", &format!("TCP packets from the {who} with ACK set.")),
+            f(&c("urg"), U32, false, "", &format!("TCP packets from the {who} with URG set.")),
+            f(&c("ece"), U32, false, "", &format!("TCP packets from the {who} with ECE set.")),
+            f(&c("cwr"), U32, false, "", &format!("TCP packets from the {who} with CWR set.")),
+            f(&c("init_win"), U16, true, "", &format!("TCP window field of the {who}'s first packet (unscaled, as on the wire); null for non-TCP or without packets.")),
+            f(&c("frags"), U32, false, "", &format!("IP fragments among the {who}'s packets.")),
+            f(&c("retrans"), U32, false, "", &format!("TCP segments from the {who} whose data (or SYN/FIN) had been seen already: retransmissions.")),
+            f(&c("ooo"), U32, false, "", &format!("TCP segments from the {who} that filled a gap left by later data: out of order.")),
+            f(&c("zero_win"), U32, false, "", &format!("TCP packets from the {who} advertising a zero window (RST excluded).")),
+        ]);
+    }
+    for (d, who) in [("orig", "the originator's packets"), ("resp", "the responder's packets"), ("flow", "all packets of the record")] {
+        let c = |n: &str| format!("{d}_{n}");
+        g(2, vec![
+            f(&c("payload_len_min"), U32, true, "bytes", &format!("Smallest transport payload length of {who}; null without packets.")),
+            f(&c("payload_len_max"), U32, true, "bytes", &format!("Largest transport payload length of {who}; null without packets.")),
+            f(&c("payload_len_mean"), F64, true, "bytes", &format!("Mean transport payload length of {who}; null without packets.")),
+            f(&c("payload_len_std"), F64, true, "bytes", &format!("Sample standard deviation (n − 1) of the transport payload lengths of {who}; null with fewer than two packets.")),
+            f(&c("iat_min_us"), I64, true, "µs", &format!("Smallest gap between consecutive packets among {who}; null with fewer than two packets. Gaps are never negative: a packet stamped earlier than its predecessor counts as a gap of 0 (and sets the time_backwards anomaly).")),
+            f(&c("iat_max_us"), I64, true, "µs", &format!("Largest gap between consecutive packets among {who}; null with fewer than two packets.")),
+            f(&c("iat_mean_us"), F64, true, "µs", &format!("Mean gap between consecutive packets among {who}; null with fewer than two packets.")),
+            f(&c("iat_std_us"), F64, true, "µs", &format!("Sample standard deviation (n − 1) of the gaps among {who}; null with fewer than two gaps.")),
+        ]);
+    }
+    g(3, vec![
+        f("active_min_us", I64, true, "µs", "Shortest active period: a run of packets with no gap over 5 s (CICFlowMeter's activity timeout), from its first to its last packet. Null when the record has no active period longer than 0."),
+        f("active_max_us", I64, true, "µs", "Longest active period."),
+        f("active_mean_us", F64, true, "µs", "Mean active period."),
+        f("active_std_us", F64, true, "µs", "Sample standard deviation of the active periods; null with fewer than two."),
+        f("idle_min_us", I64, true, "µs", "Shortest idle period: a gap over 5 s between consecutive packets. Null when there is none."),
+        f("idle_max_us", I64, true, "µs", "Longest idle period."),
+        f("idle_mean_us", F64, true, "µs", "Mean idle period."),
+        f("idle_std_us", F64, true, "µs", "Sample standard deviation of the idle periods; null with fewer than two."),
+        f("subflows", U32, false, "", "Subflows: runs of packets separated by gaps over 1 s (CICFlowMeter); Subflow Fwd Packets = orig_pkts / subflows."),
+        f("orig_bulks", U32, false, "", "Bulk transfers by the originator: at least 4 consecutive payload packets from it, with no payload packet from the responder in between and no gap over 1 s (CICFlowMeter, without its direction bug)."),
+        f("orig_bulk_pkts", I64, false, "", "Packets in the originator's bulks."),
+        f("orig_bulk_bytes", I64, false, "bytes", "Payload bytes in the originator's bulks."),
+        f("orig_bulk_us", I64, false, "µs", "Total duration of the originator's bulks (first to last packet of each)."),
+        f("resp_bulks", U32, false, "", "Bulk transfers by the responder."),
+        f("resp_bulk_pkts", I64, false, "", "Packets in the responder's bulks."),
+        f("resp_bulk_bytes", I64, false, "bytes", "Payload bytes in the responder's bulks."),
+        f("resp_bulk_us", I64, false, "µs", "Total duration of the responder's bulks."),
+    ]);
+    g(4, vec![
+        f("splt_len", ListI16, false, "bytes", "IP length of each of the record's first 20 packets, positive from the originator, negative from the responder (NFStream SPLT)."),
+        f("splt_iat_us", ListI64, false, "µs", "Gap before each of the first 20 packets (0 for the first)."),
+        f("splt_flags", ListU8, false, "", "TCP flags byte of each of the first 20 packets (0 for non-TCP)."),
+    ]);
+    g(5, vec![
+        f("end_reason", Str, false, "", "Why the record ended: `tcp_close` (FIN both ways, or RST, then 5 s of quiet for trailing packets), `idle` (idle timeout), `active` (active timeout; see `continues`), `evicted` (the flow table was full), `eof` (end of input), `shutdown` (the sensor stopped)."),
+        f("conn_state", Str, true, "", "Zeek's TCP connection state: S0 attempt, no reply; S1 established, not closed; SF normal establishment and close; REJ rejected; S2 established, originator closed, no reply; S3 established, responder closed, no reply; RSTO/RSTR established, originator/responder reset; RSTOS0 originator SYN then RST, no SYN-ACK; RSTRH responder SYN-ACK then RST, no SYN seen; SH originator SYN then FIN, no SYN-ACK; SHR responder SYN-ACK then FIN, no SYN; OTH no SYN seen (midstream). Null for non-TCP."),
+        f("history", Str, true, "", "Zeek's TCP history: originator letters upper case, responder lower case, each recorded the first time it happens: S SYN, H SYN-ACK, A ACK (without SYN), D payload, F FIN, R RST, T retransmission, W zero window, Q SYN with FIN or RST, ^ roles flipped because the first packet was a SYN-ACK. Null for non-TCP."),
+    ]);
+    g(6, vec![
+        f("anomalies", U32, false, "", "Bit set of decode anomalies seen in the record's packets: see the table of anomaly bits."),
+    ]);
+    v
+}
+
+fn specs() -> &'static [(usize, FieldSpec)] {
+    static S: OnceLock<Vec<(usize, FieldSpec)>> = OnceLock::new();
+    S.get_or_init(build)
+}
+
+/// Every column, in schema order.
+pub fn fields() -> impl Iterator<Item = &'static FieldSpec> {
+    specs().iter().map(|(_, s)| s)
+}
+
+/// Number of columns.
+pub fn len() -> usize {
+    specs().len()
+}
+
+/// Position of a column by name.
+pub fn index_of(name: &str) -> Option<usize> {
+    specs().iter().position(|(_, s)| s.name == name)
+}
+
+/// Keys of the key-value metadata in every Parquet file's footer.
+pub mod meta {
+    /// Schema version ([`crate::SCHEMA_VERSION`]).
+    pub const SCHEMA_VERSION: &str = "mekong.schema_version";
+    /// Sensor identifier.
+    pub const SENSOR_ID: &str = "mekong.sensor_id";
+    /// Mekong version that wrote the file.
+    pub const SOFTWARE: &str = "mekong.software";
+    /// Input files (JSON list of paths) or interface.
+    pub const INPUTS: &str = "mekong.inputs";
+    /// BPF filter, empty when none.
+    pub const BPF_FILTER: &str = "mekong.bpf_filter";
+    /// Packets read from the input when the file was closed.
+    pub const PACKETS_SEEN: &str = "mekong.packets_seen";
+    /// Packets dropped before Mekong saw them (kernel or interface drops; 0 for files).
+    pub const PACKETS_DROPPED: &str = "mekong.packets_dropped";
+    /// Packets the BPF filter rejected.
+    pub const PACKETS_FILTERED: &str = "mekong.packets_filtered";
+    /// First packet timestamp of the input (RFC 3339, UTC).
+    pub const FIRST_TS: &str = "mekong.first_ts";
+    /// Last packet timestamp of the input when the file was closed.
+    pub const LAST_TS: &str = "mekong.last_ts";
+    /// Records in this file.
+    pub const RECORDS: &str = "mekong.records";
+
+    /// (key, meaning) for documentation.
+    pub const ALL: [(&str, &str); 11] = [
+        (SCHEMA_VERSION, "version of the flow-record schema"),
+        (SENSOR_ID, "identifier of the sensor"),
+        (SOFTWARE, "Mekong version that wrote the file"),
+        (INPUTS, "input files (JSON list) or interface"),
+        (BPF_FILTER, "BPF filter applied to the input, empty when none"),
+        (PACKETS_SEEN, "packets read from the input when the file was closed"),
+        (PACKETS_DROPPED, "packets dropped before Mekong saw them (kernel or interface; 0 for files)"),
+        (PACKETS_FILTERED, "packets rejected by the BPF filter"),
+        (FIRST_TS, "first packet time of the input (RFC 3339, UTC)"),
+        (LAST_TS, "last packet time of the input when the file was closed"),
+        (RECORDS, "records in this file"),
+    ];
+}
+
+/// The Arrow schema of flow records, with the schema version in its metadata.
+pub fn flow_schema() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    S.get_or_init(|| {
+        let fields: Vec<Field> = fields()
+            .map(|s| Field::new(&s.name, s.ty.data_type(), s.nullable))
+            .collect();
+        let meta = HashMap::from([(meta::SCHEMA_VERSION.to_string(), SCHEMA_VERSION.to_string())]);
+        Arc::new(Schema::new_with_metadata(fields, meta))
+    })
+    .clone()
+}
+
+/// The column reference as Markdown (the content of `docs/flow-record.md`).
+pub fn render_markdown() -> String {
+    let mut s = String::new();
+    s.push_str("# The flow record\n\n");
+    s.push_str("<!-- Generated from schema/src/lib.rs by `cargo test -p mekong-schema`; do not edit. -->\n\n");
+    s.push_str(&format!(
+        "Schema version {SCHEMA_VERSION}. One row per flow (or per active-timeout piece of a long flow), \
+written by `mekong-sensor` as Parquet under `flows/sensor=ID/date=YYYY-MM-DD/hour=HH/` \
+(the partition is the hour of `first_ts`, UTC). Every time is UTC; every time and duration \
+is an integer of microseconds except means and standard deviations. Nulls mark values that do \
+not exist (a statistic of fewer than two values, a field of another protocol); no column ever \
+holds NaN or Infinity. Standard deviations are sample standard deviations (n − 1).\n\n"
+    ));
+    s.push_str("Lengths: **wire** = frame length on the wire (original length in the capture header); \
+**IP** = IP total length (inner packet for tunnels); **L4 header** = TCP header with options, or the \
+8-byte UDP/ICMP header; **payload** = bytes after the L4 header (for TCP, sequence-space data).\n\n");
+    for (gi, g) in GROUPS.iter().enumerate() {
+        s.push_str(&format!("## {g}\n\n| Column | Type | Null | Unit | Meaning |\n|---|---|---|---|---|\n"));
+        for (_, spec) in specs().iter().filter(|(i, _)| *i == gi) {
+            s.push_str(&format!(
+                "| `{}` | {} | {} | {} | {} |\n",
+                spec.name,
+                spec.ty.name(),
+                if spec.nullable { "yes" } else { "no" },
+                spec.unit,
+                spec.doc.replace('|', "\\|")
+            ));
+        }
+        s.push('\n');
+    }
+    s.push_str("## Anomaly bits\n\n| Bit | Value | Name | Meaning |\n|---|---|---|---|\n");
+    for (bit, name, doc) in anomaly::ALL {
+        s.push_str(&format!("| {} | {} | `{}` | {} |\n", bit.trailing_zeros(), bit, name, doc));
+    }
+    s.push_str("\n## File metadata\n\nEvery Parquet file's footer carries these key-value pairs:\n\n| Key | Meaning |\n|---|---|\n");
+    for (k, doc) in meta::ALL {
+        s.push_str(&format!("| `{k}` | {doc} |\n"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for s in fields() {
+            assert!(seen.insert(s.name.clone()), "duplicate {}", s.name);
+            assert!(s.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'), "{}", s.name);
+            assert!(!s.doc.is_empty());
+        }
+    }
+
+    #[test]
+    fn schema_matches_the_table() {
+        let schema = flow_schema();
+        assert_eq!(schema.fields().len(), len());
+        assert_eq!(index_of("community_id"), Some(4));
+        assert!(schema.field_with_name("orig_payload_len_std").unwrap().is_nullable());
+        assert!(!schema.field_with_name("orig_pkts").unwrap().is_nullable());
+    }
+
+    #[test]
+    fn document_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/flow-record.md");
+        let want = render_markdown();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(have == want, "docs/flow-record.md is out of date: run `UPDATE_DOCS=1 cargo test -p mekong-schema`");
+    }
+}
