@@ -1,1 +1,11 @@
-pub fn x(){}
+//! Mekong's sensor: reads packets (pcap and pcapng files), decodes them,
+//! tracks bidirectional flows, computes flow features and writes one Parquet
+//! record per flow.
+//!
+//! Data flows one way: [`capture`] → [`decode`] → [`flow`] → [`output`];
+//! [`pipeline`] wires them to threads.
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod capture;
+pub mod decode;

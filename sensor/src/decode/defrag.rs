@@ -1,0 +1,280 @@
+//! IPv4 and IPv6 fragment reassembly in bounded memory.
+//!
+//! Datagrams are keyed by (source, destination, protocol, identification).
+//! A datagram completes when its last fragment has been seen and its bytes
+//! are covered without a hole. Overlapping fragments keep the bytes that
+//! arrived first (and raise the `fragment_overlap` anomaly when the new bytes
+//! differ). The pool holds at most `max_datagrams` datagrams and `max_bytes`
+//! bytes; beyond that the oldest datagram is dropped and counted; datagrams
+//! older than `timeout_ns` (packet time) are dropped and counted.
+//! Reassembly allocates one buffer per datagram, reused from a free list.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+use mekong_schema::anomaly;
+
+use super::{DefragConfig, Reason};
+
+/// Identity of a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// IP protocol of the payload.
+    pub proto: u8,
+    /// IPv4 identification or IPv6 fragment identification.
+    pub id: u32,
+}
+
+/// One fragment.
+#[derive(Clone, Copy, Debug)]
+pub struct Piece<'a> {
+    /// Byte offset of the fragment in the datagram's payload.
+    pub offset: u32,
+    /// More fragments follow.
+    pub more: bool,
+    /// Captured fragment payload.
+    pub data: &'a [u8],
+    /// Fragment payload length declared by its header.
+    pub declared_len: u32,
+    /// Frame length on the wire.
+    pub wire_len: u32,
+    /// IP length of the fragment.
+    pub ip_len: u32,
+    /// Anomalies of the fragment's packet.
+    pub anomalies: u32,
+}
+
+/// A completed datagram's accounting (its bytes are in [`Defrag::output`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Done {
+    /// Fragments it was made of.
+    pub frags: u16,
+    /// Sum of the fragments' wire lengths.
+    pub wire_len: u32,
+    /// Sum of the fragments' IP lengths.
+    pub ip_len: u32,
+    /// Anomalies of any fragment, plus overlap.
+    pub anomalies: u32,
+}
+
+struct Datagram {
+    data: Vec<u8>,
+    /// Covered byte ranges, sorted, non-overlapping.
+    ranges: Vec<(u32, u32)>,
+    total: Option<u32>,
+    frags: u16,
+    wire: u32,
+    ip: u32,
+    anomalies: u32,
+    created_ns: u64,
+}
+
+/// The fragment pool.
+pub struct Defrag {
+    cfg: DefragConfig,
+    map: HashMap<Key, Datagram>,
+    order: VecDeque<(Key, u64)>,
+    bytes: usize,
+    out: Vec<u8>,
+    spare: Vec<Vec<u8>>,
+}
+
+/// Largest IP payload a datagram may reach.
+const MAX_DATAGRAM: u32 = 65_535;
+
+impl Defrag {
+    /// An empty pool.
+    pub fn new(cfg: DefragConfig) -> Defrag {
+        Defrag { cfg, map: HashMap::new(), order: VecDeque::new(), bytes: 0, out: Vec::new(), spare: Vec::new() }
+    }
+
+    /// Datagrams in progress.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when no datagram is in progress.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The last completed datagram's payload.
+    pub fn output(&self) -> &[u8] {
+        &self.out
+    }
+
+    fn drop_datagram(&mut self, k: &Key) {
+        if let Some(mut d) = self.map.remove(k) {
+            self.bytes -= d.data.capacity();
+            d.data.clear();
+            if self.spare.len() < 64 {
+                self.spare.push(d.data);
+            }
+        }
+    }
+
+    /// Drops datagrams older than the timeout at `now_ns`; returns one reason per drop.
+    pub fn expire(&mut self, now_ns: u64) -> Vec<Reason> {
+        let mut out = Vec::new();
+        while let Some(&(k, created)) = self.order.front() {
+            let live = self.map.get(&k).is_some_and(|d| d.created_ns == created);
+            if !live {
+                self.order.pop_front();
+                continue;
+            }
+            if now_ns.saturating_sub(created) <= self.cfg.timeout_ns {
+                break;
+            }
+            self.order.pop_front();
+            self.drop_datagram(&k);
+            out.push(Reason::FragmentTimeout);
+        }
+        out
+    }
+
+    /// Adds a fragment; returns the datagram's accounting when it completes
+    /// (its payload is then in [`Defrag::output`]).
+    pub fn insert(&mut self, key: Key, p: Piece<'_>, now_ns: u64) -> Result<Option<Done>, Reason> {
+        let end = p.offset.checked_add(p.declared_len).filter(|&e| e <= MAX_DATAGRAM);
+        let Some(end) = end else {
+            self.drop_datagram(&key);
+            return Err(Reason::BadFragment);
+        };
+        if (p.data.len() as u32) < p.declared_len || (p.more && p.declared_len % 8 != 0) {
+            return Err(Reason::BadFragment);
+        }
+        let mut dropped_full = false;
+        if !self.map.contains_key(&key) {
+            while self.map.len() >= self.cfg.max_datagrams || self.bytes + end as usize > self.cfg.max_bytes {
+                let Some((old, created)) = self.order.pop_front() else { break };
+                if self.map.get(&old).is_some_and(|d| d.created_ns == created) {
+                    self.drop_datagram(&old);
+                    dropped_full = true;
+                }
+            }
+            let data = self.spare.pop().unwrap_or_default();
+            self.bytes += data.capacity();
+            self.map.insert(
+                key,
+                Datagram { data, ranges: Vec::with_capacity(4), total: None, frags: 0, wire: 0, ip: 0, anomalies: 0, created_ns: now_ns },
+            );
+            self.order.push_back((key, now_ns));
+        }
+        let Some(d) = self.map.get_mut(&key) else {
+            return Err(Reason::FragmentPoolFull);
+        };
+        let before = d.data.capacity();
+        if d.data.len() < end as usize {
+            d.data.resize(end as usize, 0);
+        }
+        self.bytes = self.bytes + d.data.capacity() - before;
+        // Copy only the bytes not yet covered (first arrival wins).
+        let (s, e) = (p.offset, end);
+        let mut cursor = s;
+        for &(rs, re) in &d.ranges {
+            if re <= cursor || rs >= e {
+                continue;
+            }
+            if rs > cursor {
+                d.data[cursor as usize..rs as usize].copy_from_slice(&p.data[(cursor - s) as usize..(rs - s) as usize]);
+            }
+            let (os, oe) = (rs.max(s), re.min(e));
+            if d.data[os as usize..oe as usize] != p.data[(os - s) as usize..(oe - s) as usize] {
+                d.anomalies |= anomaly::FRAGMENT_OVERLAP;
+            }
+            cursor = cursor.max(re);
+        }
+        if cursor < e {
+            d.data[cursor as usize..e as usize].copy_from_slice(&p.data[(cursor - s) as usize..]);
+        }
+        insert_range(&mut d.ranges, s, e);
+        if !p.more {
+            d.total = Some(end);
+        }
+        d.frags = d.frags.saturating_add(1);
+        d.wire = d.wire.saturating_add(p.wire_len);
+        d.ip = d.ip.saturating_add(p.ip_len);
+        d.anomalies |= p.anomalies;
+        let complete = d.total.is_some_and(|t| d.ranges.len() == 1 && d.ranges[0] == (0, t));
+        if !complete {
+            return if dropped_full { Err(Reason::FragmentPoolFull) } else { Ok(None) };
+        }
+        let total = d.total.unwrap_or(0) as usize;
+        let done = Done { frags: d.frags, wire_len: d.wire, ip_len: d.ip, anomalies: d.anomalies };
+        self.out.clear();
+        self.out.extend_from_slice(&d.data[..total]);
+        self.drop_datagram(&key);
+        Ok(Some(done))
+    }
+}
+
+fn insert_range(r: &mut Vec<(u32, u32)>, s: u32, e: u32) {
+    if s >= e {
+        return;
+    }
+    r.push((s, e));
+    r.sort_unstable();
+    let mut merged: Vec<(u32, u32)> = Vec::with_capacity(r.len());
+    for &(a, b) in r.iter() {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    *r = merged;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> Key {
+        Key { src: "10.0.0.1".parse().unwrap(), dst: "10.0.0.2".parse().unwrap(), proto: 17, id: 7 }
+    }
+
+    fn piece(offset: u32, more: bool, data: &[u8]) -> Piece<'_> {
+        Piece { offset, more, data, declared_len: data.len() as u32, wire_len: data.len() as u32 + 34, ip_len: data.len() as u32 + 20, anomalies: 0 }
+    }
+
+    #[test]
+    fn out_of_order_fragments_reassemble() {
+        let payload: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+        let mut d = Defrag::new(DefragConfig::default());
+        assert_eq!(d.insert(key(), piece(2960, false, &payload[2960..]), 0), Ok(None));
+        assert_eq!(d.insert(key(), piece(0, true, &payload[..1480]), 1), Ok(None));
+        let done = d.insert(key(), piece(1480, true, &payload[1480..2960]), 2).unwrap().unwrap();
+        assert_eq!(done.frags, 3);
+        assert_eq!(done.ip_len, 3000 + 60);
+        assert_eq!(d.output(), &payload[..]);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn overlap_keeps_first_bytes_and_flags_it() {
+        let mut d = Defrag::new(DefragConfig::default());
+        d.insert(key(), piece(0, true, &[1; 16]), 0).unwrap();
+        let done = d.insert(key(), piece(8, false, &[2; 16]), 0).unwrap().unwrap();
+        assert_eq!(&d.output()[..16], &[1; 16]);
+        assert_eq!(&d.output()[16..], &[2; 8]);
+        assert_ne!(done.anomalies & anomaly::FRAGMENT_OVERLAP, 0);
+    }
+
+    #[test]
+    fn bounded_and_timed_out() {
+        let cfg = DefragConfig { max_datagrams: 2, max_bytes: 1 << 20, timeout_ns: 10 };
+        let mut d = Defrag::new(cfg);
+        for id in 0..5 {
+            let k = Key { id, ..key() };
+            let _ = d.insert(k, piece(0, true, &[0; 8]), u64::from(id));
+            assert!(d.len() <= 2);
+        }
+        assert_eq!(d.expire(100), vec![Reason::FragmentTimeout; 2]);
+        assert!(d.is_empty());
+        // Beyond 65,535 bytes is refused.
+        assert_eq!(d.insert(key(), piece(65_528, true, &[0; 16]), 0), Err(Reason::BadFragment));
+    }
+}

@@ -1,0 +1,463 @@
+//! Packet decoding: link layers (Ethernet with 802.1Q/QinQ, MPLS, PPPoE,
+//! Linux cooked v1 and v2, BSD loopback, raw IP), IPv4 and IPv6 with options
+//! and extension headers (sliced by etherparse), tunnels (GRE, ERSPAN II/III,
+//! VXLAN, Geneve, IP-in-IP), IP fragment reassembly, and TCP, UDP, ICMP and
+//! ICMPv6 headers.
+//!
+//! Decoding never panics and never trusts a length field: a packet that
+//! cannot be decoded yields [`Decoded::Error`] with a [`Reason`], counted by
+//! layer; a packet that decodes with something odd carries anomaly bits
+//! (`mekong_schema::anomaly`) into its flow.
+
+pub mod defrag;
+mod ip;
+mod link;
+mod tunnel;
+
+use std::net::IpAddr;
+
+use crate::capture::RawPacket;
+use defrag::Defrag;
+
+/// Encapsulations recognised.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TunnelKind {
+    /// No tunnel.
+    #[default]
+    None = 0,
+    /// GRE (RFC 2784/2890).
+    Gre,
+    /// ERSPAN type II or III inside GRE.
+    Erspan,
+    /// VXLAN (RFC 7348), UDP port 4789.
+    Vxlan,
+    /// Geneve (RFC 8926), UDP port 6081.
+    Geneve,
+    /// IPv4 or IPv6 directly inside IP (protocols 4 and 41).
+    IpInIp,
+}
+
+impl TunnelKind {
+    /// Name used in the `tunnel_type` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            TunnelKind::None => "",
+            TunnelKind::Gre => "gre",
+            TunnelKind::Erspan => "erspan",
+            TunnelKind::Vxlan => "vxlan",
+            TunnelKind::Geneve => "geneve",
+            TunnelKind::IpInIp => "ipip",
+        }
+    }
+}
+
+/// Maximum nesting of tunnels followed.
+pub const MAX_TUNNEL_DEPTH: usize = 4;
+
+/// Encapsulation of a packet (outermost first).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tunnel {
+    /// Encapsulations, outermost first; `depth` of them are valid.
+    pub kinds: [TunnelKind; MAX_TUNNEL_DEPTH],
+    /// Number of encapsulations.
+    pub depth: u8,
+    /// Source of the outermost IP header.
+    pub outer_src: Option<IpAddr>,
+    /// Destination of the outermost IP header.
+    pub outer_dst: Option<IpAddr>,
+    /// Innermost identifier (VNI, GRE key, ERSPAN session).
+    pub id: Option<u32>,
+}
+
+impl Tunnel {
+    fn push(&mut self, kind: TunnelKind, outer: (IpAddr, IpAddr)) -> bool {
+        let d = usize::from(self.depth);
+        if d >= MAX_TUNNEL_DEPTH {
+            return false;
+        }
+        if d == 0 {
+            self.outer_src = Some(outer.0);
+            self.outer_dst = Some(outer.1);
+        }
+        self.kinds[d] = kind;
+        self.depth += 1;
+        true
+    }
+
+    /// `gre+erspan+vxlan` style name; empty when not tunnelled.
+    pub fn type_name(&self) -> String {
+        self.kinds[..usize::from(self.depth)]
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join("+")
+    }
+}
+
+/// TCP header fields flow tracking uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number.
+    pub ack: u32,
+    /// Flag byte (CWR ECE URG ACK PSH RST SYN FIN).
+    pub flags: u8,
+    /// Window field (unscaled).
+    pub window: u16,
+}
+
+/// TCP flag bits.
+pub mod tcp_flags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// PSH.
+    pub const PSH: u8 = 0x08;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+    /// URG.
+    pub const URG: u8 = 0x20;
+    /// ECE.
+    pub const ECE: u8 = 0x40;
+    /// CWR.
+    pub const CWR: u8 = 0x80;
+}
+
+/// Transport-layer summary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP.
+    Tcp(TcpInfo),
+    /// UDP.
+    Udp,
+    /// ICMP (v4 when `v6` is false): type, code, and the identifier of echo-like messages.
+    Icmp {
+        /// ICMPv6 rather than ICMP.
+        v6: bool,
+        /// Message type.
+        kind: u8,
+        /// Message code.
+        code: u8,
+        /// Identifier of echo/timestamp/information messages.
+        echo_id: Option<u16>,
+    },
+    /// Any other IP protocol.
+    Other,
+}
+
+/// A decoded packet: everything flow tracking needs, the payload borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketView<'a> {
+    /// Capture time, ns since the epoch.
+    pub ts_ns: u64,
+    /// Frame length on the wire (sum over fragments of a reassembled datagram).
+    pub wire_len: u32,
+    /// Outer VLAN id.
+    pub vlan: Option<u16>,
+    /// Inner (QinQ) VLAN id.
+    pub inner_vlan: Option<u16>,
+    /// Encapsulation.
+    pub tunnel: Tunnel,
+    /// 4 or 6.
+    pub ip_version: u8,
+    /// Source address (inner packet).
+    pub src: IpAddr,
+    /// Destination address (inner packet).
+    pub dst: IpAddr,
+    /// IP protocol.
+    pub proto: u8,
+    /// Source port (0 without ports).
+    pub sport: u16,
+    /// Destination port (0 without ports).
+    pub dport: u16,
+    /// Transport summary.
+    pub transport: Transport,
+    /// IP bytes on the wire (sum over fragments).
+    pub ip_len: u32,
+    /// Transport header length.
+    pub l4_header_len: u32,
+    /// Transport payload length on the wire.
+    pub payload_len: u32,
+    /// Captured payload bytes (shorter than `payload_len` when truncated).
+    pub payload: &'a [u8],
+    /// Number of IP fragments the packet was reassembled from (0 if none).
+    pub frags: u16,
+    /// Anomaly bits (`mekong_schema::anomaly`).
+    pub anomalies: u32,
+}
+
+/// Why a packet could not be decoded, by layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Reason {
+    /// Link type not supported.
+    UnsupportedLinkType = 0,
+    /// Link-layer header cut short.
+    TruncatedLink,
+    /// VLAN, MPLS or PPPoE header cut short.
+    TruncatedShim,
+    /// IP header cut short or invalid (version, header length).
+    BadIpHeader,
+    /// TCP or UDP header too short to hold the ports.
+    TruncatedTransport,
+    /// ICMP header cut short.
+    TruncatedIcmp,
+    /// A fragment could not be reassembled (cut short, or beyond 65,535 bytes).
+    BadFragment,
+    /// Fragments of a datagram timed out before it was complete.
+    FragmentTimeout,
+    /// The fragment pool was full; the oldest datagram was dropped.
+    FragmentPoolFull,
+}
+
+impl Reason {
+    /// Every reason, in counter order.
+    pub const ALL: [Reason; 9] = [
+        Reason::UnsupportedLinkType,
+        Reason::TruncatedLink,
+        Reason::TruncatedShim,
+        Reason::BadIpHeader,
+        Reason::TruncatedTransport,
+        Reason::TruncatedIcmp,
+        Reason::BadFragment,
+        Reason::FragmentTimeout,
+        Reason::FragmentPoolFull,
+    ];
+
+    /// (layer, reason) names for counters and the summary.
+    pub fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Reason::UnsupportedLinkType => ("link", "unsupported_link_type"),
+            Reason::TruncatedLink => ("link", "truncated"),
+            Reason::TruncatedShim => ("link", "truncated_vlan_mpls_pppoe"),
+            Reason::BadIpHeader => ("network", "bad_ip_header"),
+            Reason::TruncatedTransport => ("transport", "truncated_ports"),
+            Reason::TruncatedIcmp => ("transport", "truncated_icmp"),
+            Reason::BadFragment => ("fragment", "bad_fragment"),
+            Reason::FragmentTimeout => ("fragment", "timeout"),
+            Reason::FragmentPoolFull => ("fragment", "pool_full"),
+        }
+    }
+}
+
+/// The result of decoding one captured packet.
+#[derive(Debug)]
+pub enum Decoded<'a> {
+    /// A packet for flow tracking.
+    Packet(PacketView<'a>),
+    /// A fragment kept until its datagram is complete.
+    Pending,
+    /// Not an IP packet (ARP, LLC, ...).
+    NotIp,
+    /// Could not be decoded.
+    Error(Reason),
+}
+
+/// Counters of the decoder.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    /// Errors by reason (indexed like [`Reason::ALL`]).
+    pub errors: [u64; 9],
+    /// Non-IP frames.
+    pub not_ip: u64,
+    /// Fragments received.
+    pub fragments: u64,
+    /// Datagrams reassembled.
+    pub reassembled: u64,
+}
+
+impl DecodeStats {
+    /// Adds another set of counters.
+    pub fn add(&mut self, o: &DecodeStats) {
+        for (a, b) in self.errors.iter_mut().zip(o.errors) {
+            *a += b;
+        }
+        self.not_ip += o.not_ip;
+        self.fragments += o.fragments;
+        self.reassembled += o.reassembled;
+    }
+
+    /// Total decode errors.
+    pub fn total_errors(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+}
+
+/// Decoder state: the fragment pool and counters.
+pub struct Decoder {
+    defrag: Defrag,
+    /// Counters.
+    pub stats: DecodeStats,
+}
+
+/// Limits of the fragment pool.
+#[derive(Clone, Copy, Debug)]
+pub struct DefragConfig {
+    /// Datagrams in reassembly at once.
+    pub max_datagrams: usize,
+    /// Bytes buffered at once.
+    pub max_bytes: usize,
+    /// Time a datagram may wait for its fragments, ns.
+    pub timeout_ns: u64,
+}
+
+impl Default for DefragConfig {
+    fn default() -> Self {
+        DefragConfig { max_datagrams: 4096, max_bytes: 16 << 20, timeout_ns: 30_000_000_000 }
+    }
+}
+
+/// Per-packet context filled while peeling layers.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Ctx {
+    pub vlan: Option<u16>,
+    pub inner_vlan: Option<u16>,
+    pub tunnel: Tunnel,
+    pub anomalies: u32,
+}
+
+impl Ctx {
+    pub(crate) fn push_vlan(&mut self, id: u16) {
+        if self.vlan.is_none() {
+            self.vlan = Some(id);
+        } else if self.inner_vlan.is_none() {
+            self.inner_vlan = Some(id);
+        }
+    }
+}
+
+impl Decoder {
+    /// A decoder with the given fragment limits.
+    pub fn new(cfg: DefragConfig) -> Decoder {
+        Decoder { defrag: Defrag::new(cfg), stats: DecodeStats::default() }
+    }
+
+    fn fail<'a>(&mut self, r: Reason) -> Decoded<'a> {
+        self.stats.errors[r as usize] += 1;
+        Decoded::Error(r)
+    }
+
+    /// Decodes one packet. Fragments are held until their datagram is
+    /// complete; the packet that completes it comes back reassembled.
+    pub fn decode<'a>(&'a mut self, raw: &RawPacket<'a>) -> Decoded<'a> {
+        for r in self.defrag.expire(raw.ts_ns) {
+            self.stats.errors[r as usize] += 1;
+        }
+        let mut ctx = Ctx::default();
+        if raw.data.len() < raw.orig_len as usize {
+            ctx.anomalies |= mekong_schema::anomaly::TRUNCATED;
+        }
+        let ip_bytes = match link::ip_start(&mut ctx, raw.linktype, raw.data) {
+            Ok(b) => b,
+            Err(link::Stop::NotIp) => {
+                self.stats.not_ip += 1;
+                return Decoded::NotIp;
+            }
+            Err(link::Stop::Error(r)) => return self.fail(r),
+        };
+        let parsed = match ip::parse(&mut ctx, ip_bytes, 0) {
+            Ok(p) => p,
+            Err(link::Stop::NotIp) => {
+                self.stats.not_ip += 1;
+                return Decoded::NotIp;
+            }
+            Err(link::Stop::Error(r)) => return self.fail(r),
+        };
+        let wire = raw.orig_len;
+        match parsed.fragment {
+            None => match ip::transport(&mut ctx, &parsed, parsed.payload, parsed.payload_len) {
+                Ok(t) => Decoded::Packet(view(raw.ts_ns, wire, &ctx, &parsed, t, 0)),
+                Err(r) => self.fail(r),
+            },
+            Some(frag) => {
+                self.stats.fragments += 1;
+                let key = defrag::Key { src: parsed.src, dst: parsed.dst, proto: parsed.proto, id: frag.id };
+                let piece = defrag::Piece {
+                    offset: frag.offset,
+                    more: frag.more,
+                    data: parsed.payload,
+                    declared_len: parsed.payload_len,
+                    wire_len: wire,
+                    ip_len: parsed.ip_len,
+                    anomalies: ctx.anomalies,
+                };
+                match self.defrag.insert(key, piece, raw.ts_ns) {
+                    Err(r) => {
+                        self.stats.errors[r as usize] += 1;
+                        Decoded::Error(r)
+                    }
+                    Ok(None) => Decoded::Pending,
+                    Ok(Some(done)) => {
+                        self.stats.reassembled += 1;
+                        ctx.anomalies |= done.anomalies;
+                        let whole = ip::Parsed { ip_len: done.ip_len, ..parsed };
+                        let data: &'a [u8] = self.defrag.output();
+                        match ip::transport(&mut ctx, &whole, data, data.len() as u32) {
+                            Ok(t) => Decoded::Packet(view(raw.ts_ns, done.wire_len, &ctx, &whole, t, done.frags)),
+                            Err(r) => {
+                                self.stats.errors[r as usize] += 1;
+                                Decoded::Error(r)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Datagrams waiting for fragments.
+    pub fn pending_datagrams(&self) -> usize {
+        self.defrag.len()
+    }
+}
+
+fn view<'a>(ts_ns: u64, wire: u32, ctx: &Ctx, p: &ip::Parsed<'a>, t: ip::L4<'a>, frags: u16) -> PacketView<'a> {
+    PacketView {
+        ts_ns,
+        wire_len: wire,
+        vlan: ctx.vlan,
+        inner_vlan: ctx.inner_vlan,
+        tunnel: ctx.tunnel,
+        ip_version: p.version,
+        src: p.src,
+        dst: p.dst,
+        proto: p.proto,
+        sport: t.sport,
+        dport: t.dport,
+        transport: t.transport,
+        ip_len: p.ip_len,
+        l4_header_len: t.header_len,
+        payload_len: t.payload_len,
+        payload: t.payload,
+        frags,
+        anomalies: ctx.anomalies,
+    }
+}
+
+/// Decodes a packet that needs no reassembly, without a decoder (tests,
+/// dispatch by address pair).
+pub fn decode_stateless<'a>(raw: &RawPacket<'a>) -> Option<PacketView<'a>> {
+    let mut ctx = Ctx::default();
+    let ip_bytes = link::ip_start(&mut ctx, raw.linktype, raw.data).ok()?;
+    let parsed = ip::parse(&mut ctx, ip_bytes, 0).ok()?;
+    if parsed.fragment.is_some() {
+        return None;
+    }
+    let t = ip::transport(&mut ctx, &parsed, parsed.payload, parsed.payload_len).ok()?;
+    Some(view(raw.ts_ns, raw.orig_len, &ctx, &parsed, t, 0))
+}
+
+/// The inner address pair of a packet, fragments included (for dispatching
+/// packets to workers so that both directions and all fragments of a
+/// datagram meet).
+pub fn address_pair(raw: &RawPacket<'_>) -> Option<(IpAddr, IpAddr, Option<u16>)> {
+    let mut ctx = Ctx::default();
+    let ip_bytes = link::ip_start(&mut ctx, raw.linktype, raw.data).ok()?;
+    let parsed = ip::parse(&mut ctx, ip_bytes, 0).ok()?;
+    Some((parsed.src, parsed.dst, ctx.vlan))
+}
