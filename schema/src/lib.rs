@@ -164,16 +164,52 @@ pub mod anomaly {
 
     /// (bit, name, meaning) for documentation.
     pub const ALL: [(u32, &str, &str); 10] = [
-        (TRUNCATED, "truncated", "a packet was cut short by the capture's snapshot length"),
-        (IP_LENGTH, "ip_length", "an IP length field disagreed with the frame"),
+        (
+            TRUNCATED,
+            "truncated",
+            "a packet was cut short by the capture's snapshot length",
+        ),
+        (
+            IP_LENGTH,
+            "ip_length",
+            "an IP length field disagreed with the frame",
+        ),
         (IP_OPTIONS, "ip_options", "IPv4 options were present"),
-        (IPV6_EXT, "ipv6_ext", "an IPv6 extension header could not be parsed"),
-        (TCP_HEADER, "tcp_header", "a TCP header had a bad data offset or was cut short"),
-        (UDP_LENGTH, "udp_length", "a UDP length field disagreed with the IP payload"),
-        (FRAGMENT_OVERLAP, "fragment_overlap", "fragments overlapped with different content, or exceeded 65,535 bytes"),
-        (TIME_BACKWARDS, "time_backwards", "a packet's timestamp was earlier than the flow's previous packet"),
-        (TCP_FLAGS, "tcp_flags", "a TCP packet combined SYN with FIN or RST"),
-        (TUNNEL, "tunnel", "a tunnel header was malformed; the outer packet was used"),
+        (
+            IPV6_EXT,
+            "ipv6_ext",
+            "an IPv6 extension header could not be parsed",
+        ),
+        (
+            TCP_HEADER,
+            "tcp_header",
+            "a TCP header had a bad data offset or was cut short",
+        ),
+        (
+            UDP_LENGTH,
+            "udp_length",
+            "a UDP length field disagreed with the IP payload",
+        ),
+        (
+            FRAGMENT_OVERLAP,
+            "fragment_overlap",
+            "fragments overlapped with different content, or exceeded 65,535 bytes",
+        ),
+        (
+            TIME_BACKWARDS,
+            "time_backwards",
+            "a packet's timestamp was earlier than the flow's previous packet",
+        ),
+        (
+            TCP_FLAGS,
+            "tcp_flags",
+            "a TCP packet combined SYN with FIN or RST",
+        ),
+        (
+            TUNNEL,
+            "tunnel",
+            "a tunnel header was malformed; the outer packet was used",
+        ),
     ];
 }
 
@@ -231,7 +267,11 @@ fn build() -> Vec<(usize, FieldSpec)> {
             f(&c("zero_win"), U32, false, "", &format!("TCP packets from the {who} advertising a zero window (RST excluded).")),
         ]);
     }
-    for (d, who) in [("orig", "the originator's packets"), ("resp", "the responder's packets"), ("flow", "all packets of the record")] {
+    for (d, who) in [
+        ("orig", "the originator's packets"),
+        ("resp", "the responder's packets"),
+        ("flow", "all packets of the record"),
+    ] {
         let c = |n: &str| format!("{d}_{n}");
         g(2, vec![
             f(&c("payload_len_min"), U32, true, "bytes", &format!("Smallest transport payload length of {who}; null without packets.")),
@@ -271,7 +311,7 @@ fn build() -> Vec<(usize, FieldSpec)> {
     g(5, vec![
         f("end_reason", Str, false, "", "Why the record ended: `tcp_close` (FIN both ways, or RST, then 5 s of quiet for trailing packets), `idle` (idle timeout), `active` (active timeout; see `continues`), `evicted` (the flow table was full), `eof` (end of input), `shutdown` (the sensor stopped)."),
         f("conn_state", Str, true, "", "Zeek's TCP connection state: S0 attempt, no reply; S1 established, not closed; SF normal establishment and close; REJ rejected; S2 established, originator closed, no reply; S3 established, responder closed, no reply; RSTO/RSTR established, originator/responder reset; RSTOS0 originator SYN then RST, no SYN-ACK; RSTRH responder SYN-ACK then RST, no SYN seen; SH originator SYN then FIN, no SYN-ACK; SHR responder SYN-ACK then FIN, no SYN; OTH no SYN seen (midstream). Null for non-TCP."),
-        f("history", Str, true, "", "Zeek's TCP history: originator letters upper case, responder lower case, each recorded the first time it happens: S SYN, H SYN-ACK, A ACK (without SYN), D payload, F FIN, R RST, T retransmission, W zero window, Q SYN with FIN or RST, ^ roles flipped because the first packet was a SYN-ACK. Null for non-TCP."),
+        f("history", Str, true, "", "Zeek's TCP history: originator letters upper case, responder lower case, each recorded the first time it happens: S SYN, H SYN-ACK, A pure ACK (no payload, SYN, FIN or RST), D payload, F FIN, R RST, T retransmission, W zero window, Q SYN with FIN or RST, ^ roles flipped because the first packet was a SYN-ACK. Null for non-TCP."),
     ]);
     g(6, vec![
         f("anomalies", U32, false, "", "Bit set of decode anomalies seen in the record's packets: see the table of anomaly bits."),
@@ -330,12 +370,24 @@ pub mod meta {
         (SENSOR_ID, "identifier of the sensor"),
         (SOFTWARE, "Mekong version that wrote the file"),
         (INPUTS, "input files (JSON list) or interface"),
-        (BPF_FILTER, "BPF filter applied to the input, empty when none"),
-        (PACKETS_SEEN, "packets read from the input when the file was closed"),
-        (PACKETS_DROPPED, "packets dropped before Mekong saw them (kernel or interface; 0 for files)"),
+        (
+            BPF_FILTER,
+            "BPF filter applied to the input, empty when none",
+        ),
+        (
+            PACKETS_SEEN,
+            "packets read from the input when the file was closed",
+        ),
+        (
+            PACKETS_DROPPED,
+            "packets dropped before Mekong saw them (kernel or interface; 0 for files)",
+        ),
         (PACKETS_FILTERED, "packets rejected by the BPF filter"),
         (FIRST_TS, "first packet time of the input (RFC 3339, UTC)"),
-        (LAST_TS, "last packet time of the input when the file was closed"),
+        (
+            LAST_TS,
+            "last packet time of the input when the file was closed",
+        ),
         (RECORDS, "records in this file"),
     ];
 }
@@ -370,7 +422,9 @@ holds NaN or Infinity. Standard deviations are sample standard deviations (n −
 **IP** = IP total length (inner packet for tunnels); **L4 header** = TCP header with options, or the \
 8-byte UDP/ICMP header; **payload** = bytes after the L4 header (for TCP, sequence-space data).\n\n");
     for (gi, g) in GROUPS.iter().enumerate() {
-        s.push_str(&format!("## {g}\n\n| Column | Type | Null | Unit | Meaning |\n|---|---|---|---|---|\n"));
+        s.push_str(&format!(
+            "## {g}\n\n| Column | Type | Null | Unit | Meaning |\n|---|---|---|---|---|\n"
+        ));
         for (_, spec) in specs().iter().filter(|(i, _)| *i == gi) {
             s.push_str(&format!(
                 "| `{}` | {} | {} | {} | {} |\n",
@@ -385,7 +439,13 @@ holds NaN or Infinity. Standard deviations are sample standard deviations (n −
     }
     s.push_str("## Anomaly bits\n\n| Bit | Value | Name | Meaning |\n|---|---|---|---|\n");
     for (bit, name, doc) in anomaly::ALL {
-        s.push_str(&format!("| {} | {} | `{}` | {} |\n", bit.trailing_zeros(), bit, name, doc));
+        s.push_str(&format!(
+            "| {} | {} | `{}` | {} |\n",
+            bit.trailing_zeros(),
+            bit,
+            name,
+            doc
+        ));
     }
     s.push_str("\n## File metadata\n\nEvery Parquet file's footer carries these key-value pairs:\n\n| Key | Meaning |\n|---|---|\n");
     for (k, doc) in meta::ALL {
@@ -403,7 +463,13 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for s in fields() {
             assert!(seen.insert(s.name.clone()), "duplicate {}", s.name);
-            assert!(s.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'), "{}", s.name);
+            assert!(
+                s.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{}",
+                s.name
+            );
             assert!(!s.doc.is_empty());
         }
     }
@@ -413,7 +479,10 @@ mod tests {
         let schema = flow_schema();
         assert_eq!(schema.fields().len(), len());
         assert_eq!(index_of("community_id"), Some(4));
-        assert!(schema.field_with_name("orig_payload_len_std").unwrap().is_nullable());
+        assert!(schema
+            .field_with_name("orig_payload_len_std")
+            .unwrap()
+            .is_nullable());
         assert!(!schema.field_with_name("orig_pkts").unwrap().is_nullable());
     }
 
@@ -425,6 +494,9 @@ mod tests {
             std::fs::write(path, &want).unwrap();
         }
         let have = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(have == want, "docs/flow-record.md is out of date: run `UPDATE_DOCS=1 cargo test -p mekong-schema`");
+        assert!(
+            have == want,
+            "docs/flow-record.md is out of date: run `UPDATE_DOCS=1 cargo test -p mekong-schema`"
+        );
     }
 }

@@ -9,3 +9,6 @@
 
 pub mod capture;
 pub mod decode;
+pub mod flow;
+pub mod output;
+pub mod pipeline;

@@ -1,1 +1,283 @@
-fn main(){}
+//! `mekong-sensor`: packets in, flows out.
+//!
+//! Exit codes: 0 success; 1 error (unreadable or invalid input, bad filter,
+//! output not writable); 2 command-line usage error; 3 finished, but an
+//! input file was damaged (truncated or corrupt): the packets before the
+//! damage were processed and their flows written.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use mekong_sensor::decode::{DefragConfig, Reason};
+use mekong_sensor::flow::table::SEC;
+use mekong_sensor::flow::FlowConfig;
+use mekong_sensor::output::SinkConfig;
+use mekong_sensor::pipeline::{run, RunConfig, RunSummary};
+
+#[derive(Parser)]
+#[command(
+    name = "mekong-sensor",
+    version,
+    about = "Mekong's sensor: packets in, bidirectional flow records out as Parquet"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Read pcap or pcapng files and write a Parquet record for every flow.
+    Read(ReadArgs),
+}
+
+#[derive(clap::Args)]
+struct ReadArgs {
+    /// Capture files (pcap or pcapng), read in the order given.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Output directory; flows go to DIR/flows/sensor=ID/date=YYYY-MM-DD/hour=HH/.
+    #[arg(long)]
+    out: PathBuf,
+    /// BPF filter, as in tcpdump (compiled by libpcap).
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
+    /// Flow worker threads [default: number of cores].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Sensor identifier (letters, digits, '.', '_', '-') [default: host name].
+    #[arg(long)]
+    sensor_id: Option<String>,
+    /// Flows held in memory at once; beyond it the flow closest to expiry is evicted.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_flows: usize,
+    /// TCP idle timeout, seconds.
+    #[arg(long, default_value_t = 300)]
+    idle_tcp: u64,
+    /// UDP idle timeout, seconds.
+    #[arg(long, default_value_t = 60)]
+    idle_udp: u64,
+    /// ICMP and ICMPv6 idle timeout, seconds.
+    #[arg(long, default_value_t = 60)]
+    idle_icmp: u64,
+    /// Idle timeout of other protocols, seconds.
+    #[arg(long, default_value_t = 60)]
+    idle_other: u64,
+    /// Active timeout: long flows are cut into records of at most this many seconds.
+    #[arg(long, default_value_t = 1800)]
+    active_timeout: u64,
+    /// Seconds a closed TCP connection (FIN both ways, or RST) waits for trailing packets.
+    #[arg(long, default_value_t = 5)]
+    tcp_linger: u64,
+    /// Seconds a fragmented datagram may wait for its fragments.
+    #[arg(long, default_value_t = 30)]
+    frag_timeout: u64,
+    /// Datagrams in reassembly at once, per worker.
+    #[arg(long, default_value_t = 4096)]
+    frag_max_datagrams: usize,
+    /// Records per Parquet file before a new file is started.
+    #[arg(long, default_value_t = 2_000_000)]
+    rows_per_file: usize,
+    /// ZSTD compression level of the Parquet files (1-22).
+    #[arg(long, default_value_t = 3)]
+    zstd_level: i32,
+    /// Do not print the progress line.
+    #[arg(long)]
+    quiet: bool,
+    /// Also write the run summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    summary_json: Option<PathBuf>,
+}
+
+fn default_sensor_id() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| {
+            s.trim()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+                .collect::<String>()
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "mekong".to_string())
+}
+
+fn secs(name: &str, v: u64) -> Result<u64> {
+    if v == 0 || v > 30 * 86_400 {
+        bail!("--{name} must be between 1 and 2592000 seconds (got {v})");
+    }
+    Ok(v * SEC)
+}
+
+fn config(a: &ReadArgs) -> Result<RunConfig> {
+    let sensor_id = a.sensor_id.clone().unwrap_or_else(default_sensor_id);
+    if sensor_id.is_empty()
+        || sensor_id.len() > 64
+        || !sensor_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        || sensor_id.starts_with('.')
+    {
+        bail!("--sensor-id {sensor_id:?}: use 1-64 letters, digits, '.', '_' or '-', not starting with '.'");
+    }
+    let workers = a.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    if workers == 0 || workers > 256 {
+        bail!("--workers must be between 1 and 256 (got {workers})");
+    }
+    if a.max_flows == 0 {
+        bail!("--max-flows must be at least 1");
+    }
+    if !(1..=22).contains(&a.zstd_level) {
+        bail!("--zstd-level must be between 1 and 22");
+    }
+    let flow = FlowConfig {
+        sensor_id: Arc::from(sensor_id.as_str()),
+        idle_tcp_ns: secs("idle-tcp", a.idle_tcp)?,
+        idle_udp_ns: secs("idle-udp", a.idle_udp)?,
+        idle_icmp_ns: secs("idle-icmp", a.idle_icmp)?,
+        idle_other_ns: secs("idle-other", a.idle_other)?,
+        active_ns: secs("active-timeout", a.active_timeout)?,
+        linger_ns: secs("tcp-linger", a.tcp_linger)?,
+        max_flows: a.max_flows,
+    };
+    let max_idle = [
+        flow.idle_tcp_ns,
+        flow.idle_udp_ns,
+        flow.idle_icmp_ns,
+        flow.idle_other_ns,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0);
+    let mut sink = SinkConfig::new(a.out.clone(), sensor_id);
+    sink.max_rows_per_file = a.rows_per_file.max(1);
+    sink.zstd_level = a.zstd_level;
+    sink.close_after_ns = flow.active_ns + max_idle + flow.linger_ns + 2 * SEC;
+    Ok(RunConfig {
+        inputs: a.files.clone(),
+        filter: a.filter.clone(),
+        workers,
+        flow,
+        defrag: DefragConfig {
+            max_datagrams: a.frag_max_datagrams.max(1),
+            timeout_ns: secs("frag-timeout", a.frag_timeout)?,
+            ..DefragConfig::default()
+        },
+        sink,
+        progress: !a.quiet,
+    })
+}
+
+fn summary_json(s: &RunSummary, workers: usize) -> serde_json::Value {
+    let mut errors = serde_json::Map::new();
+    for r in Reason::ALL {
+        let (layer, name) = r.names();
+        errors.insert(
+            format!("{layer}.{name}"),
+            s.decode.errors[r as usize].into(),
+        );
+    }
+    serde_json::json!({
+        "packets": s.packets,
+        "bytes": s.bytes,
+        "filtered": s.filtered,
+        "not_ip": s.decode.not_ip,
+        "decode_errors": errors,
+        "fragments": s.decode.fragments,
+        "reassembled": s.decode.reassembled,
+        "flows": s.table.flows,
+        "evicted": s.table.evicted,
+        "records": s.output.records,
+        "files": s.output.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "parquet_bytes": s.output.bytes,
+        "input_problems": s.input_problems,
+        "workers": workers,
+        "elapsed_s": s.elapsed.as_secs_f64(),
+    })
+}
+
+fn print_summary(s: &RunSummary) {
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    eprintln!(
+        "mekong-sensor: read {} packets ({} bytes) in {:.2} s: {:.0} packets/s, {:.1} Mbit/s",
+        s.packets,
+        s.bytes,
+        secs,
+        s.packets as f64 / secs,
+        s.bytes as f64 * 8.0 / secs / 1e6
+    );
+    if s.filtered > 0 {
+        eprintln!("  filtered out: {}", s.filtered);
+    }
+    eprintln!(
+        "  not IP: {}; fragments: {} ({} datagrams reassembled)",
+        s.decode.not_ip, s.decode.fragments, s.decode.reassembled
+    );
+    let errs: Vec<String> = Reason::ALL
+        .iter()
+        .filter(|r| s.decode.errors[**r as usize] > 0)
+        .map(|r| {
+            let (l, n) = r.names();
+            format!("{l}.{n}={}", s.decode.errors[*r as usize])
+        })
+        .collect();
+    eprintln!(
+        "  decode errors: {}",
+        if errs.is_empty() {
+            "none".to_string()
+        } else {
+            errs.join(", ")
+        }
+    );
+    eprintln!(
+        "  flows: {}; evicted: {}; records: {}",
+        s.table.flows, s.table.evicted, s.output.records
+    );
+    eprintln!(
+        "  files: {} ({} bytes of Parquet)",
+        s.output.files.len(),
+        s.output.bytes
+    );
+    for p in &s.input_problems {
+        eprintln!("  warning: {p}");
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Cmd::Read(args) = cli.cmd;
+    let result = (|| -> Result<(RunSummary, usize)> {
+        let cfg = config(&args)?;
+        let s = run(&cfg).context("mekong-sensor read")?;
+        if let Some(p) = &args.summary_json {
+            std::fs::write(
+                p,
+                serde_json::to_vec_pretty(&summary_json(&s, cfg.workers))?,
+            )
+            .with_context(|| format!("writing {}", p.display()))?;
+        }
+        Ok((s, cfg.workers))
+    })();
+    match result {
+        Ok((s, _)) => {
+            print_summary(&s);
+            if s.input_problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
+        }
+        Err(e) => {
+            eprintln!("mekong-sensor: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -28,7 +28,10 @@ impl Filter {
     /// Compiles `expr` for Ethernet at once, so a bad expression is reported
     /// before any packet is read.
     pub fn new(expr: &str) -> Result<Filter, FilterError> {
-        let mut f = Filter { expr: expr.to_string(), programs: HashMap::new() };
+        let mut f = Filter {
+            expr: expr.to_string(),
+            programs: HashMap::new(),
+        };
         f.program(crate::capture::linktype::ETHERNET)?;
         Ok(f)
     }
@@ -40,9 +43,16 @@ impl Filter {
 
     fn program(&mut self, linktype: u16) -> Result<&BpfProgram, FilterError> {
         if !self.programs.contains_key(&linktype) {
-            let err = |msg: String| FilterError { expr: self.expr.clone(), linktype, msg };
-            let dead = Capture::dead(Linktype(i32::from(linktype))).map_err(|e| err(e.to_string()))?;
-            let p = dead.compile(&self.expr, true).map_err(|e| err(e.to_string()))?;
+            let err = |msg: String| FilterError {
+                expr: self.expr.clone(),
+                linktype,
+                msg,
+            };
+            let dead =
+                Capture::dead(Linktype(i32::from(linktype))).map_err(|e| err(e.to_string()))?;
+            let p = dead
+                .compile(&self.expr, true)
+                .map_err(|e| err(e.to_string()))?;
             self.programs.insert(linktype, p);
         }
         Ok(&self.programs[&linktype])

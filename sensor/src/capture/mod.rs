@@ -107,7 +107,10 @@ pub const MAX_RECORD: usize = 256 << 20;
 impl CaptureFile {
     /// Maps `path` and reads its header.
     pub fn open(path: &Path) -> Result<CaptureFile, CaptureError> {
-        let io = |source| CaptureError::Io { path: path.to_path_buf(), source };
+        let io = |source| CaptureError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = File::open(path).map_err(io)?;
         // SAFETY: the map is read-only; Mekong reads capture files that no
         // process is expected to truncate while they are read. A file that
@@ -117,13 +120,19 @@ impl CaptureFile {
         let format = if map.len() >= 4 && pcapng_file::is_pcapng(&map) {
             Format::Pcapng
         } else {
-            Format::Pcap(pcap_file::Header::parse(&map).map_err(|(offset, msg)| CaptureError::Format {
-                path: path.to_path_buf(),
-                offset,
-                msg,
+            Format::Pcap(pcap_file::Header::parse(&map).map_err(|(offset, msg)| {
+                CaptureError::Format {
+                    path: path.to_path_buf(),
+                    offset,
+                    msg,
+                }
             })?)
         };
-        Ok(CaptureFile { path: path.to_path_buf(), map: Arc::new(map), format })
+        Ok(CaptureFile {
+            path: path.to_path_buf(),
+            map: Arc::new(map),
+            format,
+        })
     }
 
     /// The path it was opened from.
@@ -153,7 +162,11 @@ impl CaptureFile {
             Format::Pcap(h) => Inner::Pcap(pcap_file::Reader::new(&self.map, h.clone())),
             Format::Pcapng => Inner::Pcapng(pcapng_file::Reader::new(&self.map)),
         };
-        Packets { path: &self.path, inner, done: false }
+        Packets {
+            path: &self.path,
+            inner,
+            done: false,
+        }
     }
 }
 
@@ -204,5 +217,6 @@ impl<'a> Iterator for Packets<'a> {
 
 /// Reads a packet back from a mapped file at a known offset (worker threads).
 pub fn packet_at(map: &Mmap, offset: usize, caplen: usize) -> &[u8] {
-    map.get(offset..offset.saturating_add(caplen)).unwrap_or(&[])
+    map.get(offset..offset.saturating_add(caplen))
+        .unwrap_or(&[])
 }

@@ -25,7 +25,10 @@ impl Header {
     /// Parses the file header; errors carry (offset, message).
     pub fn parse(b: &[u8]) -> Result<Header, (usize, String)> {
         if b.len() < 24 {
-            return Err((0, format!("file of {} bytes is shorter than a pcap header", b.len())));
+            return Err((
+                0,
+                format!("file of {} bytes is shorter than a pcap header", b.len()),
+            ));
         }
         let magic = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         let (big_endian, nanos) = match magic {
@@ -33,10 +36,19 @@ impl Header {
             0xa1b2_3c4d => (false, true),
             0xd4c3_b2a1 => (true, false),
             0x4d3c_b2a1 => (true, true),
-            m => return Err((0, format!("unknown magic number 0x{m:08x} (neither pcap nor pcapng)"))),
+            m => {
+                return Err((
+                    0,
+                    format!("unknown magic number 0x{m:08x} (neither pcap nor pcapng)"),
+                ))
+            }
         };
         let network = u32_at(b, 20, big_endian);
-        Ok(Header { big_endian, nanos, linktype: (network & 0xffff) as u16 })
+        Ok(Header {
+            big_endian,
+            nanos,
+            linktype: (network & 0xffff) as u16,
+        })
     }
 }
 
@@ -73,9 +85,17 @@ impl<'a> Reader<'a> {
         }
         let data_start = start + 16;
         if b.len() - data_start < incl {
-            return Err((start, format!("record of {incl} bytes, {} left", b.len() - data_start), true));
+            return Err((
+                start,
+                format!("record of {incl} bytes, {} left", b.len() - data_start),
+                true,
+            ));
         }
-        let frac_ns = if self.h.nanos { frac } else { frac.saturating_mul(1000) };
+        let frac_ns = if self.h.nanos {
+            frac
+        } else {
+            frac.saturating_mul(1000)
+        };
         self.pos = data_start + incl;
         Ok(Some(RawPacket {
             ts_ns: sec * 1_000_000_000 + frac_ns,
@@ -140,7 +160,9 @@ mod tests {
         assert!(Header::parse(b"\xd4\xc3").is_err());
         let mut big = file(false, false, &[]);
         big.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0]);
-        let e = Reader::new(&big, Header::parse(&big).unwrap()).next_packet().unwrap_err();
+        let e = Reader::new(&big, Header::parse(&big).unwrap())
+            .next_packet()
+            .unwrap_err();
         assert!(!e.2, "an absurd length is corruption, not truncation");
     }
 }

@@ -37,7 +37,12 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// A reader at the start of the file.
     pub fn new(b: &'a [u8]) -> Self {
-        Reader { b, pos: 0, be: false, ifaces: Vec::new() }
+        Reader {
+            b,
+            pos: 0,
+            be: false,
+            ifaces: Vec::new(),
+        }
     }
 
     fn u16_at(&self, off: usize) -> u16 {
@@ -50,7 +55,12 @@ impl<'a> Reader<'a> {
     }
 
     fn u32_at(&self, off: usize) -> u32 {
-        let x = [self.b[off], self.b[off + 1], self.b[off + 2], self.b[off + 3]];
+        let x = [
+            self.b[off],
+            self.b[off + 1],
+            self.b[off + 2],
+            self.b[off + 3],
+        ];
         if self.be {
             u32::from_be_bytes(x)
         } else {
@@ -89,10 +99,18 @@ impl<'a> Reader<'a> {
                 return Err((start, format!("block length {total} is invalid"), false));
             }
             if b.len() - start < total {
-                return Err((start, format!("block of {total} bytes, {} left", b.len() - start), true));
+                return Err((
+                    start,
+                    format!("block of {total} bytes, {} left", b.len() - start),
+                    true,
+                ));
             }
             if self.u32_at(start + total - 4) as usize != total {
-                return Err((start, "block trailer length differs from its header".into(), false));
+                return Err((
+                    start,
+                    "block trailer length differs from its header".into(),
+                    false,
+                ));
             }
             self.pos = start + total;
             let body = start + 8..start + total - 4;
@@ -105,19 +123,41 @@ impl<'a> Reader<'a> {
                             return Err((start, "enhanced packet block too short".into(), false));
                         }
                         let s = body.start;
-                        (self.u32_at(s) as usize, self.u32_at(s + 4), self.u32_at(s + 8), self.u32_at(s + 12) as usize, self.u32_at(s + 16), s + 20)
+                        (
+                            self.u32_at(s) as usize,
+                            self.u32_at(s + 4),
+                            self.u32_at(s + 8),
+                            self.u32_at(s + 12) as usize,
+                            self.u32_at(s + 16),
+                            s + 20,
+                        )
                     } else {
                         if body.len() < 20 {
                             return Err((start, "packet block too short".into(), false));
                         }
                         let s = body.start;
-                        (usize::from(self.u16_at(s)), self.u32_at(s + 4), self.u32_at(s + 8), self.u32_at(s + 12) as usize, self.u32_at(s + 16), s + 20)
+                        (
+                            usize::from(self.u16_at(s)),
+                            self.u32_at(s + 4),
+                            self.u32_at(s + 8),
+                            self.u32_at(s + 12) as usize,
+                            self.u32_at(s + 16),
+                            s + 20,
+                        )
                     };
                     if data + cap > body.end {
-                        return Err((start, format!("captured length {cap} exceeds the block"), false));
+                        return Err((
+                            start,
+                            format!("captured length {cap} exceeds the block"),
+                            false,
+                        ));
                     }
                     let Some(i) = self.ifaces.get(iface).copied() else {
-                        return Err((start, format!("packet on undeclared interface {iface}"), false));
+                        return Err((
+                            start,
+                            format!("packet on undeclared interface {iface}"),
+                            false,
+                        ));
                     };
                     let ts = (u64::from(ts_hi) << 32) | u64::from(ts_lo);
                     return Ok(Some(RawPacket {
@@ -130,14 +170,22 @@ impl<'a> Reader<'a> {
                 }
                 SPB => {
                     let Some(i) = self.ifaces.first().copied() else {
-                        return Err((start, "simple packet block before any interface".into(), false));
+                        return Err((
+                            start,
+                            "simple packet block before any interface".into(),
+                            false,
+                        ));
                     };
                     if body.len() < 4 {
                         return Err((start, "simple packet block too short".into(), false));
                     }
                     let orig = self.u32_at(body.start);
                     let room = body.len() - 4;
-                    let snap = if i.snaplen == 0 { usize::MAX } else { i.snaplen as usize };
+                    let snap = if i.snaplen == 0 {
+                        usize::MAX
+                    } else {
+                        i.snaplen as usize
+                    };
                     let cap = (orig as usize).min(snap).min(room);
                     let data = body.start + 4;
                     return Ok(Some(RawPacket {
@@ -155,7 +203,11 @@ impl<'a> Reader<'a> {
 
     fn interface(&mut self, body: std::ops::Range<usize>) -> Result<(), ReadProblem> {
         if body.len() < 8 {
-            return Err((body.start, "interface description block too short".into(), false));
+            return Err((
+                body.start,
+                "interface description block too short".into(),
+                false,
+            ));
         }
         let s = body.start;
         let mut iface = Interface {
@@ -186,7 +238,11 @@ impl<'a> Reader<'a> {
                 (14, 8) => {
                     let hi = u64::from(self.u32_at(v));
                     let lo = u64::from(self.u32_at(v + 4));
-                    iface.offset_s = if self.be { (hi << 32 | lo) as i64 } else { (lo << 32 | hi) as i64 };
+                    iface.offset_s = if self.be {
+                        (hi << 32 | lo) as i64
+                    } else {
+                        (lo << 32 | hi) as i64
+                    };
                 }
                 _ => {}
             }
@@ -198,7 +254,8 @@ impl<'a> Reader<'a> {
 }
 
 fn to_ns(ts: u64, i: Interface) -> u64 {
-    let ns = (u128::from(ts) * 1_000_000_000 / u128::from(i.units)) as i128 + i128::from(i.offset_s) * 1_000_000_000;
+    let ns = (u128::from(ts) * 1_000_000_000 / u128::from(i.units)) as i128
+        + i128::from(i.offset_s) * 1_000_000_000;
     ns.clamp(0, i128::from(u64::MAX)) as u64
 }
 
@@ -258,9 +315,15 @@ mod tests {
         f.extend(epb(1, 2_000_000_123, b"raw ip"));
         let mut r = Reader::new(&f);
         let a = r.next_packet().unwrap().unwrap();
-        assert_eq!((a.linktype, a.ts_ns, a.data), (1, 1_500_000_000, &b"eth"[..]));
+        assert_eq!(
+            (a.linktype, a.ts_ns, a.data),
+            (1, 1_500_000_000, &b"eth"[..])
+        );
         let b = r.next_packet().unwrap().unwrap();
-        assert_eq!((b.linktype, b.ts_ns, b.data), (101, 2_000_000_123, &b"raw ip"[..]));
+        assert_eq!(
+            (b.linktype, b.ts_ns, b.data),
+            (101, 2_000_000_123, &b"raw ip"[..])
+        );
         assert!(r.next_packet().unwrap().is_none());
     }
 

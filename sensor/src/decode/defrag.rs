@@ -89,7 +89,14 @@ const MAX_DATAGRAM: u32 = 65_535;
 impl Defrag {
     /// An empty pool.
     pub fn new(cfg: DefragConfig) -> Defrag {
-        Defrag { cfg, map: HashMap::new(), order: VecDeque::new(), bytes: 0, out: Vec::new(), spare: Vec::new() }
+        Defrag {
+            cfg,
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+            out: Vec::new(),
+            spare: Vec::new(),
+        }
     }
 
     /// Datagrams in progress.
@@ -139,7 +146,10 @@ impl Defrag {
     /// Adds a fragment; returns the datagram's accounting when it completes
     /// (its payload is then in [`Defrag::output`]).
     pub fn insert(&mut self, key: Key, p: Piece<'_>, now_ns: u64) -> Result<Option<Done>, Reason> {
-        let end = p.offset.checked_add(p.declared_len).filter(|&e| e <= MAX_DATAGRAM);
+        let end = p
+            .offset
+            .checked_add(p.declared_len)
+            .filter(|&e| e <= MAX_DATAGRAM);
         let Some(end) = end else {
             self.drop_datagram(&key);
             return Err(Reason::BadFragment);
@@ -149,8 +159,12 @@ impl Defrag {
         }
         let mut dropped_full = false;
         if !self.map.contains_key(&key) {
-            while self.map.len() >= self.cfg.max_datagrams || self.bytes + end as usize > self.cfg.max_bytes {
-                let Some((old, created)) = self.order.pop_front() else { break };
+            while self.map.len() >= self.cfg.max_datagrams
+                || self.bytes + end as usize > self.cfg.max_bytes
+            {
+                let Some((old, created)) = self.order.pop_front() else {
+                    break;
+                };
                 if self.map.get(&old).is_some_and(|d| d.created_ns == created) {
                     self.drop_datagram(&old);
                     dropped_full = true;
@@ -160,7 +174,16 @@ impl Defrag {
             self.bytes += data.capacity();
             self.map.insert(
                 key,
-                Datagram { data, ranges: Vec::with_capacity(4), total: None, frags: 0, wire: 0, ip: 0, anomalies: 0, created_ns: now_ns },
+                Datagram {
+                    data,
+                    ranges: Vec::with_capacity(4),
+                    total: None,
+                    frags: 0,
+                    wire: 0,
+                    ip: 0,
+                    anomalies: 0,
+                    created_ns: now_ns,
+                },
             );
             self.order.push_back((key, now_ns));
         }
@@ -180,7 +203,8 @@ impl Defrag {
                 continue;
             }
             if rs > cursor {
-                d.data[cursor as usize..rs as usize].copy_from_slice(&p.data[(cursor - s) as usize..(rs - s) as usize]);
+                d.data[cursor as usize..rs as usize]
+                    .copy_from_slice(&p.data[(cursor - s) as usize..(rs - s) as usize]);
             }
             let (os, oe) = (rs.max(s), re.min(e));
             if d.data[os as usize..oe as usize] != p.data[(os - s) as usize..(oe - s) as usize] {
@@ -199,12 +223,23 @@ impl Defrag {
         d.wire = d.wire.saturating_add(p.wire_len);
         d.ip = d.ip.saturating_add(p.ip_len);
         d.anomalies |= p.anomalies;
-        let complete = d.total.is_some_and(|t| d.ranges.len() == 1 && d.ranges[0] == (0, t));
+        let complete = d
+            .total
+            .is_some_and(|t| d.ranges.len() == 1 && d.ranges[0] == (0, t));
         if !complete {
-            return if dropped_full { Err(Reason::FragmentPoolFull) } else { Ok(None) };
+            return if dropped_full {
+                Err(Reason::FragmentPoolFull)
+            } else {
+                Ok(None)
+            };
         }
         let total = d.total.unwrap_or(0) as usize;
-        let done = Done { frags: d.frags, wire_len: d.wire, ip_len: d.ip, anomalies: d.anomalies };
+        let done = Done {
+            frags: d.frags,
+            wire_len: d.wire,
+            ip_len: d.ip,
+            anomalies: d.anomalies,
+        };
         self.out.clear();
         self.out.extend_from_slice(&d.data[..total]);
         self.drop_datagram(&key);
@@ -233,20 +268,42 @@ mod tests {
     use super::*;
 
     fn key() -> Key {
-        Key { src: "10.0.0.1".parse().unwrap(), dst: "10.0.0.2".parse().unwrap(), proto: 17, id: 7 }
+        Key {
+            src: "10.0.0.1".parse().unwrap(),
+            dst: "10.0.0.2".parse().unwrap(),
+            proto: 17,
+            id: 7,
+        }
     }
 
     fn piece(offset: u32, more: bool, data: &[u8]) -> Piece<'_> {
-        Piece { offset, more, data, declared_len: data.len() as u32, wire_len: data.len() as u32 + 34, ip_len: data.len() as u32 + 20, anomalies: 0 }
+        Piece {
+            offset,
+            more,
+            data,
+            declared_len: data.len() as u32,
+            wire_len: data.len() as u32 + 34,
+            ip_len: data.len() as u32 + 20,
+            anomalies: 0,
+        }
     }
 
     #[test]
     fn out_of_order_fragments_reassemble() {
         let payload: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
         let mut d = Defrag::new(DefragConfig::default());
-        assert_eq!(d.insert(key(), piece(2960, false, &payload[2960..]), 0), Ok(None));
-        assert_eq!(d.insert(key(), piece(0, true, &payload[..1480]), 1), Ok(None));
-        let done = d.insert(key(), piece(1480, true, &payload[1480..2960]), 2).unwrap().unwrap();
+        assert_eq!(
+            d.insert(key(), piece(2960, false, &payload[2960..]), 0),
+            Ok(None)
+        );
+        assert_eq!(
+            d.insert(key(), piece(0, true, &payload[..1480]), 1),
+            Ok(None)
+        );
+        let done = d
+            .insert(key(), piece(1480, true, &payload[1480..2960]), 2)
+            .unwrap()
+            .unwrap();
         assert_eq!(done.frags, 3);
         assert_eq!(done.ip_len, 3000 + 60);
         assert_eq!(d.output(), &payload[..]);
@@ -257,7 +314,10 @@ mod tests {
     fn overlap_keeps_first_bytes_and_flags_it() {
         let mut d = Defrag::new(DefragConfig::default());
         d.insert(key(), piece(0, true, &[1; 16]), 0).unwrap();
-        let done = d.insert(key(), piece(8, false, &[2; 16]), 0).unwrap().unwrap();
+        let done = d
+            .insert(key(), piece(8, false, &[2; 16]), 0)
+            .unwrap()
+            .unwrap();
         assert_eq!(&d.output()[..16], &[1; 16]);
         assert_eq!(&d.output()[16..], &[2; 8]);
         assert_ne!(done.anomalies & anomaly::FRAGMENT_OVERLAP, 0);
@@ -265,7 +325,11 @@ mod tests {
 
     #[test]
     fn bounded_and_timed_out() {
-        let cfg = DefragConfig { max_datagrams: 2, max_bytes: 1 << 20, timeout_ns: 10 };
+        let cfg = DefragConfig {
+            max_datagrams: 2,
+            max_bytes: 1 << 20,
+            timeout_ns: 10,
+        };
         let mut d = Defrag::new(cfg);
         for id in 0..5 {
             let k = Key { id, ..key() };
@@ -275,6 +339,9 @@ mod tests {
         assert_eq!(d.expire(100), vec![Reason::FragmentTimeout; 2]);
         assert!(d.is_empty());
         // Beyond 65,535 bytes is refused.
-        assert_eq!(d.insert(key(), piece(65_528, true, &[0; 16]), 0), Err(Reason::BadFragment));
+        assert_eq!(
+            d.insert(key(), piece(65_528, true, &[0; 16]), 0),
+            Err(Reason::BadFragment)
+        );
     }
 }

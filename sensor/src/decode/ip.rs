@@ -36,7 +36,8 @@ pub(crate) struct Parsed<'a> {
 
 /// Parses an IP packet and follows tunnels inside it.
 pub(crate) fn parse<'a>(ctx: &mut Ctx, b: &'a [u8], depth: usize) -> Result<Parsed<'a>, Stop> {
-    let (slice, ext_err) = LaxIpSlice::from_slice(b).map_err(|_| Stop::Error(Reason::BadIpHeader))?;
+    let (slice, ext_err) =
+        LaxIpSlice::from_slice(b).map_err(|_| Stop::Error(Reason::BadIpHeader))?;
     if ext_err.is_some() {
         ctx.anomalies |= anomaly::IPV6_EXT;
     }
@@ -78,13 +79,21 @@ pub(crate) fn parse<'a>(ctx: &mut Ctx, b: &'a [u8], depth: usize) -> Result<Pars
             let plen = u32::from(h.payload_length());
             let exts = s.extensions().slice().len() as u32;
             let captured_after_fixed = b.len().saturating_sub(40) as u32;
-            let plen = if plen == 0 { captured_after_fixed } else { plen };
+            let plen = if plen == 0 {
+                captured_after_fixed
+            } else {
+                plen
+            };
             let mut fragment = None;
             for e in s.extensions().clone() {
                 if let Ipv6ExtensionSlice::Fragment(f) = e {
                     let off = u32::from(f.fragment_offset().value()) * 8;
                     if off != 0 || f.more_fragments() {
-                        fragment = Some(Frag { id: f.identification(), offset: off, more: f.more_fragments() });
+                        fragment = Some(Frag {
+                            id: f.identification(),
+                            offset: off,
+                            more: f.more_fragments(),
+                        });
                     }
                 }
             }
@@ -131,7 +140,11 @@ fn inner_of<'a>(ctx: &mut Ctx, p: &Parsed<'a>) -> Option<Result<&'a [u8], ()>> {
             Some(x) => x,
             None => return Some(Err(())),
         },
-        4 | 41 => (TunnelKind::IpInIp, None, Inner::EtherType(0x0800, p.payload)),
+        4 | 41 => (
+            TunnelKind::IpInIp,
+            None,
+            Inner::EtherType(0x0800, p.payload),
+        ),
         17 if p.payload.len() >= 8 => {
             let dport = u16::from_be_bytes([p.payload[2], p.payload[3]]);
             let udp_payload = &p.payload[8..];
@@ -183,7 +196,12 @@ fn be32(b: &[u8], o: usize) -> u32 {
 
 /// Reads the transport header of `data` (captured bytes of an L4 message
 /// whose length on the wire is `wire_len`).
-pub(crate) fn transport<'a>(ctx: &mut Ctx, p: &Parsed<'_>, data: &'a [u8], wire_len: u32) -> Result<L4<'a>, Reason> {
+pub(crate) fn transport<'a>(
+    ctx: &mut Ctx,
+    p: &Parsed<'_>,
+    data: &'a [u8],
+    wire_len: u32,
+) -> Result<L4<'a>, Reason> {
     let rest = |hl: u32| -> (&'a [u8], u32) {
         let hl_us = (hl as usize).min(data.len());
         (&data[hl_us..], wire_len.saturating_sub(hl))
@@ -207,7 +225,12 @@ pub(crate) fn transport<'a>(ctx: &mut Ctx, p: &Parsed<'_>, data: &'a [u8], wire_
             Ok(L4 {
                 sport: be16(data, 0),
                 dport: be16(data, 2),
-                transport: Transport::Tcp(TcpInfo { seq: be32(data, 4), ack: be32(data, 8), flags, window }),
+                transport: Transport::Tcp(TcpInfo {
+                    seq: be32(data, 4),
+                    ack: be32(data, 8),
+                    flags,
+                    window,
+                }),
                 header_len: hl,
                 payload_len,
                 payload,
@@ -221,7 +244,14 @@ pub(crate) fn transport<'a>(ctx: &mut Ctx, p: &Parsed<'_>, data: &'a [u8], wire_
                 ctx.anomalies |= anomaly::UDP_LENGTH;
             }
             let (payload, payload_len) = rest(8);
-            Ok(L4 { sport: be16(data, 0), dport: be16(data, 2), transport: Transport::Udp, header_len: 8, payload_len, payload })
+            Ok(L4 {
+                sport: be16(data, 0),
+                dport: be16(data, 2),
+                transport: Transport::Udp,
+                header_len: 8,
+                payload_len,
+                payload,
+            })
         }
         1 | 58 => {
             if data.len() < 8 || wire_len < 8 {
@@ -238,12 +268,24 @@ pub(crate) fn transport<'a>(ctx: &mut Ctx, p: &Parsed<'_>, data: &'a [u8], wire_
             Ok(L4 {
                 sport: 0,
                 dport: 0,
-                transport: Transport::Icmp { v6, kind, code, echo_id: echo_like.then(|| be16(data, 4)) },
+                transport: Transport::Icmp {
+                    v6,
+                    kind,
+                    code,
+                    echo_id: echo_like.then(|| be16(data, 4)),
+                },
                 header_len: 8,
                 payload_len,
                 payload,
             })
         }
-        _ => Ok(L4 { sport: 0, dport: 0, transport: Transport::Other, header_len: 0, payload_len: wire_len, payload: data }),
+        _ => Ok(L4 {
+            sport: 0,
+            dport: 0,
+            transport: Transport::Other,
+            header_len: 0,
+            payload_len: wire_len,
+            payload: data,
+        }),
     }
 }

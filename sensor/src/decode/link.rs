@@ -157,7 +157,10 @@ mod tests {
         let mut rest = vec![0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40];
         rest.extend(IP);
         let f = eth(0x8847, &rest);
-        assert_eq!(ip_start(&mut Ctx::default(), lt::ETHERNET, &f).unwrap(), &IP);
+        assert_eq!(
+            ip_start(&mut Ctx::default(), lt::ETHERNET, &f).unwrap(),
+            &IP
+        );
     }
 
     #[test]
@@ -165,18 +168,36 @@ mod tests {
         let mut sll = vec![0u8; 14];
         sll.extend(0x0800u16.to_be_bytes());
         sll.extend(IP);
-        assert_eq!(ip_start(&mut Ctx::default(), lt::LINUX_SLL, &sll).unwrap(), &IP);
+        assert_eq!(
+            ip_start(&mut Ctx::default(), lt::LINUX_SLL, &sll).unwrap(),
+            &IP
+        );
         let mut sll2 = 0x86DDu16.to_be_bytes().to_vec();
         sll2.extend([0u8; 18]);
         sll2.extend([0x60, 0, 0, 0]);
-        assert_eq!(ip_start(&mut Ctx::default(), lt::LINUX_SLL2, &sll2).unwrap()[0], 0x60);
+        assert_eq!(
+            ip_start(&mut Ctx::default(), lt::LINUX_SLL2, &sll2).unwrap()[0],
+            0x60
+        );
     }
 
     #[test]
     fn short_and_foreign_frames() {
-        assert_eq!(ip_start(&mut Ctx::default(), lt::ETHERNET, &[0; 10]), Err(Stop::Error(Reason::TruncatedLink)));
-        assert_eq!(ip_start(&mut Ctx::default(), lt::ETHERNET, &eth(0x0806, &[0; 28])), Err(Stop::NotIp));
-        assert_eq!(ip_start(&mut Ctx::default(), lt::ETHERNET, &eth(0x8100, &[0, 1])), Err(Stop::Error(Reason::TruncatedShim)));
-        assert_eq!(ip_start(&mut Ctx::default(), 147, &[0; 40]), Err(Stop::Error(Reason::UnsupportedLinkType)));
+        assert_eq!(
+            ip_start(&mut Ctx::default(), lt::ETHERNET, &[0; 10]),
+            Err(Stop::Error(Reason::TruncatedLink))
+        );
+        assert_eq!(
+            ip_start(&mut Ctx::default(), lt::ETHERNET, &eth(0x0806, &[0; 28])),
+            Err(Stop::NotIp)
+        );
+        assert_eq!(
+            ip_start(&mut Ctx::default(), lt::ETHERNET, &eth(0x8100, &[0, 1])),
+            Err(Stop::Error(Reason::TruncatedShim))
+        );
+        assert_eq!(
+            ip_start(&mut Ctx::default(), 147, &[0; 40]),
+            Err(Stop::Error(Reason::UnsupportedLinkType))
+        );
     }
 }

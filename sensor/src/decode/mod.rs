@@ -308,7 +308,11 @@ pub struct DefragConfig {
 
 impl Default for DefragConfig {
     fn default() -> Self {
-        DefragConfig { max_datagrams: 4096, max_bytes: 16 << 20, timeout_ns: 30_000_000_000 }
+        DefragConfig {
+            max_datagrams: 4096,
+            max_bytes: 16 << 20,
+            timeout_ns: 30_000_000_000,
+        }
     }
 }
 
@@ -334,7 +338,10 @@ impl Ctx {
 impl Decoder {
     /// A decoder with the given fragment limits.
     pub fn new(cfg: DefragConfig) -> Decoder {
-        Decoder { defrag: Defrag::new(cfg), stats: DecodeStats::default() }
+        Decoder {
+            defrag: Defrag::new(cfg),
+            stats: DecodeStats::default(),
+        }
     }
 
     fn fail<'a>(&mut self, r: Reason) -> Decoded<'a> {
@@ -376,7 +383,12 @@ impl Decoder {
             },
             Some(frag) => {
                 self.stats.fragments += 1;
-                let key = defrag::Key { src: parsed.src, dst: parsed.dst, proto: parsed.proto, id: frag.id };
+                let key = defrag::Key {
+                    src: parsed.src,
+                    dst: parsed.dst,
+                    proto: parsed.proto,
+                    id: frag.id,
+                };
                 let piece = defrag::Piece {
                     offset: frag.offset,
                     more: frag.more,
@@ -395,10 +407,20 @@ impl Decoder {
                     Ok(Some(done)) => {
                         self.stats.reassembled += 1;
                         ctx.anomalies |= done.anomalies;
-                        let whole = ip::Parsed { ip_len: done.ip_len, ..parsed };
+                        let whole = ip::Parsed {
+                            ip_len: done.ip_len,
+                            ..parsed
+                        };
                         let data: &'a [u8] = self.defrag.output();
                         match ip::transport(&mut ctx, &whole, data, data.len() as u32) {
-                            Ok(t) => Decoded::Packet(view(raw.ts_ns, done.wire_len, &ctx, &whole, t, done.frags)),
+                            Ok(t) => Decoded::Packet(view(
+                                raw.ts_ns,
+                                done.wire_len,
+                                &ctx,
+                                &whole,
+                                t,
+                                done.frags,
+                            )),
                             Err(r) => {
                                 self.stats.errors[r as usize] += 1;
                                 Decoded::Error(r)
@@ -416,7 +438,14 @@ impl Decoder {
     }
 }
 
-fn view<'a>(ts_ns: u64, wire: u32, ctx: &Ctx, p: &ip::Parsed<'a>, t: ip::L4<'a>, frags: u16) -> PacketView<'a> {
+fn view<'a>(
+    ts_ns: u64,
+    wire: u32,
+    ctx: &Ctx,
+    p: &ip::Parsed<'a>,
+    t: ip::L4<'a>,
+    frags: u16,
+) -> PacketView<'a> {
     PacketView {
         ts_ns,
         wire_len: wire,

@@ -44,7 +44,12 @@ pub(crate) fn gre(b: &[u8]) -> Option<(TunnelKind, Option<u32>, Inner<'_>)> {
         if b.len() < off + 4 {
             return None;
         }
-        key = Some(u32::from_be_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]]));
+        key = Some(u32::from_be_bytes([
+            b[off],
+            b[off + 1],
+            b[off + 2],
+            b[off + 3],
+        ]));
         off += 4;
     }
     if flags & 0x1000 != 0 {
@@ -59,7 +64,11 @@ pub(crate) fn gre(b: &[u8]) -> Option<(TunnelKind, Option<u32>, Inner<'_>)> {
                 return None;
             }
             let session = u32::from(be16(rest, 2) & 0x03ff);
-            Some((TunnelKind::Erspan, Some(session), Inner::Ethernet(&rest[8..])))
+            Some((
+                TunnelKind::Erspan,
+                Some(session),
+                Inner::Ethernet(&rest[8..]),
+            ))
         }
         0x22EB => {
             // ERSPAN type III: 12-byte header, version 2, optional 8-byte subheader.
@@ -68,7 +77,11 @@ pub(crate) fn gre(b: &[u8]) -> Option<(TunnelKind, Option<u32>, Inner<'_>)> {
             }
             let session = u32::from(be16(rest, 2) & 0x03ff);
             let hdr = if rest[11] & 0x01 != 0 { 20 } else { 12 };
-            Some((TunnelKind::Erspan, Some(session), Inner::Ethernet(rest.get(hdr..)?)))
+            Some((
+                TunnelKind::Erspan,
+                Some(session),
+                Inner::Ethernet(rest.get(hdr..)?),
+            ))
         }
         _ => Some((TunnelKind::Gre, key, Inner::EtherType(proto, rest))),
     }
@@ -134,7 +147,9 @@ mod tests {
         let (vni, _) = vxlan(&v).unwrap();
         assert_eq!(vni, 0x1001);
         assert!(vxlan(&[0, 0, 0, 0, 0, 0, 0, 0]).is_none());
-        let g = [0x01, 0x00, 0x65, 0x58, 0x00, 0x00, 0x2a, 0x00, 1, 2, 3, 4, 0xDD];
+        let g = [
+            0x01, 0x00, 0x65, 0x58, 0x00, 0x00, 0x2a, 0x00, 1, 2, 3, 4, 0xDD,
+        ];
         let (vni, inner) = geneve(&g).unwrap();
         assert_eq!(vni, 42);
         assert!(matches!(inner, Inner::Ethernet([0xDD])));

@@ -1,0 +1,32 @@
+//! Bidirectional flows: canonical keys, per-flow state and statistics, TCP
+//! state, and the bounded flow table with timer-driven expiry.
+
+pub mod entry;
+pub mod key;
+pub mod stats;
+pub mod table;
+pub mod tcp;
+
+pub use entry::FlowEntry;
+pub use key::FlowKey;
+pub use table::{EndReason, FlowConfig, FlowRecord, FlowTable, TableStats};
+
+#[cfg(test)]
+mod size {
+    #[test]
+    fn entry_size() {
+        eprintln!(
+            "FlowEntry {} bytes, Slot ~{}",
+            std::mem::size_of::<super::FlowEntry>(),
+            std::mem::size_of::<super::FlowEntry>() + 12
+        );
+        eprintln!(
+            "DirStats {} TcpState {} Summary {} Splt {} Tunnel {}",
+            std::mem::size_of::<super::entry::DirStats>(),
+            std::mem::size_of::<super::tcp::TcpState>(),
+            std::mem::size_of::<super::stats::Summary>(),
+            std::mem::size_of::<super::stats::Splt>(),
+            std::mem::size_of::<crate::decode::Tunnel>()
+        );
+    }
+}

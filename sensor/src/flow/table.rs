@@ -1,0 +1,422 @@
+//! The flow table: a hash map from canonical keys to preallocated slots, a
+//! timer wheel that finds flows to expire without scanning the table, and
+//! bounded size with eviction.
+//!
+//! Every decision is a function of packet timestamps only: a flow ends when
+//! a packet (or the passage of packet time) shows it idle, closed or past an
+//! active-timeout boundary, whichever thread sees it and whenever the wheel
+//! gets to it. So the records do not depend on the number of workers (only
+//! eviction, which depends on what else shares the table, does).
+
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+
+use super::entry::FlowEntry;
+use super::key::{flow_uid, FlowKey, FxBuild};
+use crate::decode::{tcp_flags as F, PacketView, Transport};
+
+/// Why a record ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// FIN both ways or RST, then the linger time.
+    TcpClose,
+    /// No packet for the idle timeout.
+    Idle,
+    /// Active-timeout boundary reached.
+    Active,
+    /// Evicted because the table was full.
+    Evicted,
+    /// End of input.
+    Eof,
+    /// The sensor stopped.
+    Shutdown,
+}
+
+impl EndReason {
+    /// The value of the `end_reason` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            EndReason::TcpClose => "tcp_close",
+            EndReason::Idle => "idle",
+            EndReason::Active => "active",
+            EndReason::Evicted => "evicted",
+            EndReason::Eof => "eof",
+            EndReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// A finished record: the flow's state and how it ended.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowRecord {
+    /// The state at the end of the record.
+    pub entry: FlowEntry,
+    /// Why it ended.
+    pub end: EndReason,
+    /// Cut by the active timeout while the flow went on.
+    pub continues: bool,
+}
+
+/// Timeouts and limits of a flow table.
+#[derive(Clone, Debug)]
+pub struct FlowConfig {
+    /// Sensor identifier (part of flow identifiers).
+    pub sensor_id: Arc<str>,
+    /// TCP idle timeout, ns.
+    pub idle_tcp_ns: u64,
+    /// UDP idle timeout, ns.
+    pub idle_udp_ns: u64,
+    /// ICMP idle timeout, ns.
+    pub idle_icmp_ns: u64,
+    /// Idle timeout of other protocols, ns.
+    pub idle_other_ns: u64,
+    /// Active timeout, ns.
+    pub active_ns: u64,
+    /// Time a closed TCP connection waits for trailing packets, ns.
+    pub linger_ns: u64,
+    /// Flows held at once.
+    pub max_flows: usize,
+}
+
+/// Seconds to nanoseconds.
+pub const SEC: u64 = 1_000_000_000;
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            sensor_id: Arc::from("mekong"),
+            idle_tcp_ns: 300 * SEC,
+            idle_udp_ns: 60 * SEC,
+            idle_icmp_ns: 60 * SEC,
+            idle_other_ns: 60 * SEC,
+            active_ns: 1800 * SEC,
+            linger_ns: 5 * SEC,
+            max_flows: 1_000_000,
+        }
+    }
+}
+
+impl FlowConfig {
+    fn idle(&self, proto: u8) -> u64 {
+        match proto {
+            6 => self.idle_tcp_ns,
+            17 => self.idle_udp_ns,
+            1 | 58 => self.idle_icmp_ns,
+            _ => self.idle_other_ns,
+        }
+    }
+}
+
+/// Counters of a flow table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableStats {
+    /// Flows created.
+    pub flows: u64,
+    /// Records emitted.
+    pub records: u64,
+    /// Flows evicted because the table was full.
+    pub evicted: u64,
+    /// Packets whose timestamp was earlier than the latest seen.
+    pub time_backwards: u64,
+}
+
+impl TableStats {
+    /// Adds another table's counters.
+    pub fn add(&mut self, o: &TableStats) {
+        self.flows += o.flows;
+        self.records += o.records;
+        self.evicted += o.evicted;
+        self.time_backwards += o.time_backwards;
+    }
+}
+
+struct Slot {
+    e: FlowEntry,
+    gen: u32,
+    tick: u32,
+    live: bool,
+}
+
+/// Ticks (seconds) the wheel spans.
+const WHEEL: usize = 4096;
+
+/// A wheel reference: slot index, generation, scheduled tick.
+type Ref = (u32, u32, u32);
+
+/// A bounded table of flows.
+pub struct FlowTable {
+    cfg: FlowConfig,
+    map: HashMap<FlowKey, u32, FxBuild>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    wheel: Vec<Vec<Ref>>,
+    scratch: Vec<Ref>,
+    /// Next tick to process.
+    base: u64,
+    started: bool,
+    now: u64,
+    /// Counters.
+    pub stats: TableStats,
+}
+
+impl FlowTable {
+    /// An empty table.
+    pub fn new(cfg: FlowConfig) -> FlowTable {
+        let cap = cfg.max_flows.min(1 << 16);
+        FlowTable {
+            map: HashMap::with_capacity_and_hasher(cap, FxBuild::default()),
+            slots: Vec::with_capacity(cap),
+            free: Vec::new(),
+            wheel: (0..WHEEL).map(|_| Vec::new()).collect(),
+            scratch: Vec::new(),
+            base: 0,
+            started: false,
+            now: 0,
+            stats: TableStats::default(),
+            cfg,
+        }
+    }
+
+    /// Flows held now.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when no flow is held.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Latest packet time seen, ns.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    fn grid_end(&self, e: &FlowEntry) -> u64 {
+        e.flow_start_ns
+            .saturating_add((u64::from(e.piece) + 1).saturating_mul(self.cfg.active_ns))
+    }
+
+    /// Why the flow ends at `now`, if it does (a pure function of its packets).
+    fn due(&self, e: &FlowEntry, now: u64) -> Option<EndReason> {
+        if let Some(c) = e.closing_since {
+            if now >= c.saturating_add(self.cfg.linger_ns) {
+                return Some(EndReason::TcpClose);
+            }
+        }
+        if now.saturating_sub(e.last_pkt_ns) > self.cfg.idle(e.key.proto) {
+            return Some(EndReason::Idle);
+        }
+        if e.pkts() > 0 && now >= self.grid_end(e) {
+            return Some(EndReason::Active);
+        }
+        None
+    }
+
+    fn deadline(&self, e: &FlowEntry) -> u64 {
+        let mut d = e
+            .last_pkt_ns
+            .saturating_add(self.cfg.idle(e.key.proto))
+            .saturating_add(1);
+        if let Some(c) = e.closing_since {
+            d = d.min(c.saturating_add(self.cfg.linger_ns));
+        }
+        if e.pkts() > 0 {
+            d = d.min(self.grid_end(e));
+        }
+        d
+    }
+
+    fn schedule(&mut self, idx: u32) {
+        let s = &self.slots[idx as usize];
+        let tick =
+            (self.deadline(&s.e).div_ceil(SEC)).clamp(self.base + 1, self.base + WHEEL as u64 - 1);
+        let tick32 = tick as u32;
+        let gen = s.gen;
+        self.slots[idx as usize].tick = tick32;
+        self.wheel[(tick as usize) % WHEEL].push((idx, gen, tick32));
+    }
+
+    fn emit(&mut self, idx: u32, end: EndReason, continues: bool, out: &mut Vec<FlowRecord>) {
+        let e = &self.slots[idx as usize].e;
+        if e.pkts() > 0 {
+            out.push(FlowRecord {
+                entry: *e,
+                end,
+                continues,
+            });
+            self.stats.records += 1;
+        }
+    }
+
+    fn remove(&mut self, idx: u32) {
+        let s = &mut self.slots[idx as usize];
+        s.live = false;
+        s.gen = s.gen.wrapping_add(1);
+        let key = s.e.key;
+        self.map.remove(&key);
+        self.free.push(idx);
+    }
+
+    /// Ends or cuts a flow found due at `now`; returns true when it is gone.
+    fn expire(&mut self, idx: u32, why: EndReason, now: u64, out: &mut Vec<FlowRecord>) -> bool {
+        if why == EndReason::Active {
+            self.emit(idx, EndReason::Active, true, out);
+            let active = self.cfg.active_ns.max(1);
+            let e = &mut self.slots[idx as usize].e;
+            let next =
+                ((now.saturating_sub(e.flow_start_ns)) / active).min(u64::from(u32::MAX)) as u32;
+            e.start_piece(next.max(e.piece + 1));
+            false
+        } else {
+            self.emit(idx, why, false, out);
+            self.remove(idx);
+            true
+        }
+    }
+
+    /// Moves packet time to `now`, ending the flows it makes due.
+    pub fn advance(&mut self, now: u64, out: &mut Vec<FlowRecord>) {
+        if now < self.now {
+            self.stats.time_backwards += 1;
+            return;
+        }
+        self.now = now;
+        let now_tick = now / SEC;
+        if !self.started {
+            self.started = true;
+            self.base = now_tick;
+        }
+        if now_tick < self.base {
+            return;
+        }
+        if now_tick - self.base >= WHEEL as u64 {
+            self.base = now_tick + 1 - WHEEL as u64;
+        }
+        while self.base <= now_tick {
+            let slot = (self.base as usize) % WHEEL;
+            let mut items = std::mem::take(&mut self.scratch);
+            std::mem::swap(&mut items, &mut self.wheel[slot]);
+            for &(idx, gen, tick) in &items {
+                let s = &self.slots[idx as usize];
+                if !s.live || s.gen != gen || s.tick != tick || u64::from(tick) > self.base {
+                    if s.live && s.gen == gen && s.tick == tick {
+                        // Scheduled beyond the wheel's span: keep it.
+                        self.wheel[slot].push((idx, gen, tick));
+                    }
+                    continue;
+                }
+                let e = s.e;
+                match self.due(&e, now) {
+                    Some(why) => {
+                        if !self.expire(idx, why, now, out) {
+                            self.schedule(idx);
+                        }
+                    }
+                    None => self.schedule(idx),
+                }
+            }
+            items.clear();
+            self.scratch = items;
+            self.base += 1;
+        }
+    }
+
+    fn evict_one(&mut self, out: &mut Vec<FlowRecord>) {
+        // The flow closest to its deadline: the first current reference in
+        // the wheel from the next tick on.
+        for i in 0..WHEEL as u64 {
+            let tick = self.base + i;
+            let slot = (tick as usize) % WHEEL;
+            let found = self.wheel[slot].iter().find(|&&(idx, gen, t)| {
+                let s = &self.slots[idx as usize];
+                s.live && s.gen == gen && s.tick == t
+            });
+            if let Some(&(idx, _, _)) = found {
+                self.emit(idx, EndReason::Evicted, false, out);
+                self.remove(idx);
+                self.stats.evicted += 1;
+                return;
+            }
+        }
+    }
+
+    /// Accounts one packet, emitting the records it ends into `out`.
+    pub fn process(&mut self, p: &PacketView<'_>, out: &mut Vec<FlowRecord>) {
+        self.advance(p.ts_ns, out);
+        let t = p.ts_ns;
+        let (key, src_is_lo) = FlowKey::of(p);
+        if let Some(&idx) = self.map.get(&key) {
+            let e = self.slots[idx as usize].e;
+            let reuse = e.closing_since.is_some()
+                && matches!(p.transport, Transport::Tcp(tcp) if tcp.flags & (F::SYN | F::ACK) == F::SYN);
+            let due = self.due(&e, t);
+            let gone = match due {
+                Some(why) => self.expire(idx, why, t, out),
+                None if reuse => self.expire(idx, EndReason::TcpClose, t, out),
+                None => false,
+            };
+            if !gone {
+                let active = self.cfg.active_ns.max(1);
+                let closing_before = self.slots[idx as usize].e.closing_since;
+                let e = &mut self.slots[idx as usize].e;
+                if e.pkts() == 0 {
+                    let k = ((t.saturating_sub(e.flow_start_ns)) / active).min(u64::from(u32::MAX))
+                        as u32;
+                    e.start_piece(k.max(e.piece));
+                }
+                e.update(p, src_is_lo);
+                if closing_before.is_none() && e.closing_since.is_some() {
+                    self.schedule(idx);
+                }
+                return;
+            }
+        }
+        if self.map.len() >= self.cfg.max_flows {
+            self.evict_one(out);
+        }
+        let uid = flow_uid(&self.cfg.sensor_id, &key, t);
+        let mut e = FlowEntry::new(key, src_is_lo, p, uid);
+        e.update(p, src_is_lo);
+        let idx = match self.free.pop() {
+            Some(i) => {
+                let s = &mut self.slots[i as usize];
+                s.e = e;
+                s.live = true;
+                i
+            }
+            None => {
+                self.slots.push(Slot {
+                    e,
+                    gen: 0,
+                    tick: 0,
+                    live: true,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.map.insert(key, idx);
+        self.stats.flows += 1;
+        self.schedule(idx);
+    }
+
+    /// Ends every flow at the end of input: first as packet time `end_ns`
+    /// decides (idle, closed, active), then the rest with `reason`.
+    pub fn flush(&mut self, end_ns: u64, reason: EndReason, out: &mut Vec<FlowRecord>) {
+        self.advance(end_ns.max(self.now), out);
+        for idx in 0..self.slots.len() as u32 {
+            if !self.slots[idx as usize].live {
+                continue;
+            }
+            let e = self.slots[idx as usize].e;
+            let mut why = self.due(&e, end_ns);
+            while why == Some(EndReason::Active) {
+                self.expire(idx, EndReason::Active, end_ns, out);
+                why = self.due(&self.slots[idx as usize].e, end_ns);
+            }
+            self.emit(idx, why.unwrap_or(reason), false, out);
+            self.remove(idx);
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! Column builders for the flow record and the function that appends one
+//! record to them, in schema order. Every append names its column, and a
+//! debug assertion checks the name against the schema, so the order here
+//! cannot silently drift from `mekong-schema`.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int16Builder, Int64Builder, ListBuilder, StringBuilder,
+    TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder, UInt8Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{ArrowError, DataType, Field};
+use mekong_schema::{flow_schema, Ty};
+
+use crate::flow::stats::Summary;
+use crate::flow::FlowRecord;
+
+enum Col {
+    Bool(BooleanBuilder),
+    U8(UInt8Builder),
+    U16(UInt16Builder),
+    U32(UInt32Builder),
+    I64(Int64Builder),
+    F64(Float64Builder),
+    Str(StringBuilder),
+    Ts(TimestampMicrosecondBuilder),
+    LI16(ListBuilder<Int16Builder>),
+    LI64(ListBuilder<Int64Builder>),
+    LU8(ListBuilder<UInt8Builder>),
+}
+
+fn item(t: DataType) -> Arc<Field> {
+    Arc::new(Field::new("item", t, false))
+}
+
+/// Builders for a batch of flow records.
+pub struct Columns {
+    cols: Vec<Col>,
+    names: Vec<&'static str>,
+    rows: usize,
+}
+
+impl Default for Columns {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Columns {
+    /// Empty builders, one per schema column.
+    pub fn new() -> Columns {
+        let mut names = Vec::new();
+        let cols = mekong_schema::fields()
+            .map(|f| {
+                names.push(f.name.as_str());
+                match f.ty {
+                    Ty::Bool => Col::Bool(BooleanBuilder::new()),
+                    Ty::U8 => Col::U8(UInt8Builder::new()),
+                    Ty::U16 => Col::U16(UInt16Builder::new()),
+                    Ty::U32 => Col::U32(UInt32Builder::new()),
+                    Ty::I64 => Col::I64(Int64Builder::new()),
+                    Ty::F64 => Col::F64(Float64Builder::new()),
+                    Ty::Str => Col::Str(StringBuilder::new()),
+                    Ty::TsUs => Col::Ts(TimestampMicrosecondBuilder::new().with_timezone("UTC")),
+                    Ty::ListI16 => Col::LI16(
+                        ListBuilder::new(Int16Builder::new()).with_field(item(DataType::Int16)),
+                    ),
+                    Ty::ListI64 => Col::LI64(
+                        ListBuilder::new(Int64Builder::new()).with_field(item(DataType::Int64)),
+                    ),
+                    Ty::ListU8 => Col::LU8(
+                        ListBuilder::new(UInt8Builder::new()).with_field(item(DataType::UInt8)),
+                    ),
+                }
+            })
+            .collect();
+        Columns {
+            cols,
+            names,
+            rows: 0,
+        }
+    }
+
+    /// Rows appended since the last batch.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Appends one record.
+    pub fn append(&mut self, r: &FlowRecord, sensor_id: &str) {
+        let mut w = Row { c: self, i: 0 };
+        write_record(&mut w, r, sensor_id);
+        debug_assert_eq!(w.i, w.c.cols.len(), "record writer missed columns");
+        self.rows += 1;
+    }
+
+    /// Takes the rows appended so far as a record batch.
+    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let arrays: Vec<ArrayRef> = self
+            .cols
+            .iter_mut()
+            .map(|c| -> ArrayRef {
+                match c {
+                    Col::Bool(b) => Arc::new(b.finish()),
+                    Col::U8(b) => Arc::new(b.finish()),
+                    Col::U16(b) => Arc::new(b.finish()),
+                    Col::U32(b) => Arc::new(b.finish()),
+                    Col::I64(b) => Arc::new(b.finish()),
+                    Col::F64(b) => Arc::new(b.finish()),
+                    Col::Str(b) => Arc::new(b.finish()),
+                    Col::Ts(b) => Arc::new(b.finish()),
+                    Col::LI16(b) => Arc::new(b.finish()),
+                    Col::LI64(b) => Arc::new(b.finish()),
+                    Col::LU8(b) => Arc::new(b.finish()),
+                }
+            })
+            .collect();
+        self.rows = 0;
+        RecordBatch::try_new(flow_schema(), arrays)
+    }
+}
+
+struct Row<'a> {
+    c: &'a mut Columns,
+    i: usize,
+}
+
+macro_rules! setter {
+    ($name:ident, $variant:ident, $t:ty) => {
+        fn $name(&mut self, name: &str, v: Option<$t>) {
+            debug_assert_eq!(
+                self.c.names[self.i], name,
+                "column order differs from the schema"
+            );
+            match &mut self.c.cols[self.i] {
+                Col::$variant(b) => b.append_option(v),
+                _ => panic!("column {name} has another type in the schema"),
+            }
+            self.i += 1;
+        }
+    };
+}
+
+impl Row<'_> {
+    setter!(bool, Bool, bool);
+    setter!(u8, U8, u8);
+    setter!(u16, U16, u16);
+    setter!(u32, U32, u32);
+    setter!(i64, I64, i64);
+    setter!(f64, F64, f64);
+    setter!(ts, Ts, i64);
+
+    fn str(&mut self, name: &str, v: Option<&str>) {
+        debug_assert_eq!(
+            self.c.names[self.i], name,
+            "column order differs from the schema"
+        );
+        match &mut self.c.cols[self.i] {
+            Col::Str(b) => b.append_option(v),
+            _ => panic!("column {name} has another type in the schema"),
+        }
+        self.i += 1;
+    }
+
+    fn list<T: Copy>(&mut self, name: &str, v: &[T], push: impl Fn(&mut Col, &[T])) {
+        debug_assert_eq!(
+            self.c.names[self.i], name,
+            "column order differs from the schema"
+        );
+        push(&mut self.c.cols[self.i], v);
+        self.i += 1;
+    }
+}
+
+fn u32c(v: u64) -> u32 {
+    v.min(u64::from(u32::MAX)) as u32
+}
+
+fn i64c(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+fn finite(v: Option<f64>) -> Option<f64> {
+    v.filter(|x| x.is_finite())
+}
+
+/// Combined payload-length summary of both directions.
+fn both(a: &Summary, b: &Summary) -> Summary {
+    a.merged(b)
+}
+
+fn write_record(w: &mut Row<'_>, r: &FlowRecord, sensor_id: &str) {
+    let e = &r.entry;
+    let (orig, resp) = e.addrs();
+    w.i64("flow_uid", Some(e.uid));
+    w.u32("piece", Some(e.piece));
+    w.bool("continues", Some(r.continues));
+    w.str("sensor_id", Some(sensor_id));
+    let (cp_s, cp_d) = (e.orig_port, e.resp_port);
+    w.str(
+        "community_id",
+        Some(&crate::flow::key::community_id(
+            e.key.proto,
+            orig,
+            resp,
+            cp_s,
+            cp_d,
+        )),
+    );
+    w.u16("vlan", e.vlan);
+    w.u16("inner_vlan", e.inner_vlan);
+    w.u8("ip_version", Some(e.key.version));
+    w.u8("proto", Some(e.key.proto));
+    w.str("orig_addr", Some(&orig.to_string()));
+    w.u16("orig_port", Some(e.orig_port));
+    w.str("resp_addr", Some(&resp.to_string()));
+    w.u16("resp_port", Some(e.resp_port));
+    w.u16("icmp_id", e.icmp_id);
+    let tunnelled = e.tunnel.depth > 0;
+    w.str(
+        "tunnel_type",
+        tunnelled.then(|| e.tunnel.type_name()).as_deref(),
+    );
+    w.str(
+        "tunnel_outer_src",
+        e.tunnel
+            .outer_src
+            .filter(|_| tunnelled)
+            .map(|a| a.to_string())
+            .as_deref(),
+    );
+    w.str(
+        "tunnel_outer_dst",
+        e.tunnel
+            .outer_dst
+            .filter(|_| tunnelled)
+            .map(|a| a.to_string())
+            .as_deref(),
+    );
+    w.u32("tunnel_id", e.tunnel.id.filter(|_| tunnelled));
+    let first_us = (e.first_ns / 1000) as i64;
+    let last_us = (e.last_ns / 1000) as i64;
+    w.ts("first_ts", Some(first_us));
+    w.ts("last_ts", Some(last_us));
+    w.i64("duration_us", Some(last_us - first_us));
+    let tcp = e.key.proto == 6;
+    for (d, name) in [(0usize, "orig"), (1, "resp")] {
+        let s = &e.dir[d];
+        let col = |n: &str| -> String { format!("{name}_{n}") };
+        w.i64(&col("pkts"), Some(i64c(s.pkts)));
+        w.i64(&col("wire_bytes"), Some(i64c(s.wire_bytes)));
+        w.i64(&col("ip_bytes"), Some(i64c(s.ip_bytes)));
+        w.i64(&col("payload_bytes"), Some(i64c(s.payload_bytes)));
+        w.i64(&col("l4_header_bytes"), Some(i64c(s.l4_header_bytes)));
+        w.u8(&col("l4_header_min"), s.l4_header_min);
+        w.i64(&col("payload_pkts"), Some(i64c(s.payload_pkts)));
+        for (bit, f) in ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"]
+            .iter()
+            .enumerate()
+        {
+            w.u32(&col(f), Some(s.flags[bit]));
+        }
+        w.u16(&col("init_win"), if tcp { s.init_win } else { None });
+        w.u32(&col("frags"), Some(s.frags));
+        w.u32(&col("retrans"), Some(s.retrans));
+        w.u32(&col("ooo"), Some(s.ooo));
+        w.u32(&col("zero_win"), Some(s.zero_win));
+    }
+    let flow_len = both(&e.dir[0].len, &e.dir[1].len);
+    for (name, len, iat) in [
+        ("orig", &e.dir[0].len, &e.dir[0].iat),
+        ("resp", &e.dir[1].len, &e.dir[1].iat),
+        ("flow", &flow_len, &e.flow_iat),
+    ] {
+        let col = |n: &str| -> String { format!("{name}_{n}") };
+        w.u32(&col("payload_len_min"), len.min().map(u32c));
+        w.u32(&col("payload_len_max"), len.max().map(u32c));
+        w.f64(&col("payload_len_mean"), finite(len.mean()));
+        w.f64(&col("payload_len_std"), finite(len.std()));
+        w.i64(&col("iat_min_us"), iat.min().map(i64c));
+        w.i64(&col("iat_max_us"), iat.max().map(i64c));
+        w.f64(&col("iat_mean_us"), finite(iat.mean()));
+        w.f64(&col("iat_std_us"), finite(iat.std()));
+    }
+    let (active, idle) = e.act.finish(e.last_ns / 1000);
+    w.i64("active_min_us", active.min().map(i64c));
+    w.i64("active_max_us", active.max().map(i64c));
+    w.f64("active_mean_us", finite(active.mean()));
+    w.f64("active_std_us", finite(active.std()));
+    w.i64("idle_min_us", idle.min().map(i64c));
+    w.i64("idle_max_us", idle.max().map(i64c));
+    w.f64("idle_mean_us", finite(idle.mean()));
+    w.f64("idle_std_us", finite(idle.std()));
+    w.u32("subflows", Some(e.subflows));
+    for (d, name) in [(0usize, "orig"), (1, "resp")] {
+        let b = e.bulk[d].finished();
+        w.u32(&format!("{name}_bulks"), Some(b.count));
+        w.i64(&format!("{name}_bulk_pkts"), Some(i64c(b.pkts)));
+        w.i64(&format!("{name}_bulk_bytes"), Some(i64c(b.bytes)));
+        w.i64(&format!("{name}_bulk_us"), Some(i64c(b.us)));
+    }
+    let n = usize::from(e.splt.n);
+    w.list("splt_len", &e.splt.len[..n], |c, v| {
+        if let Col::LI16(b) = c {
+            b.values().append_slice(v);
+            b.append(true);
+        }
+    });
+    let iats: [i64; mekong_schema::SPLT_LEN] = std::array::from_fn(|i| i64::from(e.splt.iat_us[i]));
+    w.list("splt_iat_us", &iats[..n], |c, v| {
+        if let Col::LI64(b) = c {
+            b.values().append_slice(v);
+            b.append(true);
+        }
+    });
+    w.list("splt_flags", &e.splt.flags[..n], |c, v| {
+        if let Col::LU8(b) = c {
+            b.values().append_slice(v);
+            b.append(true);
+        }
+    });
+    w.str("end_reason", Some(r.end.name()));
+    let (ob, rb) = (e.dir[0].payload_bytes, e.dir[1].payload_bytes);
+    w.str(
+        "conn_state",
+        if tcp {
+            Some(e.tcp.conn_state(ob, rb))
+        } else {
+            None
+        },
+    );
+    w.str("history", if tcp { Some(e.tcp.history()) } else { None });
+    w.u32("anomalies", Some(e.anomalies));
+}

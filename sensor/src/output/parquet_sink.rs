@@ -1,0 +1,371 @@
+//! Writes flow records as Parquet under
+//! `DIR/flows/sensor=ID/date=YYYY-MM-DD/hour=HH/part-NNNNN.parquet`.
+//!
+//! The partition is the hour of a record's first packet. Each file is
+//! written under a hidden temporary name (`.part-NNNNN.parquet.tmp`, which
+//! readers' globs skip), renamed when complete, and its SHA-256 is written
+//! next to it (`part-NNNNN.parquet.sha256`, in `sha256sum` format). A
+//! partition's file is closed when packet time has passed the end of its hour
+//! by more than the longest a record can take to be emitted (active timeout
+//! plus idle timeout plus linger), when it reaches the row limit, or at the
+//! end. Footers carry the schema version and the capture provenance.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arrow_schema::ArrowError;
+use chrono::{DateTime, SecondsFormat, Utc};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use super::columns::Columns;
+use crate::flow::FlowRecord;
+use mekong_schema::meta;
+
+/// Errors while writing output.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// A file or directory could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// The Parquet encoder failed.
+    #[error("parquet: {0}")]
+    Parquet(#[from] ParquetError),
+    /// Arrow arrays could not be built.
+    #[error("arrow: {0}")]
+    Arrow(#[from] ArrowError),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SinkError + '_ {
+    move |source| SinkError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Output settings.
+#[derive(Clone, Debug)]
+pub struct SinkConfig {
+    /// Root directory of the tree.
+    pub out_dir: PathBuf,
+    /// Sensor identifier (a path-safe name).
+    pub sensor_id: String,
+    /// Rows buffered before they are encoded.
+    pub batch_rows: usize,
+    /// Rows per row group.
+    pub row_group_rows: usize,
+    /// Rows per file before a new file is started.
+    pub max_rows_per_file: usize,
+    /// ZSTD level.
+    pub zstd_level: i32,
+    /// How long after an hour ends its partition may still receive records, ns.
+    pub close_after_ns: u64,
+}
+
+impl SinkConfig {
+    /// Defaults for `out_dir` and `sensor_id`.
+    pub fn new(out_dir: PathBuf, sensor_id: String) -> SinkConfig {
+        SinkConfig {
+            out_dir,
+            sensor_id,
+            batch_rows: 8192,
+            row_group_rows: 256 * 1024,
+            max_rows_per_file: 2_000_000,
+            zstd_level: 3,
+            close_after_ns: (1800 + 300 + 5 + 2) * 1_000_000_000,
+        }
+    }
+}
+
+/// Capture-wide facts recorded in every file's footer; the counters are
+/// updated by the reader while files are written.
+#[derive(Debug, Default)]
+pub struct Provenance {
+    /// Input files or interface.
+    pub inputs: Vec<String>,
+    /// BPF filter ("" when none).
+    pub bpf_filter: String,
+    /// Packets read.
+    pub packets_seen: AtomicU64,
+    /// Packets dropped before Mekong saw them.
+    pub packets_dropped: AtomicU64,
+    /// Packets rejected by the filter.
+    pub packets_filtered: AtomicU64,
+    /// First packet time, ns (0 before any).
+    pub first_ns: AtomicU64,
+    /// Last packet time, ns.
+    pub last_ns: AtomicU64,
+}
+
+fn rfc3339(ns: u64) -> String {
+    DateTime::<Utc>::from_timestamp((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as u32)
+        .map(|d| d.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        .unwrap_or_default()
+}
+
+/// What was written.
+#[derive(Clone, Debug, Default)]
+pub struct SinkStats {
+    /// Records written.
+    pub records: u64,
+    /// Files completed.
+    pub files: Vec<PathBuf>,
+    /// Bytes of completed files.
+    pub bytes: u64,
+}
+
+struct HashingFile {
+    inner: BufWriter<File>,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+struct OpenFile {
+    writer: ArrowWriter<HashingFile>,
+    tmp: PathBuf,
+    path: PathBuf,
+    rows: usize,
+}
+
+struct Part {
+    cols: Columns,
+    file: Option<OpenFile>,
+}
+
+/// The Parquet writer of flow records.
+pub struct ParquetSink {
+    cfg: SinkConfig,
+    prov: Arc<Provenance>,
+    props: WriterProperties,
+    parts: BTreeMap<u64, Part>,
+    stats: SinkStats,
+}
+
+const HOUR_NS: u64 = 3_600_000_000_000;
+
+impl ParquetSink {
+    /// A sink writing under `cfg.out_dir`.
+    pub fn new(cfg: SinkConfig, prov: Arc<Provenance>) -> Result<ParquetSink, SinkError> {
+        let root = cfg.out_dir.join("flows");
+        fs::create_dir_all(&root).map_err(io_err(&root))?;
+        let level = ZstdLevel::try_new(cfg.zstd_level)?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .set_max_row_group_row_count(Some(cfg.row_group_rows))
+            .set_created_by(format!("mekong-sensor {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(ParquetSink {
+            cfg,
+            prov,
+            props,
+            parts: BTreeMap::new(),
+            stats: SinkStats::default(),
+        })
+    }
+
+    /// What has been written so far.
+    pub fn stats(&self) -> &SinkStats {
+        &self.stats
+    }
+
+    fn dir_of(&self, hour: u64) -> PathBuf {
+        let dt = DateTime::<Utc>::from_timestamp((hour * 3600) as i64, 0).unwrap_or_default();
+        self.cfg
+            .out_dir
+            .join("flows")
+            .join(format!("sensor={}", self.cfg.sensor_id))
+            .join(format!("date={}", dt.format("%Y-%m-%d")))
+            .join(format!("hour={}", dt.format("%H")))
+    }
+
+    /// Adds one record.
+    pub fn write(&mut self, r: &FlowRecord) -> Result<(), SinkError> {
+        let hour = r.entry.first_ns / HOUR_NS;
+        let part = self.parts.entry(hour).or_insert_with(|| Part {
+            cols: Columns::new(),
+            file: None,
+        });
+        part.cols.append(r, &self.cfg.sensor_id);
+        self.stats.records += 1;
+        if part.cols.rows() >= self.cfg.batch_rows {
+            self.flush_part(hour, false)?;
+        }
+        Ok(())
+    }
+
+    /// Packet time has reached `now_ns`: closes the partitions that can no
+    /// longer receive records.
+    pub fn watermark(&mut self, now_ns: u64) -> Result<(), SinkError> {
+        let closable: Vec<u64> = self
+            .parts
+            .keys()
+            .copied()
+            .filter(|h| (h + 1) * HOUR_NS + self.cfg.close_after_ns < now_ns)
+            .collect();
+        for h in closable {
+            self.flush_part(h, true)?;
+            self.parts.remove(&h);
+        }
+        Ok(())
+    }
+
+    /// Closes every file.
+    pub fn finish(&mut self) -> Result<SinkStats, SinkError> {
+        let hours: Vec<u64> = self.parts.keys().copied().collect();
+        for h in hours {
+            self.flush_part(h, true)?;
+        }
+        self.parts.clear();
+        Ok(self.stats.clone())
+    }
+
+    fn flush_part(&mut self, hour: u64, close: bool) -> Result<(), SinkError> {
+        let dir = self.dir_of(hour);
+        let Some(part) = self.parts.get_mut(&hour) else {
+            return Ok(());
+        };
+        if part.cols.rows() > 0 {
+            let batch = part.cols.finish()?;
+            if part.file.is_none() {
+                part.file = Some(open_file(&dir, &self.props)?);
+            }
+            if let Some(f) = part.file.as_mut() {
+                f.writer.write(&batch)?;
+                f.rows += batch.num_rows();
+            }
+        }
+        let full = part
+            .file
+            .as_ref()
+            .is_some_and(|f| f.rows >= self.cfg.max_rows_per_file);
+        if close || full {
+            if let Some(f) = part.file.take() {
+                let (path, bytes) = close_file(f, &self.prov)?;
+                self.stats.bytes += bytes;
+                self.stats.files.push(path);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn open_file(dir: &Path, props: &WriterProperties) -> Result<OpenFile, SinkError> {
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut n = 0u32;
+    let (path, tmp) = loop {
+        let name = format!("part-{n:05}.parquet");
+        let path = dir.join(&name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        if !path.exists() && !tmp.exists() {
+            break (path, tmp);
+        }
+        n += 1;
+    };
+    let file = File::create(&tmp).map_err(io_err(&tmp))?;
+    let hf = HashingFile {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        hash: Sha256::new(),
+        bytes: 0,
+    };
+    let writer = ArrowWriter::try_new(hf, mekong_schema::flow_schema(), Some(props.clone()))?;
+    Ok(OpenFile {
+        writer,
+        tmp,
+        path,
+        rows: 0,
+    })
+}
+
+fn close_file(mut f: OpenFile, prov: &Provenance) -> Result<(PathBuf, u64), SinkError> {
+    let kv = [
+        (
+            meta::SCHEMA_VERSION,
+            mekong_schema::SCHEMA_VERSION.to_string(),
+        ),
+        (
+            meta::SOFTWARE,
+            format!("mekong-sensor {}", env!("CARGO_PKG_VERSION")),
+        ),
+        (
+            meta::INPUTS,
+            serde_json::to_string(&prov.inputs).unwrap_or_default(),
+        ),
+        (meta::BPF_FILTER, prov.bpf_filter.clone()),
+        (
+            meta::PACKETS_SEEN,
+            prov.packets_seen.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            meta::PACKETS_DROPPED,
+            prov.packets_dropped.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            meta::PACKETS_FILTERED,
+            prov.packets_filtered.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            meta::FIRST_TS,
+            rfc3339(prov.first_ns.load(Ordering::Relaxed)),
+        ),
+        (meta::LAST_TS, rfc3339(prov.last_ns.load(Ordering::Relaxed))),
+        (meta::RECORDS, f.rows.to_string()),
+    ];
+    for (k, v) in kv {
+        f.writer
+            .append_key_value_metadata(KeyValue::new(k.to_string(), v));
+    }
+    let mut hf = f.writer.into_inner()?;
+    hf.flush().map_err(io_err(&f.tmp))?;
+    let file = hf.inner.into_inner().map_err(|e| SinkError::Io {
+        path: f.tmp.clone(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(io_err(&f.tmp))?;
+    drop(file);
+    fs::rename(&f.tmp, &f.path).map_err(io_err(&f.path))?;
+    let digest: String = hf
+        .hash
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let name = f
+        .path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("part.parquet");
+    let sum_path = f.path.with_file_name(format!("{name}.sha256"));
+    let sum_tmp = f.path.with_file_name(format!(".{name}.sha256.tmp"));
+    fs::write(&sum_tmp, format!("{digest}  {name}\n")).map_err(io_err(&sum_tmp))?;
+    fs::rename(&sum_tmp, &sum_path).map_err(io_err(&sum_path))?;
+    Ok((f.path, hf.bytes))
+}
