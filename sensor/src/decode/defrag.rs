@@ -59,6 +59,8 @@ pub struct Done {
     pub ip_len: u32,
     /// Anomalies of any fragment, plus overlap.
     pub anomalies: u32,
+    /// Time of the first fragment received.
+    pub first_ns: u64,
 }
 
 struct Datagram {
@@ -239,6 +241,7 @@ impl Defrag {
             wire_len: d.wire,
             ip_len: d.ip,
             anomalies: d.anomalies,
+            first_ns: d.created_ns,
         };
         self.out.clear();
         self.out.extend_from_slice(&d.data[..total]);

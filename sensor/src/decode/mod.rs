@@ -153,8 +153,10 @@ pub enum Transport {
 /// A decoded packet: everything flow tracking needs, the payload borrowed.
 #[derive(Clone, Copy, Debug)]
 pub struct PacketView<'a> {
-    /// Capture time, ns since the epoch.
+    /// Capture time, ns since the epoch (of the last fragment for a reassembled datagram).
     pub ts_ns: u64,
+    /// Time of the first fragment for a reassembled datagram, else `ts_ns`.
+    pub first_ns: u64,
     /// Frame length on the wire (sum over fragments of a reassembled datagram).
     pub wire_len: u32,
     /// Outer VLAN id.
@@ -413,14 +415,12 @@ impl Decoder {
                         };
                         let data: &'a [u8] = self.defrag.output();
                         match ip::transport(&mut ctx, &whole, data, data.len() as u32) {
-                            Ok(t) => Decoded::Packet(view(
-                                raw.ts_ns,
-                                done.wire_len,
-                                &ctx,
-                                &whole,
-                                t,
-                                done.frags,
-                            )),
+                            Ok(t) => {
+                                let mut v =
+                                    view(raw.ts_ns, done.wire_len, &ctx, &whole, t, done.frags);
+                                v.first_ns = done.first_ns.min(raw.ts_ns);
+                                Decoded::Packet(v)
+                            }
                             Err(r) => {
                                 self.stats.errors[r as usize] += 1;
                                 Decoded::Error(r)
@@ -448,6 +448,7 @@ fn view<'a>(
 ) -> PacketView<'a> {
     PacketView {
         ts_ns,
+        first_ns: ts_ns,
         wire_len: wire,
         vlan: ctx.vlan,
         inner_vlan: ctx.inner_vlan,

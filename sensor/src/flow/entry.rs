@@ -119,9 +119,9 @@ impl FlowEntry {
             key,
             orig_is_lo,
             uid,
-            flow_start_ns: p.ts_ns,
+            flow_start_ns: p.first_ns,
             piece: 0,
-            first_ns: p.ts_ns,
+            first_ns: p.first_ns,
             last_ns: p.ts_ns,
             last_pkt_ns: p.ts_ns,
             dir: [DirStats::default(); 2],
@@ -190,7 +190,7 @@ impl FlowEntry {
         let t_eff = if first_of_record { t } else { t.max(prev) };
         let gap_us = (t_eff - if first_of_record { t_eff } else { prev }) / 1000;
         if first_of_record {
-            self.first_ns = t;
+            self.first_ns = p.first_ns.min(t);
             self.act.begin(t / 1000);
             self.subflows = 1;
         } else {

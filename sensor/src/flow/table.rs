@@ -415,6 +415,7 @@ impl FlowTable {
                 self.expire(idx, EndReason::Active, end_ns, out);
                 why = self.due(&self.slots[idx as usize].e, end_ns);
             }
+            let why = why.or(e.closing_since.map(|_| EndReason::TcpClose));
             self.emit(idx, why.unwrap_or(reason), false, out);
             self.remove(idx);
         }

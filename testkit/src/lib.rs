@@ -1,0 +1,214 @@
+//! Test helpers shared by Mekong's crates.
+//!
+//! - [`shared_pcaps`]: where the shared real captures are (`MEKONG_PCAPS`
+//!   overrides), with a clear failure when they are absent;
+//! - [`tshark`], [`python_with`]: independent tools, with a clear failure when
+//!   they are not installed (`scripts/setup.sh` installs them);
+//! - [`Trace`] and [`build`]: hand-built packets written as pcap;
+//! - [`read_rows`]: every Parquet file under a directory as JSON rows.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod build;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::{Map, Value};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The directory of the shared real captures: `$MEKONG_PCAPS`, else
+/// `../shared/datasets/pcaps` next to the workspace.
+///
+/// # Panics
+/// With instructions when the directory does not exist.
+pub fn shared_pcaps() -> PathBuf {
+    let dir = std::env::var_os("MEKONG_PCAPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/datasets/pcaps"));
+    assert!(
+        dir.join("MANIFEST.csv").is_file(),
+        "the shared captures are not at {} (expected MANIFEST.csv there): check out ../shared next to the project, or set MEKONG_PCAPS to their directory",
+        dir.display()
+    );
+    dir
+}
+
+/// Every capture file under the shared directory (pcap, pcapng, cap), sorted.
+pub fn shared_captures() -> Vec<PathBuf> {
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if matches!(
+                p.extension().and_then(|x| x.to_str()),
+                Some("pcap" | "pcapng" | "cap")
+            ) {
+                out.push(p);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(&shared_pcaps(), &mut v);
+    v.sort();
+    v
+}
+
+fn require(cmd: &str, args: &[&str], what: &str) {
+    let ok = Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{what} is required by this test and was not found: run scripts/setup.sh (CI does)"
+    );
+}
+
+/// tshark, checked to be installed.
+pub fn tshark() -> Command {
+    require("tshark", &["--version"], "tshark (Debian package tshark)");
+    let mut c = Command::new("tshark");
+    c.env("LC_ALL", "C");
+    c
+}
+
+/// python3 with the given modules importable (e.g. `pyarrow`, `duckdb`).
+pub fn python_with(modules: &[&str]) -> Command {
+    let imports = modules
+        .iter()
+        .map(|m| format!("import {m}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    require(
+        "python3",
+        &["-c", &imports],
+        &format!("python3 with {}", modules.join(", ")),
+    );
+    Command::new("python3")
+}
+
+/// Hand-built packets in time order, written as a nanosecond pcap.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    /// (time in ns since the epoch, frame).
+    pub frames: Vec<(u64, Vec<u8>)>,
+}
+
+impl Trace {
+    /// An empty trace.
+    pub fn new() -> Trace {
+        Trace::default()
+    }
+
+    /// Adds a frame at `ts_ns`.
+    pub fn push(&mut self, ts_ns: u64, frame: Vec<u8>) -> &mut Self {
+        self.frames.push((ts_ns, frame));
+        self
+    }
+
+    /// Writes a pcap (nanosecond timestamps, Ethernet) with `linktype`.
+    pub fn write_pcap(&self, path: &Path, linktype: u32) {
+        let mut f = File::create(path).expect("create pcap");
+        let mut h = Vec::new();
+        h.extend(0xa1b2_3c4du32.to_le_bytes());
+        h.extend(2u16.to_le_bytes());
+        h.extend(4u16.to_le_bytes());
+        h.extend(0i32.to_le_bytes());
+        h.extend(0u32.to_le_bytes());
+        h.extend(262_144u32.to_le_bytes());
+        h.extend(linktype.to_le_bytes());
+        for (ts, d) in &self.frames {
+            h.extend(((ts / 1_000_000_000) as u32).to_le_bytes());
+            h.extend(((ts % 1_000_000_000) as u32).to_le_bytes());
+            h.extend((d.len() as u32).to_le_bytes());
+            h.extend((d.len() as u32).to_le_bytes());
+            h.extend_from_slice(d);
+        }
+        f.write_all(&h).expect("write pcap");
+    }
+}
+
+/// Paths of the `.parquet` files under `dir`, sorted.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().and_then(|x| x.to_str()) == Some("parquet") {
+                out.push(p);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(dir, &mut v);
+    v.sort();
+    v
+}
+
+/// Every row of every Parquet file under `dir`, as JSON objects; timestamp
+/// columns become integers (microseconds).
+pub fn read_rows(dir: &Path) -> Vec<Map<String, Value>> {
+    let mut rows = Vec::new();
+    for p in parquet_files(dir) {
+        let file = File::open(&p).expect("open parquet");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet reader")
+            .build()
+            .expect("build reader");
+        for batch in reader {
+            let batch = batch.expect("read batch");
+            let batch = timestamps_as_ints(&batch);
+            let mut w = arrow_json::ArrayWriter::new(Vec::new());
+            w.write(&batch).expect("to json");
+            w.finish().expect("finish json");
+            let v: Value = serde_json::from_slice(&w.into_inner()).unwrap_or(Value::Array(vec![]));
+            if let Value::Array(a) = v {
+                for r in a {
+                    if let Value::Object(mut m) = r {
+                        // Keep nulls explicit: absent keys mean null.
+                        for f in batch.schema().fields() {
+                            m.entry(f.name().clone()).or_insert(Value::Null);
+                        }
+                        rows.push(m);
+                    }
+                }
+            }
+        }
+    }
+    rows
+}
+
+fn timestamps_as_ints(b: &RecordBatch) -> RecordBatch {
+    let mut fields = Vec::new();
+    let mut cols: Vec<ArrayRef> = Vec::new();
+    for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+        if matches!(f.data_type(), DataType::Timestamp(..)) {
+            let c2 = arrow_cast::cast(c.as_ref(), &DataType::Int64).expect("cast timestamp");
+            fields.push(Field::new(f.name(), DataType::Int64, f.is_nullable()));
+            cols.push(c2);
+        } else {
+            fields.push(f.as_ref().clone());
+            cols.push(c.clone());
+        }
+    }
+    let _ = cols.iter().map(|c| c.len()).sum::<usize>();
+    RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), cols).expect("batch")
+}
