@@ -1,24 +1,39 @@
 #!/usr/bin/env bash
 # Installs what Mekong's build, demo and tests need on a fresh Debian machine:
-# system packages through apt, nothing else. Safe to run again.
+# system packages through apt, and the independent Parquet readers (pyarrow,
+# DuckDB) from PyPI into the project's .venv. Safe to run again.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-packages=(tshark tcpdump libpcap-dev tcpreplay iproute2 pkg-config)
+packages=(tshark tcpdump libpcap-dev tcpreplay iproute2 pkg-config python3 python3-venv)
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# A Python that is not Debian's (pyenv) already has venv: do not require the packages for it.
+if command -v python3 >/dev/null && python3 -c "import venv, ensurepip" 2>/dev/null; then
+  missing=("${missing[@]/python3-venv/}")
+  missing=("${missing[@]/python3/}")
+fi
+wanted=()
+for p in "${missing[@]}"; do [ -n "$p" ] && wanted+=("$p"); done
 
-if [ "${#missing[@]}" -gt 0 ]; then
+if [ "${#wanted[@]}" -gt 0 ]; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${wanted[*]}" >&2; exit 1; }
     sudo="sudo"
   fi
-  echo "setup: installing ${missing[*]}" >&2
+  echo "setup: installing ${wanted[*]}" >&2
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${wanted[@]}" >/dev/null
 fi
 
 command -v cargo >/dev/null || { echo "setup: cargo (Rust toolchain) is required" >&2; exit 1; }
+
+if ! .venv/bin/python3 -c "import pyarrow, duckdb" 2>/dev/null; then
+  echo "setup: installing pyarrow and duckdb into .venv" >&2
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check "pyarrow>=15" "duckdb>=1.0"
+fi

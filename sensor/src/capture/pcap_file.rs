@@ -52,6 +52,16 @@ impl Header {
     }
 }
 
+/// The length on the wire, or the captured length when the header's value is
+/// impossible (no link carries frames over 256 KiB; fuzzed files do).
+pub(crate) fn plausible_len(orig: u32, caplen: u32) -> u32 {
+    if orig > 256 * 1024 {
+        caplen
+    } else {
+        orig.max(caplen)
+    }
+}
+
 /// Sequential record reader.
 pub struct Reader<'a> {
     b: &'a [u8],
@@ -100,7 +110,7 @@ impl<'a> Reader<'a> {
         Ok(Some(RawPacket {
             ts_ns: sec * 1_000_000_000 + frac_ns,
             linktype: self.h.linktype,
-            orig_len: orig.max(incl as u32),
+            orig_len: plausible_len(orig, incl as u32),
             data: &b[data_start..data_start + incl],
             offset: data_start,
         }))

@@ -163,7 +163,7 @@ impl<'a> Reader<'a> {
                     return Ok(Some(RawPacket {
                         ts_ns: to_ns(ts, i),
                         linktype: i.linktype,
-                        orig_len: orig.max(cap as u32),
+                        orig_len: super::pcap_file::plausible_len(orig, cap as u32),
                         data: &b[data..data + cap],
                         offset: data,
                     }));
@@ -191,7 +191,7 @@ impl<'a> Reader<'a> {
                     return Ok(Some(RawPacket {
                         ts_ns: 0,
                         linktype: i.linktype,
-                        orig_len: orig,
+                        orig_len: super::pcap_file::plausible_len(orig, cap as u32),
                         data: &b[data..data + cap],
                         offset: data,
                     }));

@@ -146,22 +146,29 @@ fn inner_of<'a>(ctx: &mut Ctx, p: &Parsed<'a>) -> Option<Result<&'a [u8], ()>> {
             Inner::EtherType(0x0800, p.payload),
         ),
         17 if p.payload.len() >= 8 => {
+            let sport = u16::from_be_bytes([p.payload[0], p.payload[1]]);
             let dport = u16::from_be_bytes([p.payload[2], p.payload[3]]);
             let udp_payload = &p.payload[8..];
-            match dport {
-                tunnel::VXLAN_PORT => match tunnel::vxlan(udp_payload) {
+            let on = |port: u16| sport == port || dport == port;
+            if on(tunnel::VXLAN_PORT) || on(tunnel::VXLAN_GPE_PORT) {
+                match tunnel::vxlan(udp_payload) {
                     Some((vni, i)) => (TunnelKind::Vxlan, Some(vni), i),
                     None => return None,
-                },
-                tunnel::GENEVE_PORT => match tunnel::geneve(udp_payload) {
+                }
+            } else if on(tunnel::GENEVE_PORT) {
+                match tunnel::geneve(udp_payload) {
                     Some((vni, i)) => (TunnelKind::Geneve, Some(vni), i),
                     None => return None,
-                },
-                _ => return None,
+                }
+            } else {
+                return None;
             }
         }
         _ => return None,
     };
+    if kind == TunnelKind::Erspan && !ctx.tunnel.push(TunnelKind::Gre, outer) {
+        return None;
+    }
     if !ctx.tunnel.push(kind, outer) {
         return None;
     }
@@ -212,7 +219,10 @@ pub(crate) fn transport<'a>(
                 return Err(Reason::TruncatedTransport);
             }
             let mut hl = u32::from(data[12] >> 4) * 4;
-            if hl < 20 || hl > wire_len || data.len() < 20 {
+            if (data.len() as u32) < hl.max(20) {
+                ctx.anomalies |= anomaly::TCP_HEADER; // cut short by the capture
+            }
+            if hl < 20 || hl > wire_len {
                 ctx.anomalies |= anomaly::TCP_HEADER;
                 hl = hl.clamp(20, wire_len.max(20)).min(wire_len);
             }

@@ -385,6 +385,23 @@ impl Decoder {
             },
             Some(frag) => {
                 self.stats.fragments += 1;
+                if (parsed.payload.len() as u32) < parsed.payload_len {
+                    // Cut short by the capture: never reassemblable. A first
+                    // fragment still names its flow (the transport header is
+                    // at its start), so it is counted there; later ones are not.
+                    if frag.offset != 0 {
+                        return self.fail(Reason::BadFragment);
+                    }
+                    return match ip::transport(
+                        &mut ctx,
+                        &parsed,
+                        parsed.payload,
+                        parsed.payload_len,
+                    ) {
+                        Ok(t) => Decoded::Packet(view(raw.ts_ns, wire, &ctx, &parsed, t, 1)),
+                        Err(r) => self.fail(r),
+                    };
+                }
                 let key = defrag::Key {
                     src: parsed.src,
                     dst: parsed.dst,

@@ -22,6 +22,8 @@ fn be24(b: &[u8], o: usize) -> u32 {
 
 /// UDP port of VXLAN.
 pub(crate) const VXLAN_PORT: u16 = 4789;
+/// UDP port of VXLAN-GPE (RFC 9616 draft lineage): VXLAN with a next-protocol field.
+pub(crate) const VXLAN_GPE_PORT: u16 = 4790;
 /// UDP port of Geneve.
 pub(crate) const GENEVE_PORT: u16 = 6081;
 
@@ -87,12 +89,25 @@ pub(crate) fn gre(b: &[u8]) -> Option<(TunnelKind, Option<u32>, Inner<'_>)> {
     }
 }
 
-/// VXLAN: 8-byte header with the I flag, then an Ethernet frame.
+/// VXLAN: 8-byte header with the I flag, then an Ethernet frame; with the P
+/// flag (VXLAN-GPE) the fourth byte names the payload (1 IPv4, 2 IPv6,
+/// 3 Ethernet, 5 MPLS).
 pub(crate) fn vxlan(b: &[u8]) -> Option<(u32, Inner<'_>)> {
     if b.len() < 8 || b[0] & 0x08 == 0 {
         return None;
     }
-    Some((be24(b, 4), Inner::Ethernet(&b[8..])))
+    let vni = be24(b, 4);
+    let rest = &b[8..];
+    if b[0] & 0x04 == 0 {
+        return Some((vni, Inner::Ethernet(rest)));
+    }
+    Some(match b[3] {
+        1 => (vni, Inner::EtherType(0x0800, rest)),
+        2 => (vni, Inner::EtherType(0x86DD, rest)),
+        3 => (vni, Inner::Ethernet(rest)),
+        5 => (vni, Inner::EtherType(0x8847, rest)),
+        _ => return None,
+    })
 }
 
 /// Geneve version 0: 8-byte header, options, then the payload of its protocol type.

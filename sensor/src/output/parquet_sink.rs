@@ -3,8 +3,9 @@
 //!
 //! The partition is the hour of a record's first packet. Each file is
 //! written under a hidden temporary name (`.part-NNNNN.parquet.tmp`, which
-//! readers' globs skip), renamed when complete, and its SHA-256 is written
-//! next to it (`part-NNNNN.parquet.sha256`, in `sha256sum` format). A
+//! readers skip), renamed when complete, and its SHA-256 is then added to
+//! `_SHA256SUMS` in the same directory (`sha256sum -c _SHA256SUMS` checks
+//! them; readers skip names starting with `_`). A
 //! partition's file is closed when packet time has passed the end of its hour
 //! by more than the longest a record can take to be emitted (active timeout
 //! plus idle timeout plus linger), when it reaches the row limit, or at the
@@ -171,6 +172,9 @@ pub struct ParquetSink {
 }
 
 const HOUR_NS: u64 = 3_600_000_000_000;
+
+/// Name of the checksum list in each partition directory.
+pub const SUMS_FILE: &str = "_SHA256SUMS";
 
 impl ParquetSink {
     /// A sink writing under `cfg.out_dir`.
@@ -363,9 +367,13 @@ fn close_file(mut f: OpenFile, prov: &Provenance) -> Result<(PathBuf, u64), Sink
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("part.parquet");
-    let sum_path = f.path.with_file_name(format!("{name}.sha256"));
-    let sum_tmp = f.path.with_file_name(format!(".{name}.sha256.tmp"));
-    fs::write(&sum_tmp, format!("{digest}  {name}\n")).map_err(io_err(&sum_tmp))?;
-    fs::rename(&sum_tmp, &sum_path).map_err(io_err(&sum_path))?;
+    // One `_SHA256SUMS` per partition directory (`sha256sum -c` checks it);
+    // the leading underscore keeps Parquet dataset readers from opening it.
+    let sums = f.path.with_file_name(SUMS_FILE);
+    let sums_tmp = f.path.with_file_name(format!(".{SUMS_FILE}.tmp"));
+    let mut text = fs::read_to_string(&sums).unwrap_or_default();
+    text.push_str(&format!("{digest}  {name}\n"));
+    fs::write(&sums_tmp, text).map_err(io_err(&sums_tmp))?;
+    fs::rename(&sums_tmp, &sums).map_err(io_err(&sums))?;
     Ok((f.path, hf.bytes))
 }
