@@ -195,6 +195,7 @@ fn summary_json(s: &RunSummary, workers: usize) -> serde_json::Value {
         "reassembled": s.decode.reassembled,
         "flows": s.table.flows,
         "evicted": s.table.evicted,
+        "peak_flows": s.table.peak_flows,
         "records": s.output.records,
         "files": s.output.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "parquet_bytes": s.output.bytes,

@@ -156,6 +156,9 @@ impl Worker {
         } else {
             self.table.advance(raw.ts_ns, &mut self.out);
         }
+        if self.out.len() >= crate::flow::table::OUT_LIMIT {
+            self.send(true);
+        }
     }
 
     fn send(&mut self, force: bool) {
@@ -167,7 +170,14 @@ impl Worker {
     }
 
     fn finish(mut self, end_ns: u64) -> (DecodeStats, TableStats) {
-        self.table.flush(end_ns, EndReason::Eof, &mut self.out);
+        let tx = self.tx.clone();
+        let mut drain = |out: &mut Vec<FlowRecord>| {
+            if !out.is_empty() {
+                let _ = tx.send(WriterMsg::Records(std::mem::take(out)));
+            }
+        };
+        self.table
+            .flush(end_ns, EndReason::Eof, &mut self.out, &mut drain);
         self.send(true);
         let _ = self.tx.send(WriterMsg::Done(self.id));
         (self.decoder.stats.clone(), self.table.stats)
@@ -212,7 +222,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
         flows: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
         records: AtomicU64::new(0),
     });
-    let (wtx, wrx) = bounded::<WriterMsg>(64);
+    let (wtx, wrx) = bounded::<WriterMsg>(8);
     let writer = {
         let live = Arc::clone(&live);
         thread::Builder::new()

@@ -117,6 +117,8 @@ impl CaptureFile {
         // shrinks underneath would raise SIGBUS, as with every mmap reader.
         #[allow(unsafe_code)]
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        // Read front to back: let the kernel read ahead and drop pages behind.
+        let _ = map.advise(memmap2::Advice::Sequential);
         let format = if map.len() >= 4 && pcapng_file::is_pcapng(&map) {
             Format::Pcapng
         } else {

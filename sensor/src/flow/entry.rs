@@ -7,7 +7,7 @@ use mekong_schema::anomaly;
 use super::key::{addr_of, FlowKey};
 use super::stats::{ActiveIdle, Bulk, Splt, Summary};
 use super::tcp::{TcpEvent, TcpState};
-use crate::decode::{tcp_flags as F, PacketView, Transport, Tunnel};
+use crate::decode::{tcp_flags as F, PacketView, Transport};
 
 /// Counters and statistics of one direction.
 #[derive(Clone, Copy, Debug, Default)]
@@ -52,18 +52,15 @@ pub struct FlowEntry {
     pub key: FlowKey,
     /// True when the key's `lo` side is the originator.
     pub orig_is_lo: bool,
-    /// Flow identifier.
-    pub uid: i64,
     /// First packet of the flow (origin of the active-timeout grid), ns.
     pub flow_start_ns: u64,
     /// Active-timeout interval of this record.
     pub piece: u32,
     /// First packet of this record, ns.
     pub first_ns: u64,
-    /// Last packet of this record, ns.
+    /// Last packet of the flow, ns (of this record when it has packets;
+    /// kept across records for the idle timeout).
     pub last_ns: u64,
-    /// Last packet of the flow (across records), ns.
-    pub last_pkt_ns: u64,
     /// Originator (0) and responder (1) directions.
     pub dir: [DirStats; 2],
     /// Gaps, both directions, µs.
@@ -84,22 +81,18 @@ pub struct FlowEntry {
     pub resp_port: u16,
     /// ICMP echo identifier.
     pub icmp_id: Option<u16>,
-    /// Outer VLAN.
-    pub vlan: Option<u16>,
-    /// Inner VLAN.
-    pub inner_vlan: Option<u16>,
-    /// Encapsulation of the first packet.
-    pub tunnel: Tunnel,
+    /// The first packet was tunnelled (its encapsulation is kept by the table).
+    pub tunnelled: bool,
     /// Anomaly bits.
     pub anomalies: u32,
-    /// When the TCP connection closed (FIN both ways or RST).
-    pub closing_since: Option<u64>,
+    /// When the TCP connection closed (FIN both ways or RST); `u64::MAX` while open.
+    closing_since: u64,
 }
 
 impl FlowEntry {
     /// A new flow for the packet `p` (whose source is the key's `lo` side
     /// when `src_is_lo`).
-    pub fn new(key: FlowKey, src_is_lo: bool, p: &PacketView<'_>, uid: i64) -> FlowEntry {
+    pub fn new(key: FlowKey, src_is_lo: bool, p: &PacketView<'_>) -> FlowEntry {
         // The sender of a SYN-ACK is the responder: keep the roles right
         // when the capture starts after the SYN.
         let flipped = matches!(p.transport, Transport::Tcp(t) if t.flags & (F::SYN | F::ACK) == F::SYN | F::ACK);
@@ -118,12 +111,10 @@ impl FlowEntry {
         FlowEntry {
             key,
             orig_is_lo,
-            uid,
             flow_start_ns: p.first_ns,
             piece: 0,
             first_ns: p.first_ns,
             last_ns: p.ts_ns,
-            last_pkt_ns: p.ts_ns,
             dir: [DirStats::default(); 2],
             flow_iat: Summary::default(),
             act: ActiveIdle::default(),
@@ -138,12 +129,25 @@ impl FlowEntry {
             orig_port,
             resp_port,
             icmp_id,
-            vlan: p.vlan,
-            inner_vlan: p.inner_vlan,
-            tunnel: p.tunnel,
+            tunnelled: p.tunnel.depth > 0,
             anomalies: 0,
-            closing_since: None,
+            closing_since: u64::MAX,
         }
+    }
+
+    /// Outer VLAN id (from the key).
+    pub fn vlan(&self) -> Option<u16> {
+        self.key.vlan.checked_sub(1)
+    }
+
+    /// Inner VLAN id (from the key).
+    pub fn inner_vlan(&self) -> Option<u16> {
+        self.key.inner_vlan.checked_sub(1)
+    }
+
+    /// When the TCP connection closed, if it has.
+    pub fn closing_since(&self) -> Option<u64> {
+        (self.closing_since != u64::MAX).then_some(self.closing_since)
     }
 
     /// Packets in this record.
@@ -243,12 +247,11 @@ impl FlowEntry {
             s.retrans += u32::from(ev.retransmission);
             s.ooo += u32::from(ev.out_of_order);
             s.zero_win += u32::from(ev.zero_window);
-            if ev.closed && self.closing_since.is_none() {
-                self.closing_since = Some(t_eff);
+            if ev.closed && self.closing_since == u64::MAX {
+                self.closing_since = t_eff;
             }
         }
         self.anomalies |= anomalies;
         self.last_ns = t_eff;
-        self.last_pkt_ns = self.last_pkt_ns.max(t_eff);
     }
 }

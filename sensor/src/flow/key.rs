@@ -221,6 +221,20 @@ pub type FxBuild = BuildHasherDefault<FxHasher>;
 /// Community ID v1 with seed 0 of a flow seen from its originator
 /// (`sport`/`dport` are the ICMP type and code for ICMP).
 pub fn community_id(proto: u8, src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> String {
+    let mut s = String::with_capacity(30);
+    community_id_into(&mut s, proto, src, dst, sport, dport);
+    s
+}
+
+/// [`community_id`] appended to `out` (no allocation when `out` has room).
+pub fn community_id_into(
+    out: &mut String,
+    proto: u8,
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+) {
     let (mut sa, mut da) = (addr_bytes(src), addr_bytes(dst));
     let len = if src.is_ipv4() { 4 } else { 16 };
     let has_ports = matches!(proto, 1 | 6 | 17 | 58 | 132);
@@ -246,12 +260,19 @@ pub fn community_id(proto: u8, src: IpAddr, dst: IpAddr, sport: u16, dport: u16)
         h.update(sp.to_be_bytes());
         h.update(dp.to_be_bytes());
     }
-    format!("1:{}", base64(&h.finalize()))
+    out.push_str("1:");
+    base64_into(out, &h.finalize());
 }
 
+#[cfg(test)]
 fn base64(data: &[u8]) -> String {
+    let mut s = String::new();
+    base64_into(&mut s, data);
+    s
+}
+
+fn base64_into(out: &mut String, data: &[u8]) {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
         let n = (u32::from(c[0]) << 16)
             | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
@@ -269,7 +290,6 @@ fn base64(data: &[u8]) -> String {
             '='
         });
     }
-    out
 }
 
 /// The flow identifier: a 63-bit hash of the sensor id, the key and the

@@ -3,40 +3,77 @@
 
 use mekong_schema::SPLT_LEN;
 
-/// Count, minimum, maximum, sum and sum of squares of non-negative integers.
+/// Count, minimum, maximum, sum and sum of squares of non-negative integers,
+/// in 40 bytes: count, minimum and maximum are kept in 32 bits (values above
+/// `u32::MAX` are clamped there, never in the sums), the sum and the sum of
+/// squares as 64- and 128-bit integers stored in 32-bit words (36 bytes, no
+/// padding).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Values added.
-    pub n: u64,
-    min: u64,
-    max: u64,
-    sum: u64,
-    sumsq: u128,
+    n: u32,
+    min: u32,
+    max: u32,
+    sum: [u32; 2],
+    sumsq: [u32; 4],
+}
+
+fn clamp32(v: u64) -> u32 {
+    v.min(u64::from(u32::MAX)) as u32
 }
 
 impl Summary {
+    fn sq(&self) -> u128 {
+        self.sumsq
+            .iter()
+            .fold(0u128, |a, &w| (a << 32) | u128::from(w))
+    }
+
+    fn set_sq(&mut self, v: u128) {
+        self.sumsq = [
+            (v >> 96) as u32,
+            (v >> 64) as u32,
+            (v >> 32) as u32,
+            v as u32,
+        ];
+    }
+
+    fn total(&self) -> u64 {
+        (u64::from(self.sum[0]) << 32) | u64::from(self.sum[1])
+    }
+
+    fn set_total(&mut self, v: u64) {
+        self.sum = [(v >> 32) as u32, v as u32];
+    }
+
+    /// Values added.
+    pub fn count(&self) -> u64 {
+        u64::from(self.n)
+    }
+
     /// Adds a value.
     #[inline]
     pub fn add(&mut self, v: u64) {
-        if self.n == 0 || v < self.min {
-            self.min = v;
+        let c = clamp32(v);
+        if self.n == 0 || c < self.min {
+            self.min = c;
         }
-        if v > self.max {
-            self.max = v;
+        if c > self.max {
+            self.max = c;
         }
-        self.n += 1;
-        self.sum = self.sum.saturating_add(v);
-        self.sumsq = self.sumsq.saturating_add(u128::from(v) * u128::from(v));
+        self.n = self.n.saturating_add(1);
+        self.set_total(self.total().saturating_add(v));
+        let sq = self.sq().saturating_add(u128::from(v) * u128::from(v));
+        self.set_sq(sq);
     }
 
     /// Smallest value, if any.
     pub fn min(&self) -> Option<u64> {
-        (self.n > 0).then_some(self.min)
+        (self.n > 0).then_some(u64::from(self.min))
     }
 
     /// Largest value, if any.
     pub fn max(&self) -> Option<u64> {
-        (self.n > 0).then_some(self.max)
+        (self.n > 0).then_some(u64::from(self.max))
     }
 
     /// The summary of both sets of values together.
@@ -47,23 +84,26 @@ impl Summary {
         if o.n == 0 {
             return *self;
         }
-        Summary {
-            n: self.n + o.n,
+        let mut m = Summary {
+            n: self.n.saturating_add(o.n),
             min: self.min.min(o.min),
             max: self.max.max(o.max),
-            sum: self.sum.saturating_add(o.sum),
-            sumsq: self.sumsq.saturating_add(o.sumsq),
-        }
+            sum: [0, 0],
+            sumsq: [0; 4],
+        };
+        m.set_total(self.total().saturating_add(o.total()));
+        m.set_sq(self.sq().saturating_add(o.sq()));
+        m
     }
 
     /// Sum of the values.
     pub fn sum(&self) -> u64 {
-        self.sum
+        self.total()
     }
 
     /// Mean, if any value.
     pub fn mean(&self) -> Option<f64> {
-        (self.n > 0).then(|| self.sum as f64 / self.n as f64)
+        (self.n > 0).then(|| self.total() as f64 / f64::from(self.n))
     }
 
     /// Sample standard deviation (n − 1), with at least two values.
@@ -73,15 +113,16 @@ impl Summary {
             return None;
         }
         let n = u128::from(self.n);
-        let s = u128::from(self.sum);
+        let s = u128::from(self.total());
         let var = match n
-            .checked_mul(self.sumsq)
+            .checked_mul(self.sq())
             .and_then(|a| s.checked_mul(s).map(|b| (a, b)))
         {
             Some((a, b)) => a.saturating_sub(b) as f64 / (n * (n - 1)) as f64,
             None => {
-                let mean = self.sum as f64 / self.n as f64;
-                ((self.sumsq as f64 - self.n as f64 * mean * mean) / (self.n - 1) as f64).max(0.0)
+                let mean = self.total() as f64 / f64::from(self.n);
+                ((self.sq() as f64 - f64::from(self.n) * mean * mean) / f64::from(self.n - 1))
+                    .max(0.0)
             }
         };
         Some(var.sqrt())
@@ -139,11 +180,11 @@ pub struct Bulk {
     /// Completed bulks.
     pub count: u32,
     /// Packets in completed bulks.
-    pub pkts: u64,
+    pub pkts: u32,
     /// Payload bytes in completed bulks.
     pub bytes: u64,
-    /// Duration of completed bulks, µs.
-    pub us: u64,
+    /// Duration of completed bulks, µs (saturating).
+    pub us: u32,
 }
 
 /// Packets a run needs to be a bulk.
@@ -154,9 +195,10 @@ impl Bulk {
     pub fn close_run(&mut self) {
         if self.run_pkts >= BULK_MIN {
             self.count += 1;
-            self.pkts += u64::from(self.run_pkts);
-            self.bytes += self.run_bytes;
-            self.us += self.run_last_us - self.run_start_us;
+            self.pkts = self.pkts.saturating_add(self.run_pkts);
+            self.bytes = self.bytes.saturating_add(self.run_bytes);
+            let d = (self.run_last_us - self.run_start_us).min(u64::from(u32::MAX)) as u32;
+            self.us = self.us.saturating_add(d);
         }
         self.run_pkts = 0;
         self.run_bytes = 0;
@@ -172,7 +214,7 @@ impl Bulk {
         if self.run_pkts == 0 {
             self.run_start_us = t_us;
         }
-        self.run_pkts += 1;
+        self.run_pkts = self.run_pkts.saturating_add(1);
         self.run_bytes += bytes;
         self.run_last_us = t_us.max(self.run_last_us);
     }
@@ -255,10 +297,10 @@ mod tests {
         }
         let (act, idle) = a.finish(11_000_000);
         assert_eq!(
-            (act.n, act.min(), act.max()),
+            (act.count(), act.min(), act.max()),
             (2, Some(1_000_000), Some(2_000_000))
         );
-        assert_eq!((idle.n, idle.sum()), (1, 8_000_000));
+        assert_eq!((idle.count(), idle.sum()), (1, 8_000_000));
     }
 
     #[test]

@@ -10,11 +10,13 @@
 
 use std::sync::Arc;
 
-use hashbrown::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::{HashMap, HashTable};
 
 use super::entry::FlowEntry;
 use super::key::{flow_uid, FlowKey, FxBuild};
-use crate::decode::{tcp_flags as F, PacketView, Transport};
+use crate::decode::{tcp_flags as F, PacketView, Transport, Tunnel};
 
 /// Why a record ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,6 +54,10 @@ impl EndReason {
 pub struct FlowRecord {
     /// The state at the end of the record.
     pub entry: FlowEntry,
+    /// Flow identifier.
+    pub uid: i64,
+    /// Encapsulation of the flow's first packet.
+    pub tunnel: Tunnel,
     /// Why it ended.
     pub end: EndReason,
     /// Cut by the active timeout while the flow went on.
@@ -77,6 +83,10 @@ pub struct FlowConfig {
     pub linger_ns: u64,
     /// Flows held at once.
     pub max_flows: usize,
+}
+
+fn key_hash(k: &FlowKey) -> u64 {
+    super::key::mix(FxBuild::default().hash_one(k))
 }
 
 /// Seconds to nanoseconds.
@@ -119,6 +129,8 @@ pub struct TableStats {
     pub evicted: u64,
     /// Packets whose timestamp was earlier than the latest seen.
     pub time_backwards: u64,
+    /// Most flows held at once.
+    pub peak_flows: u64,
 }
 
 impl TableStats {
@@ -128,6 +140,7 @@ impl TableStats {
         self.records += o.records;
         self.evicted += o.evicted;
         self.time_backwards += o.time_backwards;
+        self.peak_flows += o.peak_flows;
     }
 }
 
@@ -138,6 +151,9 @@ struct Slot {
     live: bool,
 }
 
+/// Records one call emits before it hands back (see [`FlowTable::advance`]).
+pub const OUT_LIMIT: usize = 1024;
+
 /// Ticks (seconds) the wheel spans.
 const WHEEL: usize = 4096;
 
@@ -147,8 +163,11 @@ type Ref = (u32, u32, u32);
 /// A bounded table of flows.
 pub struct FlowTable {
     cfg: FlowConfig,
-    map: HashMap<FlowKey, u32, FxBuild>,
+    /// Slot indices, hashed by the key stored in the slot (4 bytes a flow).
+    index: HashTable<u32>,
     slots: Vec<Slot>,
+    /// Encapsulations of tunnelled flows, by slot (most flows have none).
+    tunnels: HashMap<u32, Tunnel, FxBuild>,
     free: Vec<u32>,
     wheel: Vec<Vec<Ref>>,
     scratch: Vec<Ref>,
@@ -163,10 +182,13 @@ pub struct FlowTable {
 impl FlowTable {
     /// An empty table.
     pub fn new(cfg: FlowConfig) -> FlowTable {
-        let cap = cfg.max_flows.min(1 << 16);
+        // Sized for the limit at once: untouched capacity is address space,
+        // not memory, and the table never doubles (and copies) under load.
+        let cap = cfg.max_flows;
         FlowTable {
-            map: HashMap::with_capacity_and_hasher(cap, FxBuild::default()),
+            index: HashTable::with_capacity(cap),
             slots: Vec::with_capacity(cap),
+            tunnels: HashMap::default(),
             free: Vec::new(),
             wheel: (0..WHEEL).map(|_| Vec::new()).collect(),
             scratch: Vec::new(),
@@ -180,12 +202,12 @@ impl FlowTable {
 
     /// Flows held now.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
 
     /// True when no flow is held.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.index.is_empty()
     }
 
     /// Latest packet time seen, ns.
@@ -200,12 +222,12 @@ impl FlowTable {
 
     /// Why the flow ends at `now`, if it does (a pure function of its packets).
     fn due(&self, e: &FlowEntry, now: u64) -> Option<EndReason> {
-        if let Some(c) = e.closing_since {
+        if let Some(c) = e.closing_since() {
             if now >= c.saturating_add(self.cfg.linger_ns) {
                 return Some(EndReason::TcpClose);
             }
         }
-        if now.saturating_sub(e.last_pkt_ns) > self.cfg.idle(e.key.proto) {
+        if now.saturating_sub(e.last_ns) > self.cfg.idle(e.key.proto) {
             return Some(EndReason::Idle);
         }
         if e.pkts() > 0 && now >= self.grid_end(e) {
@@ -216,10 +238,10 @@ impl FlowTable {
 
     fn deadline(&self, e: &FlowEntry) -> u64 {
         let mut d = e
-            .last_pkt_ns
+            .last_ns
             .saturating_add(self.cfg.idle(e.key.proto))
             .saturating_add(1);
-        if let Some(c) = e.closing_since {
+        if let Some(c) = e.closing_since() {
             d = d.min(c.saturating_add(self.cfg.linger_ns));
         }
         if e.pkts() > 0 {
@@ -241,8 +263,16 @@ impl FlowTable {
     fn emit(&mut self, idx: u32, end: EndReason, continues: bool, out: &mut Vec<FlowRecord>) {
         let e = &self.slots[idx as usize].e;
         if e.pkts() > 0 {
+            let tunnel = if e.tunnelled {
+                self.tunnels.get(&idx).copied().unwrap_or_default()
+            } else {
+                Tunnel::default()
+            };
+            let uid = flow_uid(&self.cfg.sensor_id, &e.key, e.flow_start_ns);
             out.push(FlowRecord {
                 entry: *e,
+                uid,
+                tunnel,
                 end,
                 continues,
             });
@@ -254,8 +284,14 @@ impl FlowTable {
         let s = &mut self.slots[idx as usize];
         s.live = false;
         s.gen = s.gen.wrapping_add(1);
-        let key = s.e.key;
-        self.map.remove(&key);
+        let (key, tunnelled) = (s.e.key, s.e.tunnelled);
+        let h = key_hash(&key);
+        if let Ok(entry) = self.index.find_entry(h, |&i| i == idx) {
+            entry.remove();
+        }
+        if tunnelled {
+            self.tunnels.remove(&idx);
+        }
         self.free.push(idx);
     }
 
@@ -276,20 +312,25 @@ impl FlowTable {
         }
     }
 
-    /// Moves packet time to `now`, ending the flows it makes due.
-    pub fn advance(&mut self, now: u64, out: &mut Vec<FlowRecord>) {
+    /// Moves packet time to `now`, ending the flows it makes due. Stops
+    /// early once `out` holds [`OUT_LIMIT`] records (a mass expiry never
+    /// piles up in memory); returns false when work is left for the next
+    /// call. Leaving it there is safe: a packet of a flow that is due ends
+    /// that flow first, whatever the wheel has reached.
+    pub fn advance(&mut self, now: u64, out: &mut Vec<FlowRecord>) -> bool {
         if now < self.now {
             self.stats.time_backwards += 1;
-            return;
+        } else {
+            self.now = now;
         }
-        self.now = now;
+        let now = self.now;
         let now_tick = now / SEC;
         if !self.started {
             self.started = true;
             self.base = now_tick;
         }
         if now_tick < self.base {
-            return;
+            return true;
         }
         if now_tick - self.base >= WHEEL as u64 {
             self.base = now_tick + 1 - WHEEL as u64;
@@ -298,17 +339,23 @@ impl FlowTable {
             let slot = (self.base as usize) % WHEEL;
             let mut items = std::mem::take(&mut self.scratch);
             std::mem::swap(&mut items, &mut self.wheel[slot]);
-            for &(idx, gen, tick) in &items {
+            let mut stopped_at = None;
+            for (k, &(idx, gen, tick)) in items.iter().enumerate() {
+                if out.len() >= OUT_LIMIT {
+                    stopped_at = Some(k);
+                    break;
+                }
                 let s = &self.slots[idx as usize];
-                if !s.live || s.gen != gen || s.tick != tick || u64::from(tick) > self.base {
-                    if s.live && s.gen == gen && s.tick == tick {
-                        // Scheduled beyond the wheel's span: keep it.
-                        self.wheel[slot].push((idx, gen, tick));
-                    }
+                let current = s.live && s.gen == gen && s.tick == tick;
+                if !current {
                     continue;
                 }
-                let e = s.e;
-                match self.due(&e, now) {
+                if u64::from(tick) > self.base {
+                    // Scheduled beyond the wheel's span: keep it.
+                    self.wheel[slot].push((idx, gen, tick));
+                    continue;
+                }
+                match self.due(&s.e, now) {
                     Some(why) => {
                         if !self.expire(idx, why, now, out) {
                             self.schedule(idx);
@@ -317,10 +364,17 @@ impl FlowTable {
                     None => self.schedule(idx),
                 }
             }
+            if let Some(k) = stopped_at {
+                self.wheel[slot].extend_from_slice(&items[k..]);
+                items.clear();
+                self.scratch = items;
+                return false;
+            }
             items.clear();
             self.scratch = items;
             self.base += 1;
         }
+        true
     }
 
     fn evict_one(&mut self, out: &mut Vec<FlowRecord>) {
@@ -347,11 +401,19 @@ impl FlowTable {
         self.advance(p.ts_ns, out);
         let t = p.ts_ns;
         let (key, src_is_lo) = FlowKey::of(p);
-        if let Some(&idx) = self.map.get(&key) {
-            let e = self.slots[idx as usize].e;
-            let reuse = e.closing_since.is_some()
+        let hash = key_hash(&key);
+        let slots = &self.slots;
+        let found = self
+            .index
+            .find(hash, |&i| {
+                slots[i as usize].live && slots[i as usize].e.key == key
+            })
+            .copied();
+        if let Some(idx) = found {
+            let e = &self.slots[idx as usize].e;
+            let reuse = e.closing_since().is_some()
                 && matches!(p.transport, Transport::Tcp(tcp) if tcp.flags & (F::SYN | F::ACK) == F::SYN);
-            let due = self.due(&e, t);
+            let due = self.due(e, t);
             let gone = match due {
                 Some(why) => self.expire(idx, why, t, out),
                 None if reuse => self.expire(idx, EndReason::TcpClose, t, out),
@@ -359,7 +421,7 @@ impl FlowTable {
             };
             if !gone {
                 let active = self.cfg.active_ns.max(1);
-                let closing_before = self.slots[idx as usize].e.closing_since;
+                let closing_before = self.slots[idx as usize].e.closing_since();
                 let e = &mut self.slots[idx as usize].e;
                 if e.pkts() == 0 {
                     let k = ((t.saturating_sub(e.flow_start_ns)) / active).min(u64::from(u32::MAX))
@@ -367,17 +429,16 @@ impl FlowTable {
                     e.start_piece(k.max(e.piece));
                 }
                 e.update(p, src_is_lo);
-                if closing_before.is_none() && e.closing_since.is_some() {
+                if closing_before.is_none() && e.closing_since().is_some() {
                     self.schedule(idx);
                 }
                 return;
             }
         }
-        if self.map.len() >= self.cfg.max_flows {
+        if self.index.len() >= self.cfg.max_flows {
             self.evict_one(out);
         }
-        let uid = flow_uid(&self.cfg.sensor_id, &key, t);
-        let mut e = FlowEntry::new(key, src_is_lo, p, uid);
+        let mut e = FlowEntry::new(key, src_is_lo, p);
         e.update(p, src_is_lo);
         let idx = match self.free.pop() {
             Some(i) => {
@@ -396,15 +457,31 @@ impl FlowTable {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.map.insert(key, idx);
+        let slots = &self.slots;
+        self.index
+            .insert_unique(hash, idx, |&i| key_hash(&slots[i as usize].e.key));
+        if p.tunnel.depth > 0 {
+            self.tunnels.insert(idx, p.tunnel);
+        }
         self.stats.flows += 1;
+        self.stats.peak_flows = self.stats.peak_flows.max(self.index.len() as u64);
         self.schedule(idx);
     }
 
     /// Ends every flow at the end of input: first as packet time `end_ns`
-    /// decides (idle, closed, active), then the rest with `reason`.
-    pub fn flush(&mut self, end_ns: u64, reason: EndReason, out: &mut Vec<FlowRecord>) {
-        self.advance(end_ns.max(self.now), out);
+    /// decides (idle, closed, active), then the rest with `reason`. Records
+    /// are handed to `drain` every [`OUT_LIMIT`] records.
+    pub fn flush(
+        &mut self,
+        end_ns: u64,
+        reason: EndReason,
+        out: &mut Vec<FlowRecord>,
+        drain: &mut dyn FnMut(&mut Vec<FlowRecord>),
+    ) {
+        let end_ns = end_ns.max(self.now);
+        while !self.advance(end_ns, out) {
+            drain(out);
+        }
         for idx in 0..self.slots.len() as u32 {
             if !self.slots[idx as usize].live {
                 continue;
@@ -415,9 +492,13 @@ impl FlowTable {
                 self.expire(idx, EndReason::Active, end_ns, out);
                 why = self.due(&self.slots[idx as usize].e, end_ns);
             }
-            let why = why.or(e.closing_since.map(|_| EndReason::TcpClose));
+            let why = why.or(e.closing_since().map(|_| EndReason::TcpClose));
             self.emit(idx, why.unwrap_or(reason), false, out);
             self.remove(idx);
+            if out.len() >= OUT_LIMIT {
+                drain(out);
+            }
         }
+        drain(out);
     }
 }

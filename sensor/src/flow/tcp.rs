@@ -24,7 +24,7 @@ pub enum Endpoint {
 }
 
 /// Holes remembered per direction for out-of-order detection.
-const HOLES: usize = 4;
+const HOLES: usize = 2;
 
 /// Sequence space seen in one direction.
 #[derive(Clone, Copy, Debug, Default)]

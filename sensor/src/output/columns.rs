@@ -3,6 +3,7 @@
 //! debug assertion checks the name against the schema, so the order here
 //! cannot silently drift from `mekong-schema`.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -39,6 +40,7 @@ pub struct Columns {
     cols: Vec<Col>,
     names: Vec<&'static str>,
     rows: usize,
+    scratch: String,
 }
 
 impl Default for Columns {
@@ -79,6 +81,7 @@ impl Columns {
             cols,
             names,
             rows: 0,
+            scratch: String::with_capacity(64),
         }
     }
 
@@ -151,6 +154,15 @@ impl Row<'_> {
     setter!(f64, F64, f64);
     setter!(ts, Ts, i64);
 
+    /// Appends a string built by `f` in the reusable scratch buffer.
+    fn built(&mut self, name: &str, f: impl FnOnce(&mut String)) {
+        let mut buf = std::mem::take(&mut self.c.scratch);
+        buf.clear();
+        f(&mut buf);
+        self.str(name, Some(&buf));
+        self.c.scratch = buf;
+    }
+
     fn str(&mut self, name: &str, v: Option<&str>) {
         debug_assert_eq!(
             self.c.names[self.i], name,
@@ -193,96 +205,90 @@ fn both(a: &Summary, b: &Summary) -> Summary {
 fn write_record(w: &mut Row<'_>, r: &FlowRecord, sensor_id: &str) {
     let e = &r.entry;
     let (orig, resp) = e.addrs();
-    w.i64("flow_uid", Some(e.uid));
+    w.i64("flow_uid", Some(r.uid));
     w.u32("piece", Some(e.piece));
     w.bool("continues", Some(r.continues));
     w.str("sensor_id", Some(sensor_id));
     let (cp_s, cp_d) = (e.orig_port, e.resp_port);
-    w.str(
-        "community_id",
-        Some(&crate::flow::key::community_id(
-            e.key.proto,
-            orig,
-            resp,
-            cp_s,
-            cp_d,
-        )),
-    );
-    w.u16("vlan", e.vlan);
-    w.u16("inner_vlan", e.inner_vlan);
+    w.built("community_id", |b| {
+        crate::flow::key::community_id_into(b, e.key.proto, orig, resp, cp_s, cp_d)
+    });
+    w.u16("vlan", e.vlan());
+    w.u16("inner_vlan", e.inner_vlan());
     w.u8("ip_version", Some(e.key.version));
     w.u8("proto", Some(e.key.proto));
-    w.str("orig_addr", Some(&orig.to_string()));
+    w.built("orig_addr", |b| {
+        let _ = write!(b, "{orig}");
+    });
     w.u16("orig_port", Some(e.orig_port));
-    w.str("resp_addr", Some(&resp.to_string()));
+    w.built("resp_addr", |b| {
+        let _ = write!(b, "{resp}");
+    });
     w.u16("resp_port", Some(e.resp_port));
     w.u16("icmp_id", e.icmp_id);
-    let tunnelled = e.tunnel.depth > 0;
-    w.str(
-        "tunnel_type",
-        tunnelled.then(|| e.tunnel.type_name()).as_deref(),
-    );
-    w.str(
-        "tunnel_outer_src",
-        e.tunnel
-            .outer_src
-            .filter(|_| tunnelled)
-            .map(|a| a.to_string())
-            .as_deref(),
-    );
-    w.str(
-        "tunnel_outer_dst",
-        e.tunnel
-            .outer_dst
-            .filter(|_| tunnelled)
-            .map(|a| a.to_string())
-            .as_deref(),
-    );
-    w.u32("tunnel_id", e.tunnel.id.filter(|_| tunnelled));
+    let tun = &r.tunnel;
+    let tunnelled = tun.depth > 0;
+    let addr = |a: Option<std::net::IpAddr>| a.filter(|_| tunnelled).map(|a| a.to_string());
+    w.str("tunnel_type", tunnelled.then(|| tun.type_name()).as_deref());
+    w.str("tunnel_outer_src", addr(tun.outer_src).as_deref());
+    w.str("tunnel_outer_dst", addr(tun.outer_dst).as_deref());
+    w.u32("tunnel_id", tun.id.filter(|_| tunnelled));
     let first_us = (e.first_ns / 1000) as i64;
     let last_us = (e.last_ns / 1000) as i64;
     w.ts("first_ts", Some(first_us));
     w.ts("last_ts", Some(last_us));
     w.i64("duration_us", Some(last_us - first_us));
     let tcp = e.key.proto == 6;
-    for (d, name) in [(0usize, "orig"), (1, "resp")] {
-        let s = &e.dir[d];
-        let col = |n: &str| -> String { format!("{name}_{n}") };
-        w.i64(&col("pkts"), Some(i64c(s.pkts)));
-        w.i64(&col("wire_bytes"), Some(i64c(s.wire_bytes)));
-        w.i64(&col("ip_bytes"), Some(i64c(s.ip_bytes)));
-        w.i64(&col("payload_bytes"), Some(i64c(s.payload_bytes)));
-        w.i64(&col("l4_header_bytes"), Some(i64c(s.l4_header_bytes)));
-        w.u8(&col("l4_header_min"), s.l4_header_min);
-        w.i64(&col("payload_pkts"), Some(i64c(s.payload_pkts)));
-        for (bit, f) in ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"]
-            .iter()
-            .enumerate()
-        {
-            w.u32(&col(f), Some(s.flags[bit]));
-        }
-        w.u16(&col("init_win"), if tcp { s.init_win } else { None });
-        w.u32(&col("frags"), Some(s.frags));
-        w.u32(&col("retrans"), Some(s.retrans));
-        w.u32(&col("ooo"), Some(s.ooo));
-        w.u32(&col("zero_win"), Some(s.zero_win));
+    macro_rules! direction {
+        ($d:literal, $s:expr) => {{
+            let s = &$s;
+            w.i64(concat!($d, "_pkts"), Some(i64c(s.pkts)));
+            w.i64(concat!($d, "_wire_bytes"), Some(i64c(s.wire_bytes)));
+            w.i64(concat!($d, "_ip_bytes"), Some(i64c(s.ip_bytes)));
+            w.i64(concat!($d, "_payload_bytes"), Some(i64c(s.payload_bytes)));
+            w.i64(
+                concat!($d, "_l4_header_bytes"),
+                Some(i64c(s.l4_header_bytes)),
+            );
+            w.u8(concat!($d, "_l4_header_min"), s.l4_header_min);
+            w.i64(concat!($d, "_payload_pkts"), Some(i64c(s.payload_pkts)));
+            w.u32(concat!($d, "_fin"), Some(s.flags[0]));
+            w.u32(concat!($d, "_syn"), Some(s.flags[1]));
+            w.u32(concat!($d, "_rst"), Some(s.flags[2]));
+            w.u32(concat!($d, "_psh"), Some(s.flags[3]));
+            w.u32(concat!($d, "_ack"), Some(s.flags[4]));
+            w.u32(concat!($d, "_urg"), Some(s.flags[5]));
+            w.u32(concat!($d, "_ece"), Some(s.flags[6]));
+            w.u32(concat!($d, "_cwr"), Some(s.flags[7]));
+            w.u16(
+                concat!($d, "_init_win"),
+                if tcp { s.init_win } else { None },
+            );
+            w.u32(concat!($d, "_frags"), Some(s.frags));
+            w.u32(concat!($d, "_retrans"), Some(s.retrans));
+            w.u32(concat!($d, "_ooo"), Some(s.ooo));
+            w.u32(concat!($d, "_zero_win"), Some(s.zero_win));
+        }};
     }
+    direction!("orig", e.dir[0]);
+    direction!("resp", e.dir[1]);
     let flow_len = both(&e.dir[0].len, &e.dir[1].len);
-    for (name, len, iat) in [
-        ("orig", &e.dir[0].len, &e.dir[0].iat),
-        ("resp", &e.dir[1].len, &e.dir[1].iat),
-        ("flow", &flow_len, &e.flow_iat),
-    ] {
-        let col = |n: &str| -> String { format!("{name}_{n}") };
-        w.u32(&col("payload_len_min"), len.min().map(u32c));
-        w.u32(&col("payload_len_max"), len.max().map(u32c));
-        w.f64(&col("payload_len_mean"), finite(len.mean()));
-        w.f64(&col("payload_len_std"), finite(len.std()));
-        w.i64(&col("iat_min_us"), iat.min().map(i64c));
-        w.i64(&col("iat_max_us"), iat.max().map(i64c));
-        w.f64(&col("iat_mean_us"), finite(iat.mean()));
-        w.f64(&col("iat_std_us"), finite(iat.std()));
+    macro_rules! stats {
+        ($d:literal, $len:expr, $iat:expr) => {{
+            let (len, iat) = ($len, $iat);
+            w.u32(concat!($d, "_payload_len_min"), len.min().map(u32c));
+            w.u32(concat!($d, "_payload_len_max"), len.max().map(u32c));
+            w.f64(concat!($d, "_payload_len_mean"), finite(len.mean()));
+            w.f64(concat!($d, "_payload_len_std"), finite(len.std()));
+            w.i64(concat!($d, "_iat_min_us"), iat.min().map(i64c));
+            w.i64(concat!($d, "_iat_max_us"), iat.max().map(i64c));
+            w.f64(concat!($d, "_iat_mean_us"), finite(iat.mean()));
+            w.f64(concat!($d, "_iat_std_us"), finite(iat.std()));
+        }};
     }
+    stats!("orig", &e.dir[0].len, &e.dir[0].iat);
+    stats!("resp", &e.dir[1].len, &e.dir[1].iat);
+    stats!("flow", &flow_len, &e.flow_iat);
     let (active, idle) = e.act.finish(e.last_ns / 1000);
     w.i64("active_min_us", active.min().map(i64c));
     w.i64("active_max_us", active.max().map(i64c));
@@ -293,13 +299,17 @@ fn write_record(w: &mut Row<'_>, r: &FlowRecord, sensor_id: &str) {
     w.f64("idle_mean_us", finite(idle.mean()));
     w.f64("idle_std_us", finite(idle.std()));
     w.u32("subflows", Some(e.subflows));
-    for (d, name) in [(0usize, "orig"), (1, "resp")] {
-        let b = e.bulk[d].finished();
-        w.u32(&format!("{name}_bulks"), Some(b.count));
-        w.i64(&format!("{name}_bulk_pkts"), Some(i64c(b.pkts)));
-        w.i64(&format!("{name}_bulk_bytes"), Some(i64c(b.bytes)));
-        w.i64(&format!("{name}_bulk_us"), Some(i64c(b.us)));
+    macro_rules! bulk {
+        ($d:literal, $b:expr) => {{
+            let b = $b.finished();
+            w.u32(concat!($d, "_bulks"), Some(b.count));
+            w.i64(concat!($d, "_bulk_pkts"), Some(i64::from(b.pkts)));
+            w.i64(concat!($d, "_bulk_bytes"), Some(i64c(b.bytes)));
+            w.i64(concat!($d, "_bulk_us"), Some(i64::from(b.us)));
+        }};
     }
+    bulk!("orig", e.bulk[0]);
+    bulk!("resp", e.bulk[1]);
     let n = usize::from(e.splt.n);
     w.list("splt_len", &e.splt.len[..n], |c, v| {
         if let Col::LI16(b) = c {

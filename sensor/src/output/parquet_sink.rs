@@ -173,6 +173,9 @@ pub struct ParquetSink {
 
 const HOUR_NS: u64 = 3_600_000_000_000;
 
+/// Encoded bytes a row group may buffer before it is written out.
+const ROW_GROUP_BYTES: usize = 16 << 20;
+
 /// Name of the checksum list in each partition directory.
 pub const SUMS_FILE: &str = "_SHA256SUMS";
 
@@ -265,6 +268,11 @@ impl ParquetSink {
             if let Some(f) = part.file.as_mut() {
                 f.writer.write(&batch)?;
                 f.rows += batch.num_rows();
+                // Bound the encoder's buffer: end the row group early when
+                // it holds more than ROW_GROUP_BYTES of encoded data.
+                if f.writer.in_progress_size() > ROW_GROUP_BYTES {
+                    f.writer.flush()?;
+                }
             }
         }
         let full = part

@@ -1,0 +1,22 @@
+//! `cargo bench -p mekong-benches`: the end-to-end benchmark.
+//! `MEKONG_BENCH_PACKETS` and `MEKONG_BENCH_RUNS` change its size.
+
+fn main() -> anyhow::Result<()> {
+    let mut cfg = mekong_benches::BenchConfig::default();
+    if let Some(p) = std::env::var("MEKONG_BENCH_PACKETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        cfg.packets = p;
+    }
+    if let Some(r) = std::env::var("MEKONG_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        cfg.runs = r;
+    }
+    // `cargo bench` runs in the crate directory; keep the data in the workspace target.
+    cfg.workdir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    mekong_benches::bench(&cfg)?;
+    Ok(())
+}
