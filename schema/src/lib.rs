@@ -161,9 +161,12 @@ pub mod anomaly {
     pub const TCP_FLAGS: u32 = 1 << 8;
     /// A tunnel header was cut short or malformed (the outer packet was used).
     pub const TUNNEL: u32 = 1 << 9;
+    /// A datagram's fragments never all arrived (timeout, full pool, end of
+    /// input); those that did are counted in this record.
+    pub const FRAGMENT_INCOMPLETE: u32 = 1 << 10;
 
     /// (bit, name, meaning) for documentation.
-    pub const ALL: [(u32, &str, &str); 10] = [
+    pub const ALL: [(u32, &str, &str); 11] = [
         (
             TRUNCATED,
             "truncated",
@@ -209,6 +212,11 @@ pub mod anomaly {
             TUNNEL,
             "tunnel",
             "a tunnel header was malformed; the outer packet was used",
+        ),
+        (
+            FRAGMENT_INCOMPLETE,
+            "fragment_incomplete",
+            "a datagram's fragments never all arrived; those that did are counted (without a first fragment, in a flow of the address pair without ports)",
         ),
     ];
 }

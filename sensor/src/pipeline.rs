@@ -156,6 +156,7 @@ impl Worker {
         } else {
             self.table.advance(raw.ts_ns, &mut self.out);
         }
+        self.incomplete_fragments();
         if self.out.len() >= crate::flow::table::OUT_LIMIT {
             self.send(true);
         }
@@ -169,7 +170,16 @@ impl Worker {
         let _ = self.tx.send(WriterMsg::Tick(self.id, self.table.now()));
     }
 
+    /// Accounts datagrams the decoder gave up on.
+    fn incomplete_fragments(&mut self) {
+        while let Some(p) = self.decoder.next_incomplete() {
+            self.table.process(&p, &mut self.out);
+        }
+    }
+
     fn finish(mut self, end_ns: u64) -> (DecodeStats, TableStats) {
+        self.decoder.finish_fragments();
+        self.incomplete_fragments();
         let tx = self.tx.clone();
         let mut drain = |out: &mut Vec<FlowRecord>| {
             if !out.is_empty() {

@@ -917,3 +917,51 @@ fn cic18_timestamps_are_utc_microseconds() {
     let r = &read_rows(&dir.path().join("out"))[0];
     assert_eq!(i(r, "first_ts"), ((T0 + 123_456_789) / 1000) as i64);
 }
+
+#[test]
+fn fragments_that_never_complete_are_still_counted() {
+    let payload = vec![9u8; 2992];
+    let l4 = udp_bytes4(C, S, 4100, 4101, &payload);
+    let frags = ipv4_fragments(C, S, 17, 0x2222, &l4, 1480);
+    // Only the first fragment: the flow is named by its ports.
+    let mut t = Trace::new();
+    t.push(T0, frags[0].clone());
+    // A flood of non-first fragments from another host: no ports anywhere.
+    for k in 0..50u16 {
+        let only_later = ipv4_fragments([10, 0, 0, 66], S, 17, 0x3000 + k, &l4, 1480);
+        t.push(T0 + (1 + u64::from(k)) * MS, only_later[1].clone());
+    }
+    let rows = run_trace(&t);
+    assert_eq!(rows.len(), 2);
+    let first = rows
+        .iter()
+        .find(|r| s(r, "orig_addr") == "10.0.0.1")
+        .unwrap();
+    assert_eq!(
+        (
+            i(first, "orig_port"),
+            i(first, "resp_port"),
+            i(first, "orig_pkts"),
+            i(first, "orig_frags")
+        ),
+        (4100, 4101, 1, 1)
+    );
+    assert_ne!(
+        i(first, "anomalies") & i64::from(mekong_schema::anomaly::FRAGMENT_INCOMPLETE),
+        0
+    );
+    let flood = rows
+        .iter()
+        .find(|r| s(r, "orig_addr") == "10.0.0.66")
+        .unwrap();
+    assert_eq!(
+        (
+            i(flood, "orig_port"),
+            i(flood, "resp_port"),
+            i(flood, "proto")
+        ),
+        (0, 0, 17)
+    );
+    assert_eq!((i(flood, "orig_pkts"), i(flood, "orig_frags")), (50, 50));
+    assert_eq!(i(flood, "orig_wire_bytes"), 50 * (14 + 20 + 1480));
+}

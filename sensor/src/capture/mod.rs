@@ -217,6 +217,26 @@ impl<'a> Iterator for Packets<'a> {
     }
 }
 
+/// Iterates over the packets of a capture held in memory (tests and fuzzing
+/// use it; files go through [`CaptureFile`]). `name` labels errors.
+pub fn packets_in<'a>(name: &'a Path, bytes: &'a [u8]) -> Result<Packets<'a>, CaptureError> {
+    let inner = if pcapng_file::is_pcapng(bytes) {
+        Inner::Pcapng(pcapng_file::Reader::new(bytes))
+    } else {
+        let h = pcap_file::Header::parse(bytes).map_err(|(offset, msg)| CaptureError::Format {
+            path: name.to_path_buf(),
+            offset,
+            msg,
+        })?;
+        Inner::Pcap(pcap_file::Reader::new(bytes, h))
+    };
+    Ok(Packets {
+        path: name,
+        inner,
+        done: false,
+    })
+}
+
 /// Reads a packet back from a mapped file at a known offset (worker threads).
 pub fn packet_at(map: &Mmap, offset: usize, caplen: usize) -> &[u8] {
     map.get(offset..offset.saturating_add(caplen))

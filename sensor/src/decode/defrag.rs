@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use mekong_schema::anomaly;
 
-use super::{DefragConfig, Reason};
+use super::{Ctx, DefragConfig, Reason};
 
 /// Identity of a datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -46,6 +46,8 @@ pub struct Piece<'a> {
     pub ip_len: u32,
     /// Anomalies of the fragment's packet.
     pub anomalies: u32,
+    /// VLANs and encapsulation of the fragment's packet.
+    pub(crate) ctx: Ctx,
 }
 
 /// A completed datagram's accounting (its bytes are in [`Defrag::output`]).
@@ -73,7 +75,33 @@ struct Datagram {
     ip: u32,
     anomalies: u32,
     created_ns: u64,
+    last_ns: u64,
+    ctx: Ctx,
 }
+
+/// A datagram given up before it was complete (timed out, or pushed out of
+/// a full pool, or still open at the end of input). Its fragments are still
+/// accounted: to the flow its first fragment names, or, without a first
+/// fragment, to a flow of the address pair and protocol without ports.
+#[derive(Clone, Debug)]
+pub(crate) struct Incomplete {
+    pub key: Key,
+    /// The datagram's first bytes (its transport header) when the first
+    /// fragment arrived; empty otherwise.
+    pub head: Vec<u8>,
+    pub frags: u16,
+    pub wire: u32,
+    pub ip: u32,
+    /// Payload bytes received.
+    pub received: u32,
+    pub first_ns: u64,
+    pub last_ns: u64,
+    pub anomalies: u32,
+    pub ctx: Ctx,
+}
+
+/// Incomplete datagrams waiting to be accounted, at most.
+const MAX_INCOMPLETE: usize = 65_536;
 
 /// The fragment pool.
 pub struct Defrag {
@@ -83,6 +111,11 @@ pub struct Defrag {
     bytes: usize,
     out: Vec<u8>,
     spare: Vec<Vec<u8>>,
+    incomplete: VecDeque<Incomplete>,
+    /// Datagrams dropped because the pool was full.
+    pub pool_full: u64,
+    /// Datagrams dropped because their fragments timed out.
+    pub timed_out: u64,
 }
 
 /// Largest IP payload a datagram may reach.
@@ -98,6 +131,52 @@ impl Defrag {
             bytes: 0,
             out: Vec::new(),
             spare: Vec::new(),
+            incomplete: VecDeque::new(),
+            pool_full: 0,
+            timed_out: 0,
+        }
+    }
+
+    /// Gives a datagram up: its fragments go to the incomplete queue.
+    fn retire(&mut self, k: &Key) {
+        if let Some(d) = self.map.get(k) {
+            if d.frags > 0 {
+                let head = match d.ranges.first() {
+                    Some(&(0, end)) => d.data[..(end as usize).min(64)].to_vec(),
+                    _ => Vec::new(),
+                };
+                if self.incomplete.len() >= MAX_INCOMPLETE {
+                    self.incomplete.pop_front();
+                }
+                self.incomplete.push_back(Incomplete {
+                    key: *k,
+                    head,
+                    frags: d.frags,
+                    wire: d.wire,
+                    ip: d.ip,
+                    received: d.ranges.iter().map(|r| r.1 - r.0).sum(),
+                    first_ns: d.created_ns,
+                    last_ns: d.last_ns,
+                    anomalies: d.anomalies,
+                    ctx: d.ctx,
+                });
+            }
+        }
+        self.drop_datagram(k);
+    }
+
+    /// The next datagram given up, if any.
+    pub(crate) fn next_incomplete(&mut self) -> Option<Incomplete> {
+        self.incomplete.pop_front()
+    }
+
+    /// Gives up every datagram still open (end of input).
+    pub fn retire_all(&mut self) {
+        let keys: Vec<(Key, u64)> = self.order.drain(..).collect();
+        for (k, created) in keys {
+            if self.map.get(&k).is_some_and(|d| d.created_ns == created) {
+                self.retire(&k);
+            }
         }
     }
 
@@ -126,9 +205,8 @@ impl Defrag {
         }
     }
 
-    /// Drops datagrams older than the timeout at `now_ns`; returns one reason per drop.
-    pub fn expire(&mut self, now_ns: u64) -> Vec<Reason> {
-        let mut out = Vec::new();
+    /// Gives up datagrams older than the timeout at `now_ns`.
+    pub fn expire(&mut self, now_ns: u64) {
         while let Some(&(k, created)) = self.order.front() {
             let live = self.map.get(&k).is_some_and(|d| d.created_ns == created);
             if !live {
@@ -139,10 +217,9 @@ impl Defrag {
                 break;
             }
             self.order.pop_front();
-            self.drop_datagram(&k);
-            out.push(Reason::FragmentTimeout);
+            self.retire(&k);
+            self.timed_out += 1;
         }
-        out
     }
 
     /// Adds a fragment; returns the datagram's accounting when it completes
@@ -159,7 +236,6 @@ impl Defrag {
         if (p.data.len() as u32) < p.declared_len || (p.more && p.declared_len % 8 != 0) {
             return Err(Reason::BadFragment);
         }
-        let mut dropped_full = false;
         if !self.map.contains_key(&key) {
             while self.map.len() >= self.cfg.max_datagrams
                 || self.bytes + end as usize > self.cfg.max_bytes
@@ -168,8 +244,8 @@ impl Defrag {
                     break;
                 };
                 if self.map.get(&old).is_some_and(|d| d.created_ns == created) {
-                    self.drop_datagram(&old);
-                    dropped_full = true;
+                    self.retire(&old);
+                    self.pool_full += 1;
                 }
             }
             let data = self.spare.pop().unwrap_or_default();
@@ -185,6 +261,8 @@ impl Defrag {
                     ip: 0,
                     anomalies: 0,
                     created_ns: now_ns,
+                    last_ns: now_ns,
+                    ctx: p.ctx,
                 },
             );
             self.order.push_back((key, now_ns));
@@ -225,15 +303,12 @@ impl Defrag {
         d.wire = d.wire.saturating_add(p.wire_len);
         d.ip = d.ip.saturating_add(p.ip_len);
         d.anomalies |= p.anomalies;
+        d.last_ns = d.last_ns.max(now_ns);
         let complete = d
             .total
             .is_some_and(|t| d.ranges.len() == 1 && d.ranges[0] == (0, t));
         if !complete {
-            return if dropped_full {
-                Err(Reason::FragmentPoolFull)
-            } else {
-                Ok(None)
-            };
+            return Ok(None);
         }
         let total = d.total.unwrap_or(0) as usize;
         let done = Done {
@@ -288,6 +363,7 @@ mod tests {
             wire_len: data.len() as u32 + 34,
             ip_len: data.len() as u32 + 20,
             anomalies: 0,
+            ctx: Ctx::default(),
         }
     }
 
@@ -339,8 +415,16 @@ mod tests {
             let _ = d.insert(k, piece(0, true, &[0; 8]), u64::from(id));
             assert!(d.len() <= 2);
         }
-        assert_eq!(d.expire(100), vec![Reason::FragmentTimeout; 2]);
+        d.expire(100);
+        assert_eq!((d.timed_out, d.pool_full), (2, 3));
         assert!(d.is_empty());
+        // Every datagram given up is queued for accounting.
+        let mut n = 0;
+        while let Some(inc) = d.next_incomplete() {
+            assert_eq!((inc.frags, inc.received, inc.head.len()), (1, 8, 8));
+            n += 1;
+        }
+        assert_eq!(n, 5);
         // Beyond 65,535 bytes is refused.
         assert_eq!(
             d.insert(key(), piece(65_528, true, &[0; 16]), 0),

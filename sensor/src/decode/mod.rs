@@ -293,6 +293,7 @@ impl DecodeStats {
 /// Decoder state: the fragment pool and counters.
 pub struct Decoder {
     defrag: Defrag,
+    incomplete_head: Vec<u8>,
     /// Counters.
     pub stats: DecodeStats,
 }
@@ -342,6 +343,7 @@ impl Decoder {
     pub fn new(cfg: DefragConfig) -> Decoder {
         Decoder {
             defrag: Defrag::new(cfg),
+            incomplete_head: Vec::new(),
             stats: DecodeStats::default(),
         }
     }
@@ -354,9 +356,8 @@ impl Decoder {
     /// Decodes one packet. Fragments are held until their datagram is
     /// complete; the packet that completes it comes back reassembled.
     pub fn decode<'a>(&'a mut self, raw: &RawPacket<'a>) -> Decoded<'a> {
-        for r in self.defrag.expire(raw.ts_ns) {
-            self.stats.errors[r as usize] += 1;
-        }
+        self.defrag.expire(raw.ts_ns);
+        self.sync_fragment_counters();
         let mut ctx = Ctx::default();
         if raw.data.len() < raw.orig_len as usize {
             ctx.anomalies |= mekong_schema::anomaly::TRUNCATED;
@@ -416,8 +417,11 @@ impl Decoder {
                     wire_len: wire,
                     ip_len: parsed.ip_len,
                     anomalies: ctx.anomalies,
+                    ctx,
                 };
-                match self.defrag.insert(key, piece, raw.ts_ns) {
+                let inserted = self.defrag.insert(key, piece, raw.ts_ns);
+                self.sync_fragment_counters();
+                match inserted {
                     Err(r) => {
                         self.stats.errors[r as usize] += 1;
                         Decoded::Error(r)
@@ -452,6 +456,58 @@ impl Decoder {
     /// Datagrams waiting for fragments.
     pub fn pending_datagrams(&self) -> usize {
         self.defrag.len()
+    }
+
+    fn sync_fragment_counters(&mut self) {
+        self.stats.errors[Reason::FragmentTimeout as usize] = self.defrag.timed_out;
+        self.stats.errors[Reason::FragmentPoolFull as usize] = self.defrag.pool_full;
+    }
+
+    /// Gives up every datagram still waiting for fragments (end of input);
+    /// [`Decoder::next_incomplete`] then returns them.
+    pub fn finish_fragments(&mut self) {
+        self.defrag.retire_all();
+    }
+
+    /// The fragments of a datagram given up before it was complete, as one
+    /// packet for its flow: the flow its first fragment names (ports read
+    /// from it), or, when the first fragment never came, the flow of the
+    /// address pair and protocol without ports. Call after each
+    /// [`Decoder::decode`] until it returns `None`.
+    pub fn next_incomplete(&mut self) -> Option<PacketView<'_>> {
+        let inc = self.defrag.next_incomplete()?;
+        self.incomplete_head = inc.head;
+        let head: &[u8] = &self.incomplete_head;
+        let mut ctx = inc.ctx;
+        let parsed = ip::Parsed {
+            version: if inc.key.src.is_ipv4() { 4 } else { 6 },
+            src: inc.key.src,
+            dst: inc.key.dst,
+            proto: inc.key.proto,
+            ip_len: inc.ip,
+            payload: head,
+            payload_len: inc.received,
+            fragment: None,
+        };
+        let l4 = if head.is_empty() {
+            None
+        } else {
+            ip::transport(&mut ctx, &parsed, head, inc.received).ok()
+        };
+        let l4 = l4.unwrap_or(ip::L4 {
+            sport: 0,
+            dport: 0,
+            transport: Transport::Other,
+            header_len: 0,
+            payload_len: inc.received,
+            payload: &[],
+        });
+        // The UDP length names the whole datagram, not what arrived.
+        ctx.anomalies &= !mekong_schema::anomaly::UDP_LENGTH;
+        ctx.anomalies |= inc.anomalies | mekong_schema::anomaly::FRAGMENT_INCOMPLETE;
+        let mut v = view(inc.last_ns, inc.wire, &ctx, &parsed, l4, inc.frags);
+        v.first_ns = inc.first_ns;
+        Some(v)
     }
 }
 

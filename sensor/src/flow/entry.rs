@@ -188,7 +188,8 @@ impl FlowEntry {
         let mut anomalies = p.anomalies;
         let first_of_record = self.pkts() == 0;
         let prev = self.last_ns;
-        if !first_of_record && t < prev {
+        // Fragments accounted late (datagram given up) carry their own older time.
+        if !first_of_record && t < prev && p.anomalies & anomaly::FRAGMENT_INCOMPLETE == 0 {
             anomalies |= anomaly::TIME_BACKWARDS;
         }
         let t_eff = if first_of_record { t } else { t.max(prev) };

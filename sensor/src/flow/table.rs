@@ -190,7 +190,11 @@ impl FlowTable {
             slots: Vec::with_capacity(cap),
             tunnels: HashMap::default(),
             free: Vec::new(),
-            wheel: (0..WHEEL).map(|_| Vec::new()).collect(),
+            // Each tick's list starts with room for an even share of the
+            // table, so steady traffic reschedules without allocating.
+            wheel: (0..WHEEL)
+                .map(|_| Vec::with_capacity((cap / WHEEL).clamp(16, 4096)))
+                .collect(),
             scratch: Vec::new(),
             base: 0,
             started: false,
