@@ -1,0 +1,63 @@
+"""What Mekong found in the demo capture: DuckDB queries over the flow records."""
+import sys
+
+import duckdb
+
+root = sys.argv[1]
+flows = f"read_parquet('{root}/flows/**/*.parquet', hive_partitioning = 1)"
+con = duckdb.connect()
+
+
+def show(title, sql):
+    print(f"\n== {title}")
+    cur = con.execute(sql)
+    names = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    widths = [max(len(str(n)), *(len(str(r[i])) for r in rows)) if rows else len(n) for i, n in enumerate(names)]
+    print("  " + "  ".join(str(n).ljust(w) for n, w in zip(names, widths)))
+    for r in rows:
+        print("  " + "  ".join(str(v).ljust(w) for v, w in zip(r, widths)))
+
+
+show("Flow records", f"""
+    SELECT CASE proto WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp' WHEN 1 THEN 'icmp' ELSE proto::varchar END AS proto,
+           count(*) AS records, sum(orig_pkts + resp_pkts) AS packets,
+           round(sum(orig_wire_bytes + resp_wire_bytes) / 1e6, 1) AS mbytes
+    FROM {flows} GROUP BY 1 ORDER BY records DESC""")
+
+show("Scanners: most distinct ports tried without a completed handshake", f"""
+    SELECT orig_addr, resp_addr, count(DISTINCT resp_port) AS ports, count(*) AS attempts
+    FROM {flows} WHERE proto = 6 AND conn_state IN ('S0', 'REJ', 'RSTOS0', 'RSTO', 'RSTR')
+    GROUP BY ALL HAVING ports >= 100 ORDER BY ports DESC LIMIT 5""")
+
+show("Sweeps: one port across many hosts", f"""
+    SELECT orig_addr, resp_port, count(DISTINCT resp_addr) AS hosts
+    FROM {flows} WHERE proto IN (1, 6)
+    GROUP BY ALL HAVING hosts >= 100 ORDER BY hosts DESC LIMIT 5""")
+
+show("Repeated short sessions to a login service (password guessing)", f"""
+    SELECT orig_addr, resp_port, count(DISTINCT resp_addr) AS targets, count(*) AS sessions,
+           round(avg(duration_us) / 1e6, 1) AS avg_s
+    FROM {flows} WHERE proto = 6 AND orig_payload_bytes > 0 AND resp_port IN (21, 22, 23, 80, 3389)
+    GROUP BY ALL HAVING sessions >= 50 ORDER BY sessions DESC LIMIT 6""")
+
+show("Floods: one target, far more packets in than out", f"""
+    SELECT resp_addr, proto, count(DISTINCT orig_addr) AS sources,
+           sum(orig_pkts) AS pkts_in, sum(resp_pkts) AS pkts_out, sum(orig_frags) AS fragments_in
+    FROM {flows} GROUP BY ALL HAVING pkts_in > 5000 AND pkts_out * 2 < pkts_in ORDER BY pkts_in DESC LIMIT 5""")
+
+show("Regular callers: connections at a steady interval (beaconing)", f"""
+    WITH s AS (
+      SELECT orig_addr, resp_addr, resp_port, epoch_us(first_ts) AS t,
+             epoch_us(first_ts) - lag(epoch_us(first_ts)) OVER (PARTITION BY orig_addr, resp_addr, resp_port ORDER BY first_ts) AS gap
+      FROM {flows} WHERE proto = 6 AND orig_syn > 0)
+    SELECT orig_addr, resp_addr, resp_port, count(*) + 1 AS connections,
+           round(avg(gap) / 1e6, 1) AS mean_gap_s, round(stddev_samp(gap) / avg(gap), 3) AS spread
+    FROM s WHERE gap IS NOT NULL GROUP BY ALL
+    HAVING connections >= 30 AND spread < 0.2 ORDER BY connections DESC LIMIT 5""")
+
+show("Largest uploads to the internet", f"""
+    SELECT orig_addr, resp_addr, resp_port, round(sum(orig_payload_bytes) / 1e6, 1) AS mb_out,
+           round(sum(resp_payload_bytes) / 1e6, 2) AS mb_in
+    FROM {flows} WHERE NOT regexp_matches(resp_addr, '^10\\.')
+    GROUP BY ALL ORDER BY mb_out DESC LIMIT 3""")
