@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
+use etherparse::LaxIpSlice;
 use mekong_schema::anomaly;
 
 use super::link::{ethernet, ethertype, Stop};
@@ -32,6 +32,34 @@ pub(crate) struct Parsed<'a> {
     /// Payload length as the header declares.
     pub payload_len: u32,
     pub fragment: Option<Frag>,
+}
+
+/// The Fragment header among IPv6 extension headers, walked with bounds
+/// checks over the bytes etherparse delimited. (etherparse's own iterator
+/// trusts header lengths it did not check: fuzzing found it reading past
+/// the slice.)
+fn ipv6_fragment(first: u8, mut exts: &[u8]) -> Option<Frag> {
+    let mut next = first;
+    loop {
+        let len = match next {
+            0 | 43 | 60 => usize::from(*exts.get(1)?) * 8 + 8,
+            44 => 8,
+            51 => usize::from(*exts.get(1)?) * 4 + 8,
+            _ => return None,
+        };
+        if exts.len() < len.max(8) {
+            return None;
+        }
+        if next == 44 {
+            let off_m = u16::from_be_bytes([exts[2], exts[3]]);
+            let offset = u32::from(off_m >> 3) * 8;
+            let more = off_m & 1 == 1;
+            let id = u32::from_be_bytes([exts[4], exts[5], exts[6], exts[7]]);
+            return (offset != 0 || more).then_some(Frag { id, offset, more });
+        }
+        next = exts[0];
+        exts = &exts[len..];
+    }
 }
 
 /// Parses an IP packet and follows tunnels inside it.
@@ -84,19 +112,7 @@ pub(crate) fn parse<'a>(ctx: &mut Ctx, b: &'a [u8], depth: usize) -> Result<Pars
             } else {
                 plen
             };
-            let mut fragment = None;
-            for e in s.extensions().clone() {
-                if let Ipv6ExtensionSlice::Fragment(f) = e {
-                    let off = u32::from(f.fragment_offset().value()) * 8;
-                    if off != 0 || f.more_fragments() {
-                        fragment = Some(Frag {
-                            id: f.identification(),
-                            offset: off,
-                            more: f.more_fragments(),
-                        });
-                    }
-                }
-            }
+            let fragment = ipv6_fragment(h.next_header().0, s.extensions().slice());
             Parsed {
                 version: 6,
                 src: IpAddr::V6(h.source_addr()),
@@ -297,5 +313,42 @@ pub(crate) fn transport<'a>(
             payload_len: wire_len,
             payload: data,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_fragment_header_is_found_after_other_extensions() {
+        // Hop-by-hop (8 bytes, next = fragment), fragment: offset 185*8, M=1, id 0x01020304.
+        let exts = [44, 0, 1, 4, 0, 0, 0, 0, 17, 0, 0x05, 0xC9, 1, 2, 3, 4];
+        assert_eq!(
+            ipv6_fragment(0, &exts),
+            Some(Frag {
+                id: 0x0102_0304,
+                offset: 185 * 8,
+                more: true
+            })
+        );
+        // An atomic fragment (offset 0, M=0) is not a fragment.
+        assert_eq!(ipv6_fragment(44, &[17, 0, 0, 0, 1, 2, 3, 4]), None);
+        // Lengths that overrun the bytes stop the walk.
+        assert_eq!(ipv6_fragment(0, &[44, 200, 1, 4]), None);
+    }
+
+    /// Regression: fuzzing found etherparse's extension iterator reading past
+    /// the end of this packet (its header lengths were not checked).
+    #[test]
+    fn r_fuzz_ipv6_extension_overread() {
+        let crash: [u8; 51] = [
+            0x6e, 0x6e, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x6e,
+            0x6e, 0x66, 0x6e, 0x6e, 0x6e, 0x6e, 0x6e, 0x6e, 0x6e, 0x6e, 0x6e, 0x6e, 0x6e, 0x6e,
+            0x6e, 0x6e, 0x6e, 0x6e, 0x6e, 0x6e, 0x6e, 0x6e, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x34, 0x6e, 0x6e, 0x6e, 0x6e, 0x6e, 0x6e, 0x2b,
+        ];
+        let mut ctx = Ctx::default();
+        let _ = parse(&mut ctx, &crash, 0);
     }
 }
