@@ -965,3 +965,46 @@ fn fragments_that_never_complete_are_still_counted() {
     assert_eq!((i(flood, "orig_pkts"), i(flood, "orig_frags")), (50, 50));
     assert_eq!(i(flood, "orig_wire_bytes"), 50 * (14 + 20 + 1480));
 }
+
+#[test]
+fn a_full_table_evicts_and_counts() {
+    // A flood of spoofed SYNs against a table of 100 flows: the table never
+    // grows past its limit, evicted flows are records, every packet counted.
+    let mut t = Trace::new();
+    for k in 0..1000u32 {
+        let src = [100, (k >> 16) as u8, (k >> 8) as u8, k as u8];
+        t.push(
+            T0 + u64::from(k) * 100_000,
+            tcp4(src, S, 1024 + (k % 60000) as u16, 80, k, 512, syn(), b""),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("flood.pcap");
+    t.write_pcap(&pcap, 1);
+    let mut cfg = config(dir.path(), &pcap);
+    cfg.flow.max_flows = 100;
+    let s = run(&cfg).unwrap();
+    assert_eq!((s.table.evicted, s.table.peak_flows), (900, 100));
+    let rows = read_rows(&dir.path().join("out"));
+    assert_eq!(rows.len(), 1000);
+    assert_eq!(
+        rows.iter()
+            .filter(|r| s(r, "end_reason") == "evicted")
+            .count(),
+        900
+    );
+    // The oldest flows go first.
+    let first_evicted = rows
+        .iter()
+        .filter(|r| s(r, "end_reason") == "evicted")
+        .map(|r| i(r, "first_ts"))
+        .max()
+        .unwrap();
+    let kept = rows
+        .iter()
+        .filter(|r| s(r, "end_reason") != "evicted")
+        .map(|r| i(r, "first_ts"))
+        .min()
+        .unwrap();
+    assert!(first_evicted < kept);
+}

@@ -113,11 +113,7 @@ fn pyarrow_and_duckdb_read_the_tree() {
         meta["mekong.schema_version"],
         mekong_schema::SCHEMA_VERSION.to_string()
     );
-    assert_eq!(
-        meta["mekong.sensor_id"],
-        serde_json::Value::Null,
-        "the sensor id is a column and a partition"
-    );
+    assert_eq!(meta["mekong.sensor_id"], "office-1");
     assert_eq!(meta["mekong.packets_seen"], summary.packets.to_string());
     assert!(meta["mekong.inputs"]
         .as_str()

@@ -281,7 +281,7 @@ impl ParquetSink {
             .is_some_and(|f| f.rows >= self.cfg.max_rows_per_file);
         if close || full {
             if let Some(f) = part.file.take() {
-                let (path, bytes) = close_file(f, &self.prov)?;
+                let (path, bytes) = close_file(f, &self.prov, &self.cfg.sensor_id)?;
                 self.stats.bytes += bytes;
                 self.stats.files.push(path);
             }
@@ -317,12 +317,17 @@ fn open_file(dir: &Path, props: &WriterProperties) -> Result<OpenFile, SinkError
     })
 }
 
-fn close_file(mut f: OpenFile, prov: &Provenance) -> Result<(PathBuf, u64), SinkError> {
+fn close_file(
+    mut f: OpenFile,
+    prov: &Provenance,
+    sensor_id: &str,
+) -> Result<(PathBuf, u64), SinkError> {
     let kv = [
         (
             meta::SCHEMA_VERSION,
             mekong_schema::SCHEMA_VERSION.to_string(),
         ),
+        (meta::SENSOR_ID, sensor_id.to_string()),
         (
             meta::SOFTWARE,
             format!("mekong-sensor {}", env!("CARGO_PKG_VERSION")),
