@@ -26,7 +26,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// Version of the flow-record schema. Changes are additive (new nullable
 /// columns) and bump this number.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Length of the early-packet (SPLT) list columns.
 pub const SPLT_LEN: usize = 20;
@@ -62,6 +62,10 @@ pub enum Ty {
     ListI64,
     /// List of unsigned 8-bit integers.
     ListU8,
+    /// List of unsigned 16-bit integers.
+    ListU16,
+    /// List of strings.
+    ListStr,
 }
 
 impl Ty {
@@ -80,6 +84,8 @@ impl Ty {
             Ty::ListI16 => item(DataType::Int16),
             Ty::ListI64 => item(DataType::Int64),
             Ty::ListU8 => item(DataType::UInt8),
+            Ty::ListU16 => item(DataType::UInt16),
+            Ty::ListStr => item(DataType::Utf8),
         }
     }
 
@@ -96,6 +102,8 @@ impl Ty {
             Ty::ListI16 => "list<int16>",
             Ty::ListI64 => "list<int64>",
             Ty::ListU8 => "list<uint8>",
+            Ty::ListU16 => "list<uint16>",
+            Ty::ListStr => "list<string>",
         }
     }
 }
@@ -116,7 +124,7 @@ pub struct FieldSpec {
 }
 
 /// Groups of columns, in schema order (used to structure the documentation).
-pub const GROUPS: [&str; 7] = [
+pub const GROUPS: [&str; 13] = [
     "Identity",
     "Per direction",
     "Statistics",
@@ -124,6 +132,12 @@ pub const GROUPS: [&str; 7] = [
     "Early packets",
     "State",
     "Anomalies",
+    "Application",
+    "DNS",
+    "TLS",
+    "HTTP",
+    "SSH",
+    "QUIC",
 ];
 
 fn f(name: &str, ty: Ty, nullable: bool, unit: &'static str, doc: &str) -> (usize, FieldSpec) {
@@ -323,6 +337,62 @@ fn build() -> Vec<(usize, FieldSpec)> {
     ]);
     g(6, vec![
         f("anomalies", U32, false, "", "Bit set of decode anomalies seen in the record's packets: see the table of anomaly bits."),
+    ]);
+    g(7, vec![
+        f("app_proto", Str, true, "", "Application protocol recognised from the payload, whatever the port: `dns`, `tls`, `http`, `ssh`, `quic`; null when none was."),
+        f("app_anomalies", U32, false, "", "Bit set of application-parser problems: 1 malformed message, 2 gap in the stream before the parser finished, 4 a parser needed more than the stream depth or the buffer budget allowed and was given up, 8 a value was cut to its column's bound. Counts (`dns_queries`, `http_requests`...) are per record; names, fingerprints and first messages carry over to every record of a long flow."),
+    ]);
+    g(8, vec![
+        f("dns_query", Str, true, "", "Name asked by the flow's first DNS query (labels joined by dots, without the trailing dot; bytes outside printable ASCII escaped as \\DDD)."),
+        f("dns_qtype", U16, true, "", "Type of the first query (1 A, 28 AAAA, 5 CNAME, 15 MX, 16 TXT, 255 ANY...)."),
+        f("dns_qclass", U16, true, "", "Class of the first query (1 IN)."),
+        f("dns_rcode", U8, true, "", "Response code of the first response (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN...)."),
+        f("dns_answer_count", U16, true, "", "Answer records in the first response (its ANCOUNT)."),
+        f("dns_answers", ListStr, true, "", "The first response's first 10 answers: addresses for A and AAAA, names for CNAME, NS, PTR and MX, text for TXT (first 100 bytes)."),
+        f("dns_min_ttl", U32, true, "s", "Smallest TTL among the first response's answers."),
+        f("dns_queries", U32, true, "", "DNS queries in the record."),
+        f("dns_distinct_names", U32, true, "", "Distinct query names in the record (counted up to 1,024)."),
+        f("dns_qname_len", U16, true, "bytes", "Length of the first query name as text (dots included, no trailing dot)."),
+        f("dns_qname_labels", U8, true, "", "Labels in the first query name."),
+        f("dns_qname_entropy", F64, true, "bits", "Shannon entropy, in bits per character, of the first query name's characters with the dots left out (lower-cased): random encodings of tunnels score above 4."),
+    ]);
+    g(9, vec![
+        f("tls_sni", Str, true, "", "Server name from the ClientHello (TLS over TCP, or QUIC's Initial)."),
+        f("tls_client_versions", ListU16, true, "", "Versions the client offers: the supported_versions extension without GREASE, else the ClientHello's legacy version (0x0303 = 771 is TLS 1.2, 0x0304 = 772 TLS 1.3)."),
+        f("tls_alpn", ListStr, true, "", "ALPN protocols the client offers, in order."),
+        f("tls_ciphers", ListU16, true, "", "Cipher suites the client offers, in order, GREASE included as sent."),
+        f("tls_extensions", ListU16, true, "", "Extension types of the ClientHello, in order, GREASE included as sent."),
+        f("tls_ja4", Str, true, "", "JA4 client fingerprint (FoxIO's specification, the BSD-licensed JA4 part): `t`/`q` + version + SNI flag + cipher and extension counts + ALPN ends, then truncated SHA-256 of the sorted ciphers and of the sorted extensions with signature algorithms."),
+        f("tls_ja3", Str, true, "", "JA3 client fingerprint: MD5 (hex) of version,ciphers,extensions,groups,point formats (decimal, dash-joined, GREASE removed)."),
+        f("tls_ja3s", Str, true, "", "JA3S server fingerprint: MD5 (hex) of version,cipher,extensions of the ServerHello."),
+        f("tls_server_version", U16, true, "", "Version the server chose (supported_versions of the ServerHello, else its legacy version)."),
+        f("tls_server_cipher", U16, true, "", "Cipher suite the server chose."),
+        f("tls_cert_subject", Str, true, "", "Subject of the server's certificate (TLS 1.2 and below, when the Certificate message is in the stream's first bytes), RFC 4514 style (`CN=...,O=...,C=...`)."),
+        f("tls_cert_issuer", Str, true, "", "Issuer of the server's certificate, RFC 4514 style."),
+        f("tls_cert_not_before", TsUs, true, "µs", "Start of the certificate's validity (UTC)."),
+        f("tls_cert_not_after", TsUs, true, "µs", "End of the certificate's validity (UTC)."),
+        f("tls_cert_sha256", Str, true, "", "SHA-256 (hex) of the server certificate's DER bytes."),
+    ]);
+    g(10, vec![
+        f("http_method", Str, true, "", "Method of the first HTTP/1.x request."),
+        f("http_host", Str, true, "", "Host header of the first request (at most 256 bytes)."),
+        f("http_uri", Str, true, "", "Request target of the first request (at most 512 bytes; longer ones are cut and flagged in app_anomalies)."),
+        f("http_user_agent", Str, true, "", "User-Agent of the first request (at most 256 bytes); an empty header gives an empty string."),
+        f("http_status", U16, true, "", "Status code of the first response."),
+        f("http_content_type", Str, true, "", "Content-Type of the first response (at most 128 bytes)."),
+        f("http_request_body_len", I64, true, "bytes", "Body length of the first request (Content-Length, or the sum of chunk sizes)."),
+        f("http_response_body_len", I64, true, "bytes", "Body length of the first response (Content-Length, or the sum of chunk sizes, or the bytes until the connection closed)."),
+        f("http_requests", U32, true, "", "Requests in the record (keep-alive and pipelined requests counted)."),
+        f("http_responses", U32, true, "", "Responses in the record."),
+    ]);
+    g(11, vec![
+        f("ssh_client_banner", Str, true, "", "Client's version banner (`SSH-2.0-...`, without CR LF)."),
+        f("ssh_server_banner", Str, true, "", "Server's version banner."),
+        f("ssh_hassh", Str, true, "", "HASSH: MD5 (hex) of the client KEXINIT's kex;ciphers;MACs;compression (client to server)."),
+        f("ssh_hassh_server", Str, true, "", "HASSHServer: MD5 (hex) of the server KEXINIT's kex;ciphers;MACs;compression (server to client)."),
+    ]);
+    g(12, vec![
+        f("quic_version", U32, true, "", "QUIC version of the client's Initial (1 for v1, 1798521807 = 0x6b3343cf for v2); the TLS columns hold the ClientHello decrypted from it."),
     ]);
     v
 }

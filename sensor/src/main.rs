@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+use mekong_sensor::app::{AppConfig, PROTOCOLS};
 use mekong_sensor::decode::{DefragConfig, Reason};
 use mekong_sensor::flow::table::SEC;
 use mekong_sensor::flow::FlowConfig;
@@ -85,6 +86,15 @@ struct ReadArgs {
     /// ZSTD compression level of the Parquet files (1-22).
     #[arg(long, default_value_t = 3)]
     zstd_level: i32,
+    /// Do not read application metadata (DNS, TLS, HTTP, SSH, QUIC columns stay null).
+    #[arg(long)]
+    no_app: bool,
+    /// Bytes of each direction of a flow a parser may hold while it waits for the rest of a message.
+    #[arg(long, default_value_t = 8192, value_name = "BYTES")]
+    stream_depth: usize,
+    /// Stream buffers held at once, all flows together, in MiB.
+    #[arg(long, default_value_t = 128, value_name = "MIB")]
+    stream_budget: usize,
     /// Do not print the progress line.
     #[arg(long)]
     quiet: bool,
@@ -135,6 +145,18 @@ fn config(a: &ReadArgs) -> Result<RunConfig> {
     if a.max_flows == 0 {
         bail!("--max-flows must be at least 1");
     }
+    if !(256..=1 << 20).contains(&a.stream_depth) {
+        bail!(
+            "--stream-depth must be between 256 and 1048576 bytes (got {})",
+            a.stream_depth
+        );
+    }
+    if !(1..=1 << 20).contains(&a.stream_budget) {
+        bail!(
+            "--stream-budget must be between 1 and 1048576 MiB (got {})",
+            a.stream_budget
+        );
+    }
     if !(1..=22).contains(&a.zstd_level) {
         bail!("--zstd-level must be between 1 and 22");
     }
@@ -147,6 +169,11 @@ fn config(a: &ReadArgs) -> Result<RunConfig> {
         active_ns: secs("active-timeout", a.active_timeout)?,
         linger_ns: secs("tcp-linger", a.tcp_linger)?,
         max_flows: a.max_flows,
+        app: AppConfig {
+            enabled: !a.no_app,
+            stream_depth: a.stream_depth,
+            budget: a.stream_budget.saturating_mul(1 << 20),
+        },
     };
     let max_idle = [
         flow.idle_tcp_ns,
@@ -185,6 +212,11 @@ fn summary_json(s: &RunSummary, workers: usize) -> serde_json::Value {
             s.decode.errors[r as usize].into(),
         );
     }
+    let app = &s.table.app;
+    let mut app_flows = serde_json::Map::new();
+    for (p, n) in PROTOCOLS.iter().zip(app.flows) {
+        app_flows.insert(p.name().to_string(), n.into());
+    }
     serde_json::json!({
         "packets": s.packets,
         "bytes": s.bytes,
@@ -197,6 +229,14 @@ fn summary_json(s: &RunSummary, workers: usize) -> serde_json::Value {
         "evicted": s.table.evicted,
         "peak_flows": s.table.peak_flows,
         "records": s.output.records,
+        "app": {
+            "flows": app_flows,
+            "malformed_records": app.malformed,
+            "gaps": app.gaps,
+            "depth_exceeded": app.depth_exceeded,
+            "budget_exhausted": app.budget_exhausted,
+            "peak_buffer_bytes": app.peak_buffer_bytes,
+        },
         "files": s.output.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "parquet_bytes": s.output.bytes,
         "input_problems": s.input_problems,
@@ -241,6 +281,20 @@ fn print_summary(s: &RunSummary) {
     eprintln!(
         "  flows: {}; evicted: {}; records: {}",
         s.table.flows, s.table.evicted, s.output.records
+    );
+    let app = &s.table.app;
+    let found: Vec<String> = PROTOCOLS
+        .iter()
+        .zip(app.flows)
+        .map(|(p, n)| format!("{} {n}", p.name()))
+        .collect();
+    eprintln!(
+        "  application: {}; malformed records: {}; gaps: {}; depth exceeded: {}; budget exhausted: {}",
+        found.join(", "),
+        app.malformed,
+        app.gaps,
+        app.depth_exceeded,
+        app.budget_exhausted
     );
     eprintln!(
         "  files: {} ({} bytes of Parquet)",

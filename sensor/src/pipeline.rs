@@ -140,6 +140,7 @@ impl Worker {
     fn new(id: usize, cfg: &RunConfig, tx: Sender<WriterMsg>) -> Worker {
         let mut flow = cfg.flow.clone();
         flow.max_flows = (cfg.flow.max_flows / cfg.workers.max(1)).max(1);
+        flow.app.budget = cfg.flow.app.budget / cfg.workers.max(1);
         Worker {
             id,
             decoder: Decoder::new(cfg.defrag),

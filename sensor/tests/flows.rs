@@ -983,8 +983,11 @@ fn a_full_table_evicts_and_counts() {
     t.write_pcap(&pcap, 1);
     let mut cfg = config(dir.path(), &pcap);
     cfg.flow.max_flows = 100;
-    let s = run(&cfg).unwrap();
-    assert_eq!((s.table.evicted, s.table.peak_flows), (900, 100));
+    let summary = run(&cfg).unwrap();
+    assert_eq!(
+        (summary.table.evicted, summary.table.peak_flows),
+        (900, 100)
+    );
     let rows = read_rows(&dir.path().join("out"));
     assert_eq!(rows.len(), 1000);
     assert_eq!(

@@ -45,6 +45,18 @@ pub struct DirStats {
     last_ns: u64,
 }
 
+/// Where a flow's application parsing is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AppState {
+    /// No payload seen yet.
+    #[default]
+    Idle,
+    /// Parsers are reading the flow.
+    Active,
+    /// Nothing more to parse (or parsing is off).
+    Done,
+}
+
 /// The state of one flow (one record in progress).
 #[derive(Clone, Copy, Debug)]
 pub struct FlowEntry {
@@ -85,6 +97,12 @@ pub struct FlowEntry {
     pub tunnelled: bool,
     /// Anomaly bits.
     pub anomalies: u32,
+    /// Application parsing.
+    pub app: AppState,
+    /// Directions (bit 0 originator, bit 1 responder) whose SYN was seen.
+    syn_seen: u8,
+    /// Sequence number of each direction's SYN.
+    syn_seq: [u32; 2],
     /// When the TCP connection closed (FIN both ways or RST); `u64::MAX` while open.
     closing_since: u64,
 }
@@ -131,6 +149,9 @@ impl FlowEntry {
             icmp_id,
             tunnelled: p.tunnel.depth > 0,
             anomalies: 0,
+            app: AppState::Idle,
+            syn_seen: 0,
+            syn_seq: [0; 2],
             closing_since: u64::MAX,
         }
     }
@@ -148,6 +169,12 @@ impl FlowEntry {
     /// When the TCP connection closed, if it has.
     pub fn closing_since(&self) -> Option<u64> {
         (self.closing_since != u64::MAX).then_some(self.closing_since)
+    }
+
+    /// Sequence number of the first data byte of direction `d` (0
+    /// originator), when its SYN was seen.
+    pub fn stream_start(&self, d: usize) -> Option<u32> {
+        (self.syn_seen & (1 << d) != 0).then(|| self.syn_seq[d].wrapping_add(1))
     }
 
     /// Packets in this record.
@@ -242,6 +269,10 @@ impl FlowEntry {
             let s = &mut self.dir[d];
             if s.init_win.is_none() {
                 s.init_win = Some(tcp.window);
+            }
+            if tcp.flags & F::SYN != 0 && self.syn_seen & (1 << d) == 0 {
+                self.syn_seen |= 1 << d;
+                self.syn_seq[d] = tcp.seq;
             }
             let ev: TcpEvent = self.tcp.update(d, &tcp, p.payload_len);
             let s = &mut self.dir[d];

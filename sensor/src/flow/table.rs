@@ -14,8 +14,11 @@ use std::hash::BuildHasher;
 
 use hashbrown::{HashMap, HashTable};
 
-use super::entry::FlowEntry;
+use mekong_appmeta::AppMeta;
+
+use super::entry::{AppState, FlowEntry};
 use super::key::{flow_uid, FlowKey, FxBuild};
+use crate::app::{AppConfig, AppEngine};
 use crate::decode::{tcp_flags as F, PacketView, Transport, Tunnel};
 
 /// Why a record ended.
@@ -50,7 +53,7 @@ impl EndReason {
 }
 
 /// A finished record: the flow's state and how it ended.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct FlowRecord {
     /// The state at the end of the record.
     pub entry: FlowEntry,
@@ -62,6 +65,8 @@ pub struct FlowRecord {
     pub end: EndReason,
     /// Cut by the active timeout while the flow went on.
     pub continues: bool,
+    /// Application metadata, when a parser recognised the flow.
+    pub app: Option<Box<AppMeta>>,
 }
 
 /// Timeouts and limits of a flow table.
@@ -83,6 +88,8 @@ pub struct FlowConfig {
     pub linger_ns: u64,
     /// Flows held at once.
     pub max_flows: usize,
+    /// Application parsing (the budget is this table's share).
+    pub app: AppConfig,
 }
 
 fn key_hash(k: &FlowKey) -> u64 {
@@ -103,6 +110,7 @@ impl Default for FlowConfig {
             active_ns: 1800 * SEC,
             linger_ns: 5 * SEC,
             max_flows: 1_000_000,
+            app: AppConfig::default(),
         }
     }
 }
@@ -131,6 +139,8 @@ pub struct TableStats {
     pub time_backwards: u64,
     /// Most flows held at once.
     pub peak_flows: u64,
+    /// Application parsing.
+    pub app: crate::app::AppStats,
 }
 
 impl TableStats {
@@ -141,6 +151,7 @@ impl TableStats {
         self.evicted += o.evicted;
         self.time_backwards += o.time_backwards;
         self.peak_flows += o.peak_flows;
+        self.app.add(&o.app);
     }
 }
 
@@ -169,6 +180,8 @@ pub struct FlowTable {
     /// Encapsulations of tunnelled flows, by slot (most flows have none).
     tunnels: HashMap<u32, Tunnel, FxBuild>,
     free: Vec<u32>,
+    /// Application parsing, when on.
+    app: Option<AppEngine>,
     wheel: Vec<Vec<Ref>>,
     scratch: Vec<Ref>,
     /// Next tick to process.
@@ -190,6 +203,7 @@ impl FlowTable {
             slots: Vec::with_capacity(cap),
             tunnels: HashMap::default(),
             free: Vec::new(),
+            app: cfg.app.enabled.then(|| AppEngine::new(cfg.app)),
             // Each tick's list starts with room for an even share of the
             // table, so steady traffic reschedules without allocating.
             wheel: (0..WHEEL)
@@ -273,12 +287,15 @@ impl FlowTable {
                 Tunnel::default()
             };
             let uid = flow_uid(&self.cfg.sensor_id, &e.key, e.flow_start_ns);
+            let entry = *e;
+            let app = self.app.as_mut().and_then(|a| a.record(idx, !continues));
             out.push(FlowRecord {
-                entry: *e,
+                entry,
                 uid,
                 tunnel,
                 end,
                 continues,
+                app,
             });
             self.stats.records += 1;
         }
@@ -295,6 +312,9 @@ impl FlowTable {
         }
         if tunnelled {
             self.tunnels.remove(&idx);
+        }
+        if let Some(a) = &mut self.app {
+            a.forget(idx);
         }
         self.free.push(idx);
     }
@@ -400,6 +420,27 @@ impl FlowTable {
         }
     }
 
+    /// Passes a packet of the flow in slot `idx` to application parsing.
+    #[inline]
+    fn app_packet(&mut self, idx: u32, p: &PacketView<'_>, src_is_lo: bool) {
+        let e = &mut self.slots[idx as usize].e;
+        if e.app == AppState::Done || p.payload.is_empty() {
+            return;
+        }
+        match &mut self.app {
+            Some(a) => {
+                let d = usize::from(src_is_lo != e.orig_is_lo);
+                a.packet(idx, e, d, p);
+            }
+            None => e.app = AppState::Done,
+        }
+    }
+
+    /// Application-parsing counters (zero when parsing is off).
+    pub fn app_stats(&self) -> crate::app::AppStats {
+        self.app.as_ref().map(|a| a.stats).unwrap_or_default()
+    }
+
     /// Accounts one packet, emitting the records it ends into `out`.
     pub fn process(&mut self, p: &PacketView<'_>, out: &mut Vec<FlowRecord>) {
         self.advance(p.ts_ns, out);
@@ -433,7 +474,9 @@ impl FlowTable {
                     e.start_piece(k.max(e.piece));
                 }
                 e.update(p, src_is_lo);
-                if closing_before.is_none() && e.closing_since().is_some() {
+                let reschedule = closing_before.is_none() && e.closing_since().is_some();
+                self.app_packet(idx, p, src_is_lo);
+                if reschedule {
                     self.schedule(idx);
                 }
                 return;
@@ -467,6 +510,7 @@ impl FlowTable {
         if p.tunnel.depth > 0 {
             self.tunnels.insert(idx, p.tunnel);
         }
+        self.app_packet(idx, p, src_is_lo);
         self.stats.flows += 1;
         self.stats.peak_flows = self.stats.peak_flows.max(self.index.len() as u64);
         self.schedule(idx);
@@ -504,5 +548,6 @@ impl FlowTable {
             }
         }
         drain(out);
+        self.stats.app = self.app_stats();
     }
 }

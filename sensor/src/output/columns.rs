@@ -15,6 +15,8 @@ use arrow_schema::{ArrowError, DataType, Field};
 use mekong_schema::{flow_schema, Ty};
 
 use crate::flow::stats::Summary;
+use mekong_appmeta::AppMeta;
+
 use crate::flow::FlowRecord;
 
 enum Col {
@@ -29,6 +31,8 @@ enum Col {
     LI16(ListBuilder<Int16Builder>),
     LI64(ListBuilder<Int64Builder>),
     LU8(ListBuilder<UInt8Builder>),
+    LU16(ListBuilder<UInt16Builder>),
+    LStr(ListBuilder<StringBuilder>),
 }
 
 fn item(t: DataType) -> Arc<Field> {
@@ -74,6 +78,12 @@ impl Columns {
                     Ty::ListU8 => Col::LU8(
                         ListBuilder::new(UInt8Builder::new()).with_field(item(DataType::UInt8)),
                     ),
+                    Ty::ListU16 => Col::LU16(
+                        ListBuilder::new(UInt16Builder::new()).with_field(item(DataType::UInt16)),
+                    ),
+                    Ty::ListStr => Col::LStr(
+                        ListBuilder::new(StringBuilder::new()).with_field(item(DataType::Utf8)),
+                    ),
                 }
             })
             .collect();
@@ -116,6 +126,8 @@ impl Columns {
                     Col::LI16(b) => Arc::new(b.finish()),
                     Col::LI64(b) => Arc::new(b.finish()),
                     Col::LU8(b) => Arc::new(b.finish()),
+                    Col::LU16(b) => Arc::new(b.finish()),
+                    Col::LStr(b) => Arc::new(b.finish()),
                 }
             })
             .collect();
@@ -173,6 +185,43 @@ impl Row<'_> {
             _ => panic!("column {name} has another type in the schema"),
         }
         self.i += 1;
+    }
+
+    fn list_u16(&mut self, name: &str, v: Option<&[u16]>) {
+        self.check(name);
+        if let Col::LU16(b) = &mut self.c.cols[self.i] {
+            match v {
+                Some(v) => {
+                    b.values().append_slice(v);
+                    b.append(true);
+                }
+                None => b.append(false),
+            }
+        }
+        self.i += 1;
+    }
+
+    fn list_str(&mut self, name: &str, v: Option<&[String]>) {
+        self.check(name);
+        if let Col::LStr(b) = &mut self.c.cols[self.i] {
+            match v {
+                Some(v) => {
+                    for s in v {
+                        b.values().append_value(s);
+                    }
+                    b.append(true);
+                }
+                None => b.append(false),
+            }
+        }
+        self.i += 1;
+    }
+
+    fn check(&self, name: &str) {
+        debug_assert_eq!(
+            self.c.names[self.i], name,
+            "column order differs from the schema"
+        );
     }
 
     fn list<T: Copy>(&mut self, name: &str, v: &[T], push: impl Fn(&mut Col, &[T])) {
@@ -342,4 +391,86 @@ fn write_record(w: &mut Row<'_>, r: &FlowRecord, sensor_id: &str) {
     );
     w.str("history", if tcp { Some(e.tcp.history()) } else { None });
     w.u32("anomalies", Some(e.anomalies));
+    write_app(w, r.app.as_deref());
+}
+
+/// The application columns (null where the record has no such metadata).
+fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
+    w.str("app_proto", a.and_then(|a| a.proto).map(|p| p.name()));
+    w.u32("app_anomalies", Some(a.map_or(0, |a| a.anomalies)));
+    let dns = a.and_then(|a| a.dns.as_ref());
+    w.str("dns_query", dns.and_then(|d| d.query.as_deref()));
+    w.u16("dns_qtype", dns.and_then(|d| d.qtype));
+    w.u16("dns_qclass", dns.and_then(|d| d.qclass));
+    w.u8("dns_rcode", dns.and_then(|d| d.rcode));
+    w.u16("dns_answer_count", dns.and_then(|d| d.answer_count));
+    w.list_str("dns_answers", dns.and_then(|d| d.answers.as_deref()));
+    w.u32("dns_min_ttl", dns.and_then(|d| d.min_ttl));
+    w.u32("dns_queries", dns.map(|d| d.queries));
+    w.u32("dns_distinct_names", dns.map(|d| d.distinct_names()));
+    let qname = dns.and_then(|d| d.query.as_deref());
+    w.u16(
+        "dns_qname_len",
+        qname.map(|q| q.len().min(usize::from(u16::MAX)) as u16),
+    );
+    w.u8("dns_qname_labels", dns.and_then(|d| d.qname_labels));
+    w.f64("dns_qname_entropy", dns.and_then(|d| d.qname_entropy));
+    let tls = a.and_then(|a| a.tls.as_ref());
+    w.str("tls_sni", tls.and_then(|t| t.sni.as_deref()));
+    w.list_u16(
+        "tls_client_versions",
+        tls.and_then(|t| t.client_versions.as_deref()),
+    );
+    w.list_str("tls_alpn", tls.and_then(|t| t.alpn.as_deref()));
+    w.list_u16("tls_ciphers", tls.and_then(|t| t.ciphers.as_deref()));
+    w.list_u16("tls_extensions", tls.and_then(|t| t.extensions.as_deref()));
+    w.str("tls_ja4", tls.and_then(|t| t.ja4.as_deref()));
+    w.str("tls_ja3", tls.and_then(|t| t.ja3.as_deref()));
+    w.str("tls_ja3s", tls.and_then(|t| t.ja3s.as_deref()));
+    w.u16("tls_server_version", tls.and_then(|t| t.server_version));
+    w.u16("tls_server_cipher", tls.and_then(|t| t.server_cipher));
+    let cert = tls.and_then(|t| t.cert.as_ref());
+    w.str("tls_cert_subject", cert.map(|c| c.subject.as_str()));
+    w.str("tls_cert_issuer", cert.map(|c| c.issuer.as_str()));
+    w.ts("tls_cert_not_before", cert.and_then(|c| c.not_before_us));
+    w.ts("tls_cert_not_after", cert.and_then(|c| c.not_after_us));
+    w.str("tls_cert_sha256", cert.map(|c| c.sha256.as_str()));
+    let http = a.and_then(|a| a.http.as_ref());
+    w.str("http_method", http.and_then(|h| h.method.as_deref()));
+    w.str("http_host", http.and_then(|h| h.host.as_deref()));
+    w.str("http_uri", http.and_then(|h| h.uri.as_deref()));
+    w.str(
+        "http_user_agent",
+        http.and_then(|h| h.user_agent.as_deref()),
+    );
+    w.u16("http_status", http.and_then(|h| h.status));
+    w.str(
+        "http_content_type",
+        http.and_then(|h| h.content_type.as_deref()),
+    );
+    w.i64(
+        "http_request_body_len",
+        http.and_then(|h| h.request_body_len).map(i64c),
+    );
+    w.i64(
+        "http_response_body_len",
+        http.and_then(|h| h.response_body_len).map(i64c),
+    );
+    w.u32("http_requests", http.map(|h| h.requests));
+    w.u32("http_responses", http.map(|h| h.responses));
+    let ssh = a.and_then(|a| a.ssh.as_ref());
+    w.str(
+        "ssh_client_banner",
+        ssh.and_then(|s| s.client_banner.as_deref()),
+    );
+    w.str(
+        "ssh_server_banner",
+        ssh.and_then(|s| s.server_banner.as_deref()),
+    );
+    w.str("ssh_hassh", ssh.and_then(|s| s.hassh.as_deref()));
+    w.str(
+        "ssh_hassh_server",
+        ssh.and_then(|s| s.hassh_server.as_deref()),
+    );
+    w.u32("quic_version", a.and_then(|a| a.quic_version));
 }

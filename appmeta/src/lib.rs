@@ -1,0 +1,149 @@
+//! Mekong's application-metadata parsers.
+//!
+//! What flows say about themselves: the names they resolve (DNS), the TLS
+//! ClientHello and its fingerprints (JA4, JA3, JA3S) and the server's
+//! certificate, HTTP/1.x request and response heads, SSH banners and
+//! HASSH, and the ClientHello inside QUIC Initial packets.
+//!
+//! Every parser is a pure function (or a small state machine) over bytes:
+//! it returns an [`Outcome`] or a [`Step`], never panics, and allocates only
+//! within bounds set by its input and the constants of its module. The
+//! sensor feeds them the in-order bytes of each direction of a flow and
+//! keeps what they find in an [`AppMeta`], one per flow record.
+
+pub mod dns;
+pub mod fingerprint;
+pub mod http;
+pub mod quic;
+pub mod reader;
+pub mod session;
+pub mod ssh;
+pub mod text;
+pub mod tls;
+pub mod tls_session;
+pub mod x509;
+
+pub use session::{AppSession, UdpSession};
+
+/// The result of parsing a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome<T> {
+    /// Parsed.
+    Parsed(T),
+    /// More bytes are needed to decide.
+    Incomplete,
+    /// Not this protocol.
+    NotThis,
+    /// This protocol, but broken.
+    Malformed,
+}
+
+/// What a stream parser did with the bytes it was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Used this many bytes from the start (more than zero); call again with the rest.
+    Consumed(usize),
+    /// Needs more bytes than were given; call again with them and more.
+    NeedMore,
+    /// Has all it wants from this direction.
+    Done,
+    /// The bytes break the protocol: stop parsing this direction.
+    Malformed,
+}
+
+/// Bits of the `app_anomalies` column.
+pub mod flags {
+    /// A message was malformed.
+    pub const MALFORMED: u32 = 1;
+    /// A gap in the stream (lost or unseen segments) stopped a parser.
+    pub const GAP: u32 = 2;
+    /// A parser needed more than the stream depth or the buffer budget allowed.
+    pub const BUDGET: u32 = 4;
+    /// A value was cut to its column's bound.
+    pub const TRUNCATED: u32 = 8;
+    /// Every bit: value, name, meaning.
+    pub const ALL: [(u32, &str, &str); 4] = [
+        (
+            MALFORMED,
+            "malformed",
+            "a message broke its protocol's rules",
+        ),
+        (
+            GAP,
+            "gap",
+            "a gap in the stream (lost or unseen segments) stopped a parser",
+        ),
+        (
+            BUDGET,
+            "budget",
+            "a parser needed more than the stream depth or the buffer budget allowed",
+        ),
+        (
+            TRUNCATED,
+            "truncated",
+            "a value was cut to its column's bound",
+        ),
+    ];
+}
+
+/// Application protocols recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppProto {
+    /// DNS over UDP or TCP.
+    Dns,
+    /// TLS over TCP.
+    Tls,
+    /// HTTP/1.x.
+    Http,
+    /// SSH.
+    Ssh,
+    /// QUIC (v1 or v2).
+    Quic,
+}
+
+impl AppProto {
+    /// The value of the `app_proto` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            AppProto::Dns => "dns",
+            AppProto::Tls => "tls",
+            AppProto::Http => "http",
+            AppProto::Ssh => "ssh",
+            AppProto::Quic => "quic",
+        }
+    }
+}
+
+/// The application metadata of one flow record.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AppMeta {
+    /// Protocol recognised.
+    pub proto: Option<AppProto>,
+    /// `app_anomalies` bits ([`flags`]).
+    pub anomalies: u32,
+    /// DNS.
+    pub dns: Option<dns::DnsMeta>,
+    /// TLS (over TCP, or from QUIC's Initial).
+    pub tls: Option<tls_session::TlsMeta>,
+    /// HTTP/1.x.
+    pub http: Option<http::HttpMeta>,
+    /// SSH.
+    pub ssh: Option<ssh::SshMeta>,
+    /// QUIC version.
+    pub quic_version: Option<u32>,
+}
+
+impl AppMeta {
+    /// Starts the next record of the same flow: counts restart, what
+    /// identifies the flow (names, fingerprints, first messages) stays.
+    pub fn new_piece(&mut self) {
+        if let Some(d) = &mut self.dns {
+            d.new_piece();
+        }
+        if let Some(h) = &mut self.http {
+            h.requests = 0;
+            h.responses = 0;
+        }
+        self.anomalies = 0;
+    }
+}

@@ -1,0 +1,212 @@
+//! Protocol recognition and the per-connection parser of a flow.
+
+use crate::dns;
+use crate::http::{self, HttpSession};
+use crate::quic::{self, QuicSession, QuicStep};
+use crate::ssh::{self, SshSession};
+use crate::tls;
+use crate::tls_session::{TlsMeta, TlsSession};
+use crate::{flags, AppMeta, AppProto, Outcome, Step};
+
+/// Well-known DNS ports: DNS, multicast DNS, LLMNR.
+pub const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
+
+/// Recognises the protocol of a TCP stream from the first bytes of one
+/// direction, whatever the ports (DNS over TCP only on its ports).
+pub fn detect_stream(first: &[u8], ports: (u16, u16)) -> Outcome<AppProto> {
+    let mut incomplete = false;
+    for (proto, outcome) in [
+        (AppProto::Tls, tls::detect(first)),
+        (AppProto::Ssh, ssh::detect(first)),
+        (AppProto::Http, http::detect(first)),
+    ] {
+        match outcome {
+            Outcome::Parsed(()) => return Outcome::Parsed(proto),
+            Outcome::Incomplete => incomplete = true,
+            _ => {}
+        }
+    }
+    if incomplete {
+        return Outcome::Incomplete;
+    }
+    if ports.0 == 53 || ports.1 == 53 {
+        return Outcome::Parsed(AppProto::Dns);
+    }
+    Outcome::NotThis
+}
+
+/// DNS over TCP: messages preceded by a 16-bit length.
+#[derive(Clone, Debug, Default)]
+pub struct DnsTcpSession;
+
+impl DnsTcpSession {
+    fn parse(&mut self, data: &[u8], meta: &mut AppMeta) -> Step {
+        let Some(len) = data
+            .get(..2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        else {
+            return Step::NeedMore;
+        };
+        let Some(msg) = data.get(2..2 + len) else {
+            return Step::NeedMore;
+        };
+        match dns::parse(msg) {
+            Outcome::Parsed(m) => {
+                meta.dns.get_or_insert_with(Default::default).add(&m);
+                Step::Consumed(2 + len)
+            }
+            _ => Step::Malformed,
+        }
+    }
+}
+
+/// The parser of a TCP connection once its protocol is known.
+#[derive(Clone, Debug)]
+pub enum AppSession {
+    /// TLS.
+    Tls(TlsSession),
+    /// HTTP/1.x.
+    Http(Box<HttpSession>),
+    /// SSH.
+    Ssh(SshSession),
+    /// DNS over TCP.
+    Dns(DnsTcpSession),
+}
+
+impl AppSession {
+    /// A session for `proto`, its metadata started in `meta`.
+    pub fn new(proto: AppProto, meta: &mut AppMeta) -> Option<AppSession> {
+        meta.proto = Some(proto);
+        Some(match proto {
+            AppProto::Tls => {
+                meta.tls = Some(TlsMeta::default());
+                AppSession::Tls(TlsSession::default())
+            }
+            AppProto::Http => {
+                meta.http = Some(Default::default());
+                AppSession::Http(Box::default())
+            }
+            AppProto::Ssh => {
+                meta.ssh = Some(Default::default());
+                AppSession::Ssh(SshSession::default())
+            }
+            AppProto::Dns => {
+                meta.dns = Some(Default::default());
+                AppSession::Dns(DnsTcpSession)
+            }
+            AppProto::Quic => return None,
+        })
+    }
+
+    /// True when the session reads each direction from the stream's start
+    /// every time rather than consuming it (see [`TlsSession`]).
+    pub fn rereads(&self) -> bool {
+        matches!(self, AppSession::Tls(_))
+    }
+
+    /// Parses the next in-order bytes of direction `dir` (0 from the originator).
+    pub fn parse(&mut self, dir: usize, data: &[u8], meta: &mut AppMeta) -> Step {
+        let anomalies = &mut meta.anomalies;
+        let step = match self {
+            AppSession::Tls(s) => s.parse(
+                dir,
+                data,
+                meta.tls.get_or_insert_with(Default::default),
+                anomalies,
+            ),
+            AppSession::Http(s) => s.parse(
+                dir,
+                data,
+                meta.http.get_or_insert_with(Default::default),
+                anomalies,
+            ),
+            AppSession::Ssh(s) => s.parse(
+                dir,
+                data,
+                meta.ssh.get_or_insert_with(Default::default),
+                anomalies,
+            ),
+            AppSession::Dns(s) => s.parse(data, meta),
+        };
+        if step == Step::Malformed {
+            meta.anomalies |= flags::MALFORMED;
+        }
+        step
+    }
+}
+
+/// The parser of a UDP flow.
+#[derive(Clone, Debug)]
+pub enum UdpSession {
+    /// DNS: every datagram a message.
+    Dns,
+    /// QUIC: the client's Initial packets until the ClientHello is whole.
+    Quic(Box<QuicSession>),
+}
+
+/// What a datagram did to a UDP session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UdpStep {
+    /// More datagrams may say more.
+    Continue,
+    /// Nothing more to learn from this flow.
+    Done,
+}
+
+impl UdpSession {
+    /// Recognises the protocol of a UDP flow from a datagram of direction
+    /// `dir` (0 from the originator), starting `meta`.
+    pub fn detect(
+        data: &[u8],
+        dir: usize,
+        ports: (u16, u16),
+        meta: &mut AppMeta,
+    ) -> Option<UdpSession> {
+        let on_dns_port = DNS_PORTS.contains(&ports.0) || DNS_PORTS.contains(&ports.1);
+        if on_dns_port && matches!(dns::parse(data), Outcome::Parsed(_)) {
+            meta.proto = Some(AppProto::Dns);
+            return Some(UdpSession::Dns);
+        }
+        if dir == 0 {
+            if let Outcome::Parsed(version) = quic::detect(data) {
+                meta.proto = Some(AppProto::Quic);
+                meta.quic_version = Some(version);
+                return Some(UdpSession::Quic(Box::default()));
+            }
+        }
+        if !on_dns_port && dns::looks_like_query(data) {
+            meta.proto = Some(AppProto::Dns);
+            return Some(UdpSession::Dns);
+        }
+        None
+    }
+
+    /// Reads a datagram of direction `dir`.
+    pub fn datagram(&mut self, dir: usize, data: &[u8], meta: &mut AppMeta) -> UdpStep {
+        match self {
+            UdpSession::Dns => {
+                match dns::parse(data) {
+                    Outcome::Parsed(m) => meta.dns.get_or_insert_with(Default::default).add(&m),
+                    _ => meta.anomalies |= flags::MALFORMED,
+                }
+                UdpStep::Continue
+            }
+            UdpSession::Quic(q) => {
+                if dir != 0 {
+                    return UdpStep::Continue;
+                }
+                match q.datagram(data, &mut meta.anomalies) {
+                    QuicStep::ClientHello => {
+                        if let Some(body) = q.client_hello() {
+                            let tls = meta.tls.get_or_insert_with(Default::default);
+                            tls.client_hello(body, true, &mut meta.anomalies);
+                        }
+                        UdpStep::Done
+                    }
+                    QuicStep::Malformed => UdpStep::Done,
+                    QuicStep::NeedMore | QuicStep::Ignored => UdpStep::Continue,
+                }
+            }
+        }
+    }
+}

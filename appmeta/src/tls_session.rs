@@ -1,0 +1,164 @@
+//! The TLS state of a connection: what the ClientHello, ServerHello and
+//! server certificate say, for the record's `tls_*` columns.
+
+use crate::fingerprint::{ja3, ja3s, ja4};
+use crate::tls::{
+    self, client_hello, first_certificate, handshake_bytes, messages, msg, server_hello,
+};
+use crate::x509::{self, CertInfo};
+use crate::{flags, Outcome, Step};
+
+/// What a flow's TLS handshake says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsMeta {
+    /// Server name.
+    pub sni: Option<String>,
+    /// Versions offered.
+    pub client_versions: Option<Vec<u16>>,
+    /// ALPN protocols offered.
+    pub alpn: Option<Vec<String>>,
+    /// Cipher suites offered.
+    pub ciphers: Option<Vec<u16>>,
+    /// Extension types of the ClientHello.
+    pub extensions: Option<Vec<u16>>,
+    /// JA4.
+    pub ja4: Option<String>,
+    /// JA3.
+    pub ja3: Option<String>,
+    /// JA3S.
+    pub ja3s: Option<String>,
+    /// Version the server chose.
+    pub server_version: Option<u16>,
+    /// Cipher suite the server chose.
+    pub server_cipher: Option<u16>,
+    /// The server's certificate (TLS 1.2 and below).
+    pub cert: Option<CertInfo>,
+}
+
+impl TlsMeta {
+    /// Fills the client columns from a ClientHello body (sent over QUIC when `quic`).
+    pub fn client_hello(&mut self, body: &[u8], quic: bool, anomalies: &mut u32) -> bool {
+        let Some(ch) = client_hello(body) else {
+            *anomalies |= flags::MALFORMED;
+            return false;
+        };
+        if ch.truncated {
+            *anomalies |= flags::TRUNCATED;
+        }
+        self.ja4 = Some(ja4(&ch, quic));
+        self.ja3 = Some(ja3(&ch));
+        self.client_versions = Some(ch.offered_versions());
+        self.sni = ch.sni;
+        self.alpn = (!ch.alpn.is_empty()).then_some(ch.alpn);
+        self.ciphers = Some(ch.ciphers);
+        self.extensions = Some(ch.extensions);
+        true
+    }
+}
+
+/// The TLS state of a connection: client direction 0, server direction 1.
+///
+/// The session reads each direction from the start of the stream every
+/// time (it never consumes), so a message split over segments or records
+/// is parsed once all of it is there; the caller bounds how much it keeps.
+#[derive(Clone, Debug, Default)]
+pub struct TlsSession {
+    scratch: Vec<u8>,
+    server_hello: bool,
+}
+
+impl TlsSession {
+    /// Parses direction `dir` from the start of its stream (`data`).
+    pub fn parse(
+        &mut self,
+        dir: usize,
+        data: &[u8],
+        meta: &mut TlsMeta,
+        anomalies: &mut u32,
+    ) -> Step {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let step = self.parse_with(dir, data, &mut scratch, meta, anomalies);
+        self.scratch = scratch;
+        step
+    }
+
+    fn parse_with(
+        &mut self,
+        dir: usize,
+        data: &[u8],
+        scratch: &mut Vec<u8>,
+        meta: &mut TlsMeta,
+        anomalies: &mut u32,
+    ) -> Step {
+        let hs = match handshake_bytes(data, scratch) {
+            Outcome::Parsed(h) => h,
+            _ => return Step::Malformed,
+        };
+        for (i, m) in messages(hs.bytes).enumerate() {
+            let first_ok = match (dir, i) {
+                (0, 0) => m.kind == msg::CLIENT_HELLO,
+                (_, 0) => m.kind == msg::SERVER_HELLO,
+                _ => true,
+            };
+            if !first_ok {
+                return Step::Malformed;
+            }
+            if !m.complete() && m.kind != msg::CERTIFICATE {
+                return Step::NeedMore;
+            }
+            match (dir, m.kind) {
+                (0, msg::CLIENT_HELLO) => {
+                    return if meta.client_hello(m.body, false, anomalies) {
+                        Step::Done
+                    } else {
+                        Step::Malformed
+                    };
+                }
+                (0, _) => return Step::Done,
+                (_, msg::SERVER_HELLO) => {
+                    let Some(sh) = server_hello(m.body) else {
+                        return Step::Malformed;
+                    };
+                    if !self.server_hello {
+                        self.server_hello = true;
+                        meta.ja3s = Some(ja3s(&sh));
+                        meta.server_version = Some(sh.negotiated());
+                        meta.server_cipher = Some(sh.cipher);
+                    }
+                    if sh.negotiated() >= 0x0304 {
+                        return Step::Done; // the certificate is encrypted
+                    }
+                }
+                (_, msg::CERTIFICATE) => {
+                    return match first_certificate(m.body, m.len) {
+                        Outcome::Parsed(der) => {
+                            match x509::parse(der) {
+                                Some(c) => {
+                                    if c.truncated {
+                                        *anomalies |= flags::TRUNCATED;
+                                    }
+                                    meta.cert = Some(c);
+                                }
+                                None => *anomalies |= flags::MALFORMED,
+                            }
+                            Step::Done
+                        }
+                        Outcome::Incomplete => Step::NeedMore,
+                        _ => Step::Malformed,
+                    };
+                }
+                // ServerKeyExchange, CertificateRequest, ServerHelloDone:
+                // no certificate in this handshake.
+                _ => return Step::Done,
+            }
+        }
+        if hs.ended {
+            Step::Done
+        } else {
+            Step::NeedMore
+        }
+    }
+}
+
+/// Re-exported for callers that detect TLS.
+pub use tls::detect;
