@@ -1,10 +1,10 @@
 //! DNS messages (RFC 1035) over UDP and TCP: header, first question, answers.
 //!
-//! Names are decoded with compression pointers under two rules that make
-//! loops impossible: every pointer must point below the target of the
-//! previous one (or below the name's start), and at most [`MAX_HOPS`]
-//! pointers are followed. A name longer than 255 bytes on the wire is
-//! malformed.
+//! Names are decoded with compression pointers, forward ones included (some
+//! scanners send them, and resolvers accept them), under two bounds that
+//! stop every loop: at most [`MAX_HOPS`] pointers are followed, and a name
+//! longer than 255 bytes on the wire is malformed. Decoding a name costs at
+//! most 255 bytes of labels and 64 jumps, whatever the message.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -155,7 +155,6 @@ impl Name {
 pub fn read_name(msg: &[u8], pos: usize, out: &mut Name) -> Option<usize> {
     out.clear();
     let mut pos = pos;
-    let mut limit = pos;
     let mut after = None;
     let mut hops = 0;
     let mut wire = 0usize;
@@ -182,10 +181,9 @@ pub fn read_name(msg: &[u8], pos: usize, out: &mut Name) -> Option<usize> {
                     after = Some(pos + 2);
                 }
                 hops += 1;
-                if target >= limit || hops > MAX_HOPS {
+                if hops > MAX_HOPS {
                     return None;
                 }
-                limit = target;
                 pos = target;
             }
             // Extended (0x40) and reserved (0x80) label types.
@@ -213,7 +211,8 @@ pub struct Message<'a> {
     /// First question, if the message has one.
     pub question: Option<Question>,
     msg: &'a [u8],
-    answers_at: usize,
+    /// Where the answers start (unknown after a broken question).
+    answers_at: Option<usize>,
 }
 
 /// Parses a DNS message (without the TCP length prefix). A message shorter
@@ -233,24 +232,30 @@ pub fn parse(msg: &[u8]) -> Outcome<Message<'_>> {
         nscount: ns,
         arcount: ar,
     };
-    let mut pos = 12;
+    let mut pos = Some(12);
     let mut question = None;
     for i in 0..qd {
+        let Some(at) = pos else { break };
         let mut name = Name::default();
-        let Some(next) = read_name(msg, pos, &mut name) else {
-            return Outcome::Malformed;
-        };
-        let mut r = Reader::new(msg.get(next..).unwrap_or(&[]));
-        let (Some(qtype), Some(qclass)) = (r.u16(), r.u16()) else {
-            return Outcome::Malformed;
-        };
-        pos = next + 4;
-        if i == 0 {
-            question = Some(Question {
-                name,
-                qtype,
-                qclass,
-            });
+        let q = read_name(msg, at, &mut name).and_then(|next| {
+            let mut r = Reader::new(msg.get(next..)?);
+            Some((next + 4, r.u16()?, r.u16()?))
+        });
+        match q {
+            Some((next, qtype, qclass)) => {
+                pos = Some(next);
+                if i == 0 {
+                    question = Some(Question {
+                        name,
+                        qtype,
+                        qclass,
+                    });
+                }
+            }
+            // The first question must decode; after a broken later one the
+            // answers cannot be found.
+            None if i == 0 => return Outcome::Malformed,
+            None => pos = None,
         }
     }
     Outcome::Parsed(Message {
@@ -283,7 +288,9 @@ pub fn looks_like_query(msg: &[u8]) -> bool {
     {
         return false;
     }
-    let mut pos = m.answers_at;
+    let Some(mut pos) = m.answers_at else {
+        return false;
+    };
     if h.arcount == 1 {
         match skip_rr(msg, pos) {
             Some(next) => pos = next,
@@ -322,8 +329,12 @@ impl<'a> Message<'a> {
     /// The answer records that decode, in order (stops at the first that does not).
     pub fn answers(&self) -> impl Iterator<Item = Record<'a>> + '_ {
         let msg = self.msg;
-        let mut pos = self.answers_at;
-        let mut left = self.header.ancount;
+        let mut pos = self.answers_at.unwrap_or(msg.len());
+        let mut left = if self.answers_at.is_some() {
+            self.header.ancount
+        } else {
+            0
+        };
         std::iter::from_fn(move || {
             if left == 0 {
                 return None;

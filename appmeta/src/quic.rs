@@ -56,6 +56,13 @@ fn expand_label(secret: &[u8], label: &str, out: &mut [u8]) -> Option<()> {
 /// The client's Initial keys for `version` and the Destination Connection
 /// ID of its first Initial packet; `None` for other versions.
 pub fn client_keys(version: u32, dcid: &[u8]) -> Option<Keys> {
+    initial_keys(version, dcid, false)
+}
+
+/// The Initial keys of the client, or of the server when `server`, for
+/// `version` and the Destination Connection ID of the client's first
+/// Initial packet; `None` for other versions.
+pub fn initial_keys(version: u32, dcid: &[u8], server: bool) -> Option<Keys> {
     let (salt, prefix) = match version {
         V1 => (&SALT_V1, "quic"),
         V2 => (&SALT_V2, "quicv2"),
@@ -63,7 +70,11 @@ pub fn client_keys(version: u32, dcid: &[u8]) -> Option<Keys> {
     };
     let (initial, _) = Hkdf::<Sha256>::extract(Some(salt), dcid);
     let mut client = [0u8; 32];
-    expand_label(&initial, "client in", &mut client)?;
+    expand_label(
+        &initial,
+        if server { "server in" } else { "client in" },
+        &mut client,
+    )?;
     let mut k = Keys {
         key: [0; 16],
         iv: [0; 12],
@@ -100,39 +111,42 @@ pub fn detect(b: &[u8]) -> Outcome<u32> {
     Outcome::Parsed(version)
 }
 
-/// A decrypted Initial packet's frames, placed in a CRYPTO buffer.
+/// The Initial packets of a connection, both ways: their protection
+/// removed, their CRYPTO frames put back in order, per direction.
 #[derive(Clone, Debug, Default)]
 pub struct QuicSession {
-    /// Version of the first Initial packet.
+    /// Version of the client's first Initial packet.
     pub version: Option<u32>,
-    /// Destination Connection ID of the client's first Initial packet.
-    dcid: Vec<u8>,
-    keys: Option<Keys>,
-    crypto: Vec<u8>,
-    ranges: Vec<(usize, usize)>,
+    /// Keys of the client (0) and server (1) Initial packets.
+    keys: [Option<Keys>; 2],
+    crypto: [Vec<u8>; 2],
+    ranges: [Vec<(usize, usize)>; 2],
     scratch: Vec<u8>,
 }
 
 /// What a datagram did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QuicStep {
-    /// More Initial packets are needed for the ClientHello.
+    /// More Initial packets are needed for the hello.
     NeedMore,
-    /// The ClientHello is complete: here it is (the handshake message body).
-    ClientHello,
-    /// The datagram was not a decryptable client Initial packet.
+    /// The direction's hello is complete (see [`QuicSession::hello`]).
+    Hello,
+    /// The datagram was not a decryptable Initial packet.
     Ignored,
-    /// The CRYPTO data cannot be a ClientHello.
+    /// The CRYPTO data cannot be the hello.
     Malformed,
 }
 
 impl QuicSession {
-    /// Reads one client datagram (it may hold several coalesced packets).
-    pub fn datagram(&mut self, b: &[u8], anomalies: &mut u32) -> QuicStep {
+    /// Reads one datagram of the client (`d` 0) or the server (`d` 1); it
+    /// may hold several coalesced packets. The server's packets can only be
+    /// read after the client's first Initial packet.
+    pub fn datagram(&mut self, b: &[u8], d: usize, anomalies: &mut u32) -> QuicStep {
+        let d = d.min(1);
         let mut rest = b;
         let mut any = false;
         while rest.len() > 5 && rest[0] & 0x80 != 0 {
-            match self.packet(rest) {
+            match self.packet(rest, d) {
                 Some((used, initial)) => {
                     any |= initial;
                     rest = &rest[used..];
@@ -143,8 +157,8 @@ impl QuicSession {
         if !any {
             return QuicStep::Ignored;
         }
-        match self.client_hello_len() {
-            Some(Ok(_)) => QuicStep::ClientHello,
+        match self.hello_len(d) {
+            Some(Ok(_)) => QuicStep::Hello,
             Some(Err(())) => {
                 *anomalies |= flags::MALFORMED;
                 QuicStep::Malformed
@@ -153,26 +167,34 @@ impl QuicSession {
         }
     }
 
-    /// The ClientHello body once its bytes are all there.
-    pub fn client_hello(&self) -> Option<&[u8]> {
-        match self.client_hello_len() {
-            Some(Ok(len)) => self.crypto.get(4..4 + len),
+    /// The body of the ClientHello (`d` 0) or ServerHello (`d` 1) once its
+    /// bytes are all there.
+    pub fn hello(&self, d: usize) -> Option<&[u8]> {
+        let d = d.min(1);
+        match self.hello_len(d) {
+            Some(Ok(len)) => self.crypto[d].get(4..4 + len),
             _ => None,
         }
     }
 
-    fn client_hello_len(&self) -> Option<Result<usize, ()>> {
-        let have = match self.ranges.first() {
+    fn hello_len(&self, d: usize) -> Option<Result<usize, ()>> {
+        let have = match self.ranges[d].first() {
             Some(&(0, end)) => end,
             _ => return None,
         };
         if have < 4 {
             return None;
         }
-        if self.crypto[0] != crate::tls::msg::CLIENT_HELLO {
+        let c = &self.crypto[d];
+        let want = if d == 0 {
+            crate::tls::msg::CLIENT_HELLO
+        } else {
+            crate::tls::msg::SERVER_HELLO
+        };
+        if c[0] != want {
             return Some(Err(()));
         }
-        let len = u32::from_be_bytes([0, self.crypto[1], self.crypto[2], self.crypto[3]]) as usize;
+        let len = u32::from_be_bytes([0, c[1], c[2], c[3]]) as usize;
         if 4 + len > MAX_CRYPTO {
             return Some(Err(()));
         }
@@ -181,7 +203,7 @@ impl QuicSession {
 
     /// One long-header packet: returns its length and whether it was a
     /// decrypted client Initial.
-    fn packet(&mut self, b: &[u8]) -> Option<(usize, bool)> {
+    fn packet(&mut self, b: &[u8], d: usize) -> Option<(usize, bool)> {
         let mut r = Reader::new(b);
         let first = r.u8()?;
         let version = r.u32()?;
@@ -210,16 +232,21 @@ impl QuicSession {
             return Some((end, false));
         }
         if self.version.is_none() {
+            if d != 0 {
+                return Some((end, false));
+            }
             self.version = Some(version);
-            self.dcid = dcid.to_vec();
-            self.keys = client_keys(version, dcid);
+            self.keys = [
+                initial_keys(version, dcid, false),
+                initial_keys(version, dcid, true),
+            ];
         }
-        let keys = self.keys.clone()?;
-        let ok = self.unprotect(&b[..end], pn_at, first, &keys);
+        let keys = self.keys[d].clone()?;
+        let ok = self.unprotect(&b[..end], pn_at, first, &keys, d);
         Some((end, ok))
     }
 
-    fn unprotect(&mut self, pkt: &[u8], pn_at: usize, first: u8, k: &Keys) -> bool {
+    fn unprotect(&mut self, pkt: &[u8], pn_at: usize, first: u8, k: &Keys, d: usize) -> bool {
         let Some(sample) = pkt.get(pn_at + 4..pn_at + 20) else {
             return false;
         };
@@ -262,12 +289,12 @@ impl QuicSession {
             return false;
         }
         let frames = std::mem::take(&mut self.scratch);
-        self.frames(&frames);
+        self.frames(&frames, d);
         self.scratch = frames;
         true
     }
 
-    fn frames(&mut self, b: &[u8]) {
+    fn frames(&mut self, b: &[u8], d: usize) {
         let mut r = Reader::new(b);
         while let Some(kind) = r.varint() {
             match kind {
@@ -295,7 +322,7 @@ impl QuicSession {
                     let Some(data) = usize::try_from(len).ok().and_then(|l| r.take(l)) else {
                         return;
                     };
-                    self.place(off, data);
+                    self.place(off, data, d);
                 }
                 0x1c => {
                     let (Some(_), Some(_), Some(len)) = (r.varint(), r.varint(), r.varint()) else {
@@ -311,7 +338,7 @@ impl QuicSession {
     }
 
     /// Puts CRYPTO data at its offset (within [`MAX_CRYPTO`]); the first copy of a byte wins.
-    fn place(&mut self, off: u64, data: &[u8]) {
+    fn place(&mut self, off: u64, data: &[u8], d: usize) {
         let Ok(start) = usize::try_from(off) else {
             return;
         };
@@ -319,42 +346,42 @@ impl QuicSession {
             return;
         }
         let end = (start + data.len()).min(MAX_CRYPTO);
-        if self.crypto.len() < end {
-            self.crypto.resize(end, 0);
+        let (crypto, ranges) = (&mut self.crypto[d], &mut self.ranges[d]);
+        if crypto.len() < end {
+            crypto.resize(end, 0);
         }
         // Write only the parts not yet covered.
         let mut pos = start;
         while pos < end {
-            let covered = self.ranges.iter().find(|&&(s, e)| s <= pos && pos < e);
+            let covered = ranges.iter().find(|&&(s, e)| s <= pos && pos < e);
             match covered {
                 Some(&(_, e)) => pos = e,
                 None => {
-                    let next = self
-                        .ranges
+                    let next = ranges
                         .iter()
                         .filter(|&&(s, _)| s > pos)
                         .map(|&(s, _)| s)
                         .min()
                         .unwrap_or(end)
                         .min(end);
-                    self.crypto[pos..next].copy_from_slice(&data[pos - start..next - start]);
+                    crypto[pos..next].copy_from_slice(&data[pos - start..next - start]);
                     pos = next;
                 }
             }
         }
-        if self.ranges.len() >= MAX_RANGES {
+        if ranges.len() >= MAX_RANGES {
             return;
         }
-        self.ranges.push((start, end));
-        self.ranges.sort_unstable();
-        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(self.ranges.len());
-        for &(s, e) in &self.ranges {
+        ranges.push((start, end));
+        ranges.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+        for &(s, e) in ranges.iter() {
             match merged.last_mut() {
                 Some(last) if s <= last.1 => last.1 = last.1.max(e),
                 _ => merged.push((s, e)),
             }
         }
-        self.ranges = merged;
+        *ranges = merged;
     }
 }
 
@@ -389,10 +416,10 @@ mod tests {
     #[test]
     fn crypto_data_out_of_order_and_overlapping() {
         let mut s = QuicSession::default();
-        s.place(4, b"efgh");
-        s.place(0, b"abcdXX");
-        s.place(8, b"ij");
-        assert_eq!(&s.crypto[..10], b"abcdefghij");
-        assert_eq!(s.ranges, vec![(0, 10)]);
+        s.place(4, b"efgh", 0);
+        s.place(0, b"abcdXX", 0);
+        s.place(8, b"ij", 0);
+        assert_eq!(&s.crypto[0][..10], b"abcdefghij");
+        assert_eq!(s.ranges[0], vec![(0, 10)]);
     }
 }

@@ -140,8 +140,19 @@ impl AppSession {
 pub enum UdpSession {
     /// DNS: every datagram a message.
     Dns,
-    /// QUIC: the client's Initial packets until the ClientHello is whole.
-    Quic(Box<QuicSession>),
+    /// QUIC: the Initial packets until the ClientHello and ServerHello are whole.
+    Quic(Box<QuicFlow>),
+}
+
+/// Server datagrams read for a ServerHello before giving up.
+const QUIC_SERVER_DATAGRAMS: u8 = 8;
+
+/// A QUIC flow's Initial packets and which hellos are done.
+#[derive(Clone, Debug, Default)]
+pub struct QuicFlow {
+    session: QuicSession,
+    done: [bool; 2],
+    seen: [u8; 2],
 }
 
 /// What a datagram did to a UDP session.
@@ -163,7 +174,10 @@ impl UdpSession {
         meta: &mut AppMeta,
     ) -> Option<UdpSession> {
         let on_dns_port = DNS_PORTS.contains(&ports.0) || DNS_PORTS.contains(&ports.1);
-        if on_dns_port && matches!(dns::parse(data), Outcome::Parsed(_)) {
+        // On its ports, every datagram is taken for DNS: one that does not
+        // parse is flagged malformed (DNS ports carrying something else are
+        // what tunnel and evasion hunts look for).
+        if on_dns_port {
             meta.proto = Some(AppProto::Dns);
             return Some(UdpSession::Dns);
         }
@@ -192,19 +206,37 @@ impl UdpSession {
                 UdpStep::Continue
             }
             UdpSession::Quic(q) => {
-                if dir != 0 {
+                let d = dir.min(1);
+                if q.done[d] {
                     return UdpStep::Continue;
                 }
-                match q.datagram(data, &mut meta.anomalies) {
-                    QuicStep::ClientHello => {
-                        if let Some(body) = q.client_hello() {
-                            let tls = meta.tls.get_or_insert_with(Default::default);
-                            tls.client_hello(body, true, &mut meta.anomalies);
+                q.seen[d] = q.seen[d].saturating_add(1);
+                match q.session.datagram(data, d, &mut meta.anomalies) {
+                    QuicStep::Hello => {
+                        q.done[d] = true;
+                        let tls = meta.tls.get_or_insert_with(Default::default);
+                        match q.session.hello(d) {
+                            Some(body) if d == 0 => {
+                                tls.client_hello(body, true, &mut meta.anomalies);
+                            }
+                            Some(body) => match tls::server_hello(body) {
+                                Some(sh) => tls.server_hello(&sh),
+                                None => meta.anomalies |= flags::MALFORMED,
+                            },
+                            None => {}
                         }
-                        UdpStep::Done
                     }
-                    QuicStep::Malformed => UdpStep::Done,
-                    QuicStep::NeedMore | QuicStep::Ignored => UdpStep::Continue,
+                    QuicStep::Malformed => q.done[d] = true,
+                    QuicStep::NeedMore | QuicStep::Ignored => {}
+                }
+                // The server's hello comes in its first datagrams, if at all.
+                if q.seen[1] >= QUIC_SERVER_DATAGRAMS {
+                    q.done[1] = true;
+                }
+                if q.done[0] && q.done[1] {
+                    UdpStep::Done
+                } else {
+                    UdpStep::Continue
                 }
             }
         }

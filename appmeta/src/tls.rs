@@ -52,8 +52,12 @@ pub fn is_grease(v: u16) -> bool {
 
 /// Does the stream start like TLS? `Incomplete` below 6 bytes; `Parsed`
 /// for a handshake record of version 3.0 to 3.4 (TLS 1.3 sends 3.1 or
-/// 3.3) whose first message is a ClientHello or ServerHello.
+/// 3.3) whose first message is a ClientHello or ServerHello, or for an
+/// SSLv2-format ClientHello.
 pub fn detect(b: &[u8]) -> Outcome<()> {
+    if is_sslv2_hello(b) {
+        return Outcome::Parsed(());
+    }
     let prefix_ok = b.iter().take(3).enumerate().all(|(i, &x)| match i {
         0 => x == HANDSHAKE,
         1 => x == 3,
@@ -80,19 +84,29 @@ pub fn detect(b: &[u8]) -> Outcome<()> {
 pub struct Handshake<'a> {
     /// Handshake message bytes, record headers removed.
     pub bytes: &'a [u8],
-    /// A record other than handshake followed (ChangeCipherSpec, alert,
-    /// application data): no more handshake bytes will come in the clear.
+    /// A record other than handshake or a warning alert followed
+    /// (ChangeCipherSpec, fatal alert, application data, or a record that
+    /// is not TLS): no more handshake bytes will come in the clear.
     pub ended: bool,
+    /// The records ended with one that is not TLS.
+    pub broken: bool,
 }
 
+/// Record content types.
+const CHANGE_CIPHER_SPEC: u8 = 20;
+const ALERT: u8 = 21;
+
 /// Joins the bodies of the handshake records at the start of `stream`
-/// (the last may be partial). `Malformed` when a record header is not TLS.
+/// (the last may be partial), skipping warning alerts (servers send
+/// `unrecognized_name` before their ServerHello). `Malformed` when the
+/// first record is not TLS.
 pub fn handshake_bytes<'a>(stream: &'a [u8], scratch: &'a mut Vec<u8>) -> Outcome<Handshake<'a>> {
     let mut r = Reader::new(stream);
-    let mut bodies: [(usize, usize); 2] = [(0, 0); 2];
-    let mut n = 0usize;
-    let mut ended = false;
+    let mut first: Option<(usize, usize)> = None;
     let mut many = false;
+    let mut ended = false;
+    let mut broken = false;
+    let mut records = 0usize;
     scratch.clear();
     while r.left() >= 5 {
         let at = r.pos();
@@ -101,38 +115,96 @@ pub fn handshake_bytes<'a>(stream: &'a [u8], scratch: &'a mut Vec<u8>) -> Outcom
             break;
         };
         let len = usize::from(len);
-        if major != 3 || !(20..=24).contains(&kind) || len > MAX_RECORD {
-            return Outcome::Malformed;
+        if major != 3 || !(CHANGE_CIPHER_SPEC..=24).contains(&kind) || len > MAX_RECORD {
+            if records == 0 {
+                return Outcome::Malformed;
+            }
+            ended = true;
+            broken = true;
+            break;
+        }
+        records += 1;
+        let start = at + 5;
+        let end = (start + len).min(stream.len());
+        if kind == ALERT && stream.get(start) == Some(&1) {
+            if r.skip(len).is_none() {
+                break;
+            }
+            continue;
         }
         if kind != HANDSHAKE {
             ended = true;
             break;
         }
-        let start = at + 5;
-        let end = (start + len).min(stream.len());
-        if n < 2 {
-            bodies[n] = (start, end);
+        match first {
+            None => first = Some((start, end)),
+            Some((s0, e0)) => {
+                if !many {
+                    many = true;
+                    scratch.extend_from_slice(&stream[s0..e0]);
+                }
+                scratch.extend_from_slice(&stream[start..end]);
+            }
         }
-        if n == 1 {
-            many = true;
-            scratch.extend_from_slice(&stream[bodies[0].0..bodies[0].1]);
-        }
-        if many {
-            scratch.extend_from_slice(&stream[start..end]);
-        }
-        n += 1;
         if r.skip(len).is_none() {
             break;
         }
     }
-    let bytes: &'a [u8] = if many {
-        scratch.as_slice()
-    } else if n == 1 {
-        &stream[bodies[0].0..bodies[0].1]
-    } else {
-        &[]
+    let bytes: &'a [u8] = match first {
+        _ if many => scratch.as_slice(),
+        Some((s0, e0)) => &stream[s0..e0],
+        None => &[],
     };
-    Outcome::Parsed(Handshake { bytes, ended })
+    Outcome::Parsed(Handshake {
+        bytes,
+        ended,
+        broken,
+    })
+}
+
+/// An SSLv2-format ClientHello (sent by old clients and some malware to
+/// reach SSL 3 and TLS servers): version and cipher specs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sslv2Hello {
+    /// Highest version the client supports.
+    pub version: u16,
+    /// Cipher specs that name TLS cipher suites (first byte zero).
+    pub ciphers: Vec<u16>,
+}
+
+/// True when `b` starts like an SSLv2-format ClientHello: a 2-byte record
+/// header with the high bit set, message type 1, version 2.0 or 3.x.
+pub fn is_sslv2_hello(b: &[u8]) -> bool {
+    b.len() >= 5
+        && b[0] & 0x80 != 0
+        && b[2] == 1
+        && ((b[3] == 3 && b[4] <= 4) || (b[3] == 0 && b[4] == 2))
+}
+
+/// Parses an SSLv2-format ClientHello: `Incomplete` until the record is whole.
+pub fn sslv2_hello(b: &[u8]) -> Outcome<Sslv2Hello> {
+    if !is_sslv2_hello(b) {
+        return Outcome::NotThis;
+    }
+    let len = usize::from(u16::from_be_bytes([b[0] & 0x7f, b[1]]));
+    let Some(body) = b.get(2..2 + len) else {
+        return Outcome::Incomplete;
+    };
+    let mut r = Reader::new(body);
+    let (Some(_), Some(version), Some(spec_len), Some(_sid), Some(_challenge)) =
+        (r.u8(), r.u16(), r.u16(), r.u16(), r.u16())
+    else {
+        return Outcome::Malformed;
+    };
+    let Some(specs) = r.take(usize::from(spec_len)) else {
+        return Outcome::Malformed;
+    };
+    let ciphers = specs
+        .chunks_exact(3)
+        .filter(|c| c[0] == 0)
+        .map(|c| u16::from_be_bytes([c[1], c[2]]))
+        .collect();
+    Outcome::Parsed(Sslv2Hello { version, ciphers })
 }
 
 /// One handshake message; `body` is shorter than `len` when the message

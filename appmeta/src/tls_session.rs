@@ -36,6 +36,13 @@ pub struct TlsMeta {
 }
 
 impl TlsMeta {
+    /// Fills the server columns from a parsed ServerHello.
+    pub fn server_hello(&mut self, sh: &tls::ServerHello) {
+        self.ja3s = Some(ja3s(sh));
+        self.server_version = Some(sh.negotiated());
+        self.server_cipher = Some(sh.cipher);
+    }
+
     /// Fills the client columns from a ClientHello body (sent over QUIC when `quic`).
     pub fn client_hello(&mut self, body: &[u8], quic: bool, anomalies: &mut u32) -> bool {
         let Some(ch) = client_hello(body) else {
@@ -90,6 +97,18 @@ impl TlsSession {
         meta: &mut TlsMeta,
         anomalies: &mut u32,
     ) -> Step {
+        if dir == 0 && tls::is_sslv2_hello(data) {
+            return match tls::sslv2_hello(data) {
+                Outcome::Parsed(h) => {
+                    // No JA3 or JA4: both are defined over the TLS ClientHello.
+                    meta.client_versions = Some(vec![h.version]);
+                    meta.ciphers = Some(h.ciphers);
+                    Step::Done
+                }
+                Outcome::Incomplete => Step::NeedMore,
+                _ => Step::Malformed,
+            };
+        }
         let hs = match handshake_bytes(data, scratch) {
             Outcome::Parsed(h) => h,
             _ => return Step::Malformed,
@@ -121,9 +140,7 @@ impl TlsSession {
                     };
                     if !self.server_hello {
                         self.server_hello = true;
-                        meta.ja3s = Some(ja3s(&sh));
-                        meta.server_version = Some(sh.negotiated());
-                        meta.server_cipher = Some(sh.cipher);
+                        meta.server_hello(&sh);
                     }
                     if sh.negotiated() >= 0x0304 {
                         return Step::Done; // the certificate is encrypted
@@ -152,7 +169,9 @@ impl TlsSession {
                 _ => return Step::Done,
             }
         }
-        if hs.ended {
+        if hs.broken {
+            Step::Malformed
+        } else if hs.ended {
             Step::Done
         } else {
             Step::NeedMore
