@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(tshark tcpdump libpcap-dev tcpreplay iproute2 pkg-config python3 python3-venv)
+packages=(tshark tcpdump libpcap-dev tcpreplay iproute2 pkg-config openssl python3 python3-venv)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -15,7 +15,8 @@ pub const MAX_NAME: usize = 512;
 /// Fields of a certificate.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CertInfo {
-    /// Subject, RFC 4514 style (last RDN first: `CN=...,O=...,C=...`).
+    /// Subject, RFC 4514 style (last RDN first: `CN=...,O=...,C=...`), with
+    /// OpenSSL's short names for attributes RFC 4514 does not name.
     pub subject: String,
     /// Issuer, RFC 4514 style.
     pub issuer: String,
@@ -147,17 +148,46 @@ fn name(body: &[u8], out: &mut String) -> Option<bool> {
     Some(cut)
 }
 
+/// Attribute names: RFC 4514's, and OpenSSL's short names for the others
+/// common in server certificates (extended-validation ones especially);
+/// any other attribute is written as its dotted OID.
 fn attribute(oid: &[u8], out: &mut String) {
+    const MS_EV: [u8; 9] = [0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x3c, 0x02];
+    const PKCS9: [u8; 8] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09];
+    const PILOT: [u8; 9] = [0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01];
     let short = match oid {
-        [0x55, 0x04, 0x03] => "CN",
-        [0x55, 0x04, 0x06] => "C",
-        [0x55, 0x04, 0x07] => "L",
-        [0x55, 0x04, 0x08] => "ST",
-        [0x55, 0x04, 0x09] => "STREET",
-        [0x55, 0x04, 0x0a] => "O",
-        [0x55, 0x04, 0x0b] => "OU",
-        [0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19] => "DC",
-        [0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x01] => "UID",
+        [0x55, 0x04, x] => match x {
+            3 => "CN",
+            4 => "SN",
+            5 => "serialNumber",
+            6 => "C",
+            7 => "L",
+            8 => "ST",
+            9 => "street",
+            10 => "O",
+            11 => "OU",
+            12 => "title",
+            13 => "description",
+            15 => "businessCategory",
+            17 => "postalCode",
+            41 => "name",
+            42 => "GN",
+            43 => "initials",
+            44 => "generationQualifier",
+            46 => "dnQualifier",
+            65 => "pseudonym",
+            97 => "organizationIdentifier",
+            _ => "",
+        },
+        [p @ .., 0x01, x] if p == MS_EV => match x {
+            1 => "jurisdictionL",
+            2 => "jurisdictionST",
+            3 => "jurisdictionC",
+            _ => "",
+        },
+        [p @ .., 0x01] if p == PKCS9 => "emailAddress",
+        [p @ .., 0x19] if p == PILOT => "DC",
+        [p @ .., 0x01] if p == PILOT => "UID",
         _ => "",
     };
     if short.is_empty() {

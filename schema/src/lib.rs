@@ -367,7 +367,7 @@ fn build() -> Vec<(usize, FieldSpec)> {
         f("tls_ja3s", Str, true, "", "JA3S server fingerprint: MD5 (hex) of version,cipher,extensions of the ServerHello."),
         f("tls_server_version", U16, true, "", "Version the server chose (supported_versions of the ServerHello, else its legacy version)."),
         f("tls_server_cipher", U16, true, "", "Cipher suite the server chose."),
-        f("tls_cert_subject", Str, true, "", "Subject of the server's certificate (TLS 1.2 and below, when the Certificate message is in the stream's first bytes), RFC 4514 style (`CN=...,O=...,C=...`)."),
+        f("tls_cert_subject", Str, true, "", "Subject of the server's certificate (TLS 1.2 and below, when the Certificate message is in the stream's first bytes), RFC 4514 style (`CN=...,O=...,C=...`, last RDN first; attributes RFC 4514 does not name get OpenSSL's short names, `serialNumber`, `emailAddress`, `jurisdictionC`..., or their dotted OID), as `openssl x509 -nameopt RFC2253,-esc_msb` prints it."),
         f("tls_cert_issuer", Str, true, "", "Issuer of the server's certificate, RFC 4514 style."),
         f("tls_cert_not_before", TsUs, true, "µs", "Start of the certificate's validity (UTC)."),
         f("tls_cert_not_after", TsUs, true, "µs", "End of the certificate's validity (UTC)."),
