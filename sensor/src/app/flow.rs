@@ -96,6 +96,20 @@ impl AppFlow {
         matches!(self.parse.phase, Phase::Done) || self.parse.done.iter().all(|&d| d)
     }
 
+    /// The flow is over: a direction still waiting for a hole to fill, its
+    /// parser not done, ends with a gap.
+    pub fn close(&mut self, stats: &mut AppStats) {
+        for d in 0..2 {
+            if !self.parse.done[d]
+                && self.reasm[d].waiting()
+                && !matches!(self.parse.phase, Phase::Done)
+            {
+                self.parse.meta.anomalies |= flags::GAP;
+                stats.gaps += 1;
+            }
+        }
+    }
+
     /// Gives every buffer back to the pool.
     pub fn release(&mut self, pool: &mut BufPool) {
         for p in &mut self.parse.pending {

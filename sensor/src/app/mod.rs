@@ -227,6 +227,9 @@ impl AppEngine {
     pub fn record(&mut self, idx: u32, last: bool) -> Option<Box<AppMeta>> {
         let slot = self.flows.get_mut(idx as usize)?;
         let f = slot.as_deref_mut()?;
+        if last {
+            f.close(&mut self.stats);
+        }
         let has = f.meta().proto.is_some() || f.meta().anomalies != 0;
         if last {
             f.release(&mut self.pool);

@@ -57,6 +57,11 @@ impl Reassembler {
         self.next
     }
 
+    /// True when segments wait for a hole that has not filled.
+    pub fn waiting(&self) -> bool {
+        self.stored > 0
+    }
+
     /// True when a segment at `seq` would have to wait (and so needs a ring).
     pub fn must_wait(&self, seq: u32) -> bool {
         self.ring.is_none() && (self.stored > 0 || (seq.wrapping_sub(self.next) as i32) > 0)
