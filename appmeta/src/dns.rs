@@ -77,6 +77,13 @@ impl Default for Name {
     }
 }
 
+#[cfg(test)]
+impl PartialEq for Name {
+    fn eq(&self, o: &Name) -> bool {
+        self.as_str() == o.as_str() && self.labels == o.labels
+    }
+}
+
 impl std::fmt::Debug for Name {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -194,6 +201,7 @@ pub fn read_name(msg: &[u8], pos: usize, out: &mut Name) -> Option<usize> {
 
 /// The first question of a message.
 #[derive(Clone, Debug, Default)]
+#[cfg_attr(test, derive(PartialEq))]
 pub struct Question {
     /// Name asked.
     pub name: Name,
@@ -205,6 +213,7 @@ pub struct Question {
 
 /// A parsed message: header, first question, and where the answers start.
 #[derive(Clone, Debug)]
+#[cfg_attr(test, derive(PartialEq))]
 pub struct Message<'a> {
     /// Header.
     pub header: Header,
@@ -494,4 +503,70 @@ pub fn encode_name(name: &str, out: &mut Vec<u8>) {
         out.extend_from_slice(label.as_bytes());
     }
     out.push(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg_with_name(wire: &[u8]) -> Vec<u8> {
+        let mut m = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(wire);
+        m.extend_from_slice(&[0, 1, 0, 1]);
+        m
+    }
+
+    #[test]
+    fn unusual_bytes_are_escaped() {
+        let m = msg_with_name(&[4, b'a', b'.', 0x01, b'\\', 3, b'c', b'o', b'm', 0]);
+        let Outcome::Parsed(p) = parse(&m) else {
+            panic!("parses")
+        };
+        let q = p.question.expect("question");
+        assert_eq!(q.name.as_str(), "a\\.\\001\\\\.com");
+        assert_eq!(q.name.labels, 2);
+    }
+
+    #[test]
+    fn pointer_loops_stop_at_the_hop_limit() {
+        // A pointer to itself, and a label followed by a pointer back to it.
+        for wire in [&[0xc0, 12][..], &[1, b'a', 0xc0, 12][..]] {
+            let m = msg_with_name(wire);
+            let mut name = Name::default();
+            assert!(read_name(&m, 12, &mut name).is_none());
+            assert_eq!(parse(&m), Outcome::Malformed);
+        }
+    }
+
+    #[test]
+    fn forward_pointers_are_followed() {
+        // version.bind + pointer to the zero byte after the pointer.
+        let mut m = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(b"\x07version\x04bind\xc0\x1b\x00\x10\x00\x03");
+        let Outcome::Parsed(p) = parse(&m) else {
+            panic!("parses")
+        };
+        assert_eq!(p.question.expect("q").name.as_str(), "version.bind");
+    }
+
+    #[test]
+    fn names_longer_than_255_bytes_are_malformed() {
+        let mut wire = Vec::new();
+        for _ in 0..5 {
+            wire.push(60);
+            wire.extend_from_slice(&[b'x'; 60]);
+        }
+        wire.push(0);
+        assert_eq!(parse(&msg_with_name(&wire)), Outcome::Malformed);
+    }
+
+    #[test]
+    fn a_strict_query_off_port() {
+        let mut m = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        encode_name("example.com", &mut m);
+        m.extend_from_slice(&[0, 1, 0, 1]);
+        assert!(looks_like_query(&m));
+        m.push(0); // trailing garbage
+        assert!(!looks_like_query(&m));
+    }
 }

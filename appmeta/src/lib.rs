@@ -51,40 +51,8 @@ pub enum Step {
     Malformed,
 }
 
-/// Bits of the `app_anomalies` column.
-pub mod flags {
-    /// A message was malformed.
-    pub const MALFORMED: u32 = 1;
-    /// A gap in the stream (lost or unseen segments) stopped a parser.
-    pub const GAP: u32 = 2;
-    /// A parser needed more than the stream depth or the buffer budget allowed.
-    pub const BUDGET: u32 = 4;
-    /// A value was cut to its column's bound.
-    pub const TRUNCATED: u32 = 8;
-    /// Every bit: value, name, meaning.
-    pub const ALL: [(u32, &str, &str); 4] = [
-        (
-            MALFORMED,
-            "malformed",
-            "a message broke its protocol's rules",
-        ),
-        (
-            GAP,
-            "gap",
-            "a gap in the stream (lost or unseen segments) stopped a parser",
-        ),
-        (
-            BUDGET,
-            "budget",
-            "a parser needed more than the stream depth or the buffer budget allowed",
-        ),
-        (
-            TRUNCATED,
-            "truncated",
-            "a value was cut to its column's bound",
-        ),
-    ];
-}
+/// Bits of the `app_anomalies` column (defined with the schema).
+pub use mekong_schema::app_anomaly as flags;
 
 /// Application protocols recognised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -72,15 +72,28 @@ fn ensure_capture(path: &Path, opts: &Options) -> Result<()> {
 }
 
 fn sense(pcap: &Path, out: &Path, workers: usize, max_flows: usize) -> Result<RunSummary> {
+    sense_with(pcap, out, workers, max_flows, true)
+}
+
+/// A run with application parsing on or off (`app`).
+fn sense_with(
+    pcap: &Path,
+    out: &Path,
+    workers: usize,
+    max_flows: usize,
+    app: bool,
+) -> Result<RunSummary> {
     let _ = std::fs::remove_dir_all(out);
+    let mut flow = FlowConfig {
+        max_flows,
+        ..FlowConfig::default()
+    };
+    flow.app.enabled = app;
     let cfg = RunConfig {
         inputs: vec![pcap.to_path_buf()],
         filter: None,
         workers,
-        flow: FlowConfig {
-            max_flows,
-            ..FlowConfig::default()
-        },
+        flow,
         defrag: DefragConfig::default(),
         sink: SinkConfig::new(out.to_path_buf(), "bench".into()),
         progress: false,
@@ -159,6 +172,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
     let mut cat = Vec::new();
     let mut w1 = Vec::new();
     let mut w2 = Vec::new();
+    let mut spine = Vec::new();
     let out = cfg.workdir.join("out");
     let mut summary = None;
     for _ in 0..runs {
@@ -175,10 +189,15 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
         let t = Instant::now();
         sense(&mixed, &out, 2, 1_000_000)?;
         w2.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        sense_with(&mixed, &out, 1, 1_000_000, false)?;
+        spine.push(t.elapsed().as_secs_f64());
         summary = Some(s);
     }
     let s = summary.context("no run")?;
     let (tcpdump, cat, w1, w2) = (median(tcpdump), median(cat), median(w1), median(w2));
+    let spine = median(spine);
+    let app = s.table.app;
     let pkts = s.packets as f64;
     let bytes_per_flow = s.output.bytes as f64 / s.output.records.max(1) as f64;
 
@@ -212,6 +231,11 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
         "ratio_1_worker_to_tcpdump": w1 / tcpdump,
         "ratio_2_workers_to_tcpdump": w2 / tcpdump,
         "ratio_cat_to_tcpdump": cat / tcpdump,
+        "mekong_1_worker_no_app_s": spine,
+        "ratio_no_app_to_tcpdump": spine / tcpdump,
+        "ratio_app_to_no_app": w1 / spine,
+        "app_flows": {"dns": app.flows[0], "tls": app.flows[1], "http": app.flows[2], "ssh": app.flows[3], "quic": app.flows[4]},
+        "app_peak_buffer_bytes": app.peak_buffer_bytes,
         "parquet_bytes": s.output.bytes,
         "parquet_bytes_per_flow": bytes_per_flow,
         "memory_flows": ms_flows,
@@ -241,6 +265,15 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
     println!(
         "  mekong-sensor, 2 workers     : {w2:.3} s  ({:.2}x)",
         w2 / tcpdump
+    );
+    println!(
+        "  mekong-sensor, 1 worker, --no-app (the spine alone): {spine:.3} s  ({:.2}x); application metadata costs {:.2}x the spine",
+        spine / tcpdump,
+        w1 / spine
+    );
+    println!(
+        "  application flows: dns {}, tls {}, http {}, ssh {}, quic {}; peak stream buffers {} bytes",
+        app.flows[0], app.flows[1], app.flows[2], app.flows[3], app.flows[4], app.peak_buffer_bytes
     );
     println!(
         "  Parquet: {} bytes for {} records = {bytes_per_flow:.1} bytes per flow",

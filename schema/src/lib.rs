@@ -417,6 +417,25 @@ pub fn index_of(name: &str) -> Option<usize> {
     specs().iter().position(|(_, s)| s.name == name)
 }
 
+/// Bits of the `app_anomalies` column: problems of the application parsers.
+pub mod app_anomaly {
+    /// A message broke its protocol's rules.
+    pub const MALFORMED: u32 = 1;
+    /// A gap in the stream (lost or unseen segments) stopped a parser.
+    pub const GAP: u32 = 2;
+    /// A parser needed more than the stream depth or the buffer budget allowed.
+    pub const BUDGET: u32 = 4;
+    /// A value was cut to its column's bound.
+    pub const TRUNCATED: u32 = 8;
+    /// Every bit: value, name, meaning.
+    pub const ALL: [(u32, &str, &str); 4] = [
+        (MALFORMED, "malformed", "a message broke its protocol's rules (the parser stopped reading that direction)"),
+        (GAP, "gap", "a gap in the stream (segments lost or not captured) stopped a parser before it was done"),
+        (BUDGET, "budget", "a parser needed to hold more than the stream depth, or the buffer budget was used up, and was given up"),
+        (TRUNCATED, "truncated", "a value was cut to its column's bound"),
+    ];
+}
+
 /// Keys of the key-value metadata in every Parquet file's footer.
 pub mod meta {
     /// Schema version ([`crate::SCHEMA_VERSION`]).
@@ -483,6 +502,73 @@ pub fn flow_schema() -> SchemaRef {
     .clone()
 }
 
+/// How the application columns are filled (part of the generated documentation).
+const APPLICATION: &str = "
+## How the application columns are filled
+
+**Recognition, whatever the port.** The first payload bytes of the first
+direction to send decide a TCP flow's protocol: a TLS handshake record
+(version 3.0 to 3.4) holding a ClientHello or ServerHello, or an SSLv2-format
+ClientHello, is `tls`; `SSH-` is `ssh`; a known HTTP method followed by a
+space, or `HTTP/1.`, is `http`; anything else on port 53 is DNS over TCP. A UDP
+datagram to or from port 53, 5353 or 5355 is DNS (one that does not parse is
+flagged `malformed`); a QUIC version 1 or 2 Initial packet from the client (long
+header, datagram of at least 1,200 bytes) is `quic`; elsewhere a datagram is DNS
+only if it is a well-formed standard query with nothing after it.
+
+**Streams.** TCP bytes reach the parsers in order: a segment ahead of a hole
+waits (where segments overlap, the bytes that came first win) and is delivered
+when the hole fills. A parser that needs more than a segment keeps the bytes it
+has not parsed, at most the stream depth per direction (`--stream-depth`,
+8,192 bytes by default); all such buffers together are capped by the buffer
+budget (`--stream-budget`, 128 MiB by default, shared by the workers). When a
+parser would need more, it is given up (`budget` bit). A hole that never fills
+stops the parsers of that direction (`gap` bit). Once the parsers have what they
+want (the hellos, the banners and key exchange, the certificate), a flow's
+later packets cost nothing; HTTP and DNS are read to the end of the flow to
+count requests and queries.
+
+**First and counts.** Columns named after the first message hold the first of
+the flow; the counts (`dns_queries`, `dns_distinct_names`, `http_requests`,
+`http_responses`) are per record. When the active timeout cuts a long flow,
+every record carries the flow's names and fingerprints.
+
+**DNS name statistics.** For the first query name as text (without the
+trailing dot): `dns_qname_len` is its length in bytes, dots included;
+`dns_qname_labels` its number of labels; `dns_qname_entropy` the Shannon
+entropy H = −Σ p(c) log2 p(c) over its characters with the dots left out and
+letters lower-cased, where p(c) is the share of character c (for
+`aaaa.bbbb.example.com`, 2.858 bits). Ordinary host names score about 2.5 to
+3.5; long random encodings (base32, hex) used by DNS tunnels score above 4.
+
+**TLS fingerprints.** JA4 follows FoxIO's specification of JA4 (the
+BSD-licensed part of JA4+): `t` (TCP) or `q` (QUIC), the highest offered version
+(`13`, `12`, `11`, `10`, `s3`, `s2`, or `00`), `d` with a server name or `i`
+without, two-digit counts of cipher suites and extensions, the first and last
+characters of the first ALPN value (`00` without ALPN); then the first 12 hex
+digits of the SHA-256 of the sorted cipher suites, and of the sorted
+extensions (server_name and ALPN left out) joined by `_` to the signature
+algorithms in their order. GREASE values are left out everywhere. JA3 and
+JA3S are the MD5 of the decimal strings `version,ciphers,extensions,groups,point
+formats` and `version,cipher,extensions` (GREASE left out). An SSLv2-format
+ClientHello gives versions and ciphers but no fingerprint; a malformed
+ClientHello gives none.
+
+**QUIC.** The client's Initial packets are decrypted with the keys that
+RFC 9001 (version 1) and RFC 9369 (version 2) derive from the first
+Destination Connection ID and the version's published salt; their CRYPTO
+frames are put back in order and the ClientHello fills the TLS client columns.
+The server's Initial packets give the ServerHello (`tls_ja3s`,
+`tls_server_version`, `tls_server_cipher`).
+
+**Certificates.** In TLS 1.2 and below the server's certificate chain is sent
+in the clear: the first certificate (the server's own) fills the `tls_cert_*`
+columns. TLS 1.3 encrypts it.
+
+**No content.** Only the fields named here are kept; no other payload byte is
+stored.
+";
+
 /// The column reference as Markdown (the content of `docs/flow-record.md`).
 pub fn render_markdown() -> String {
     let mut s = String::new();
@@ -525,6 +611,19 @@ holds NaN or Infinity. Standard deviations are sample standard deviations (n −
             doc
         ));
     }
+    s.push_str(
+        "\n## Application anomaly bits\n\n| Bit | Value | Name | Meaning |\n|---|---|---|---|\n",
+    );
+    for (bit, name, doc) in app_anomaly::ALL {
+        s.push_str(&format!(
+            "| {} | {} | `{}` | {} |\n",
+            bit.trailing_zeros(),
+            bit,
+            name,
+            doc
+        ));
+    }
+    s.push_str(APPLICATION);
     s.push_str("\n## File metadata\n\nEvery Parquet file's footer carries these key-value pairs:\n\n| Key | Meaning |\n|---|---|\n");
     for (k, doc) in meta::ALL {
         s.push_str(&format!("| `{k}` | {doc} |\n"));

@@ -11,6 +11,7 @@ use mekong_sensor::flow::table::SEC;
 use mekong_sensor::flow::FlowConfig;
 use mekong_sensor::output::SinkConfig;
 use mekong_sensor::pipeline::{run, RunConfig, RunSummary};
+use mekong_testkit::app::*;
 use mekong_testkit::build::*;
 use mekong_testkit::{read_rows, Trace};
 use serde_json::{Map, Value};
@@ -128,88 +129,6 @@ impl Conn {
         self.t
     }
 }
-
-fn u16be(v: usize) -> [u8; 2] {
-    (v as u16).to_be_bytes()
-}
-
-fn ext(kind: u16, data: &[u8]) -> Vec<u8> {
-    let mut v = kind.to_be_bytes().to_vec();
-    v.extend_from_slice(&u16be(data.len()));
-    v.extend_from_slice(data);
-    v
-}
-
-/// A handshake message: type, 24-bit length, body.
-fn handshake(kind: u8, body: &[u8]) -> Vec<u8> {
-    let mut v = vec![kind];
-    v.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    v.extend_from_slice(body);
-    v
-}
-
-/// A TLS record.
-fn record(kind: u8, body: &[u8]) -> Vec<u8> {
-    let mut v = vec![kind, 3, 1];
-    v.extend_from_slice(&u16be(body.len()));
-    v.extend_from_slice(body);
-    v
-}
-
-/// A ClientHello message: TLS 1.2 legacy version, ciphers 1301 and c02f,
-/// extensions server_name, ALPN h2 and http/1.1, supported_versions
-/// (1.3, 1.2), supported_groups (x25519, secp256r1), ec_point_formats
-/// (uncompressed), signature_algorithms (0403, 0804).
-fn client_hello(sni: &str) -> Vec<u8> {
-    let mut body = vec![3, 3];
-    body.extend_from_slice(&[7; 32]);
-    body.push(0);
-    body.extend_from_slice(&[0, 4, 0x13, 0x01, 0xc0, 0x2f]);
-    body.extend_from_slice(&[1, 0]);
-    let mut name = vec![0];
-    name.extend_from_slice(&u16be(sni.len()));
-    name.extend_from_slice(sni.as_bytes());
-    let mut sni_ext = u16be(name.len()).to_vec();
-    sni_ext.extend_from_slice(&name);
-    let mut alpn = Vec::new();
-    for p in ["h2", "http/1.1"] {
-        alpn.push(p.len() as u8);
-        alpn.extend_from_slice(p.as_bytes());
-    }
-    let mut alpn_ext = u16be(alpn.len()).to_vec();
-    alpn_ext.extend_from_slice(&alpn);
-    let mut exts = Vec::new();
-    exts.extend(ext(0x0000, &sni_ext));
-    exts.extend(ext(0x0010, &alpn_ext));
-    exts.extend(ext(0x002b, &[4, 3, 4, 3, 3]));
-    exts.extend(ext(0x000a, &[0, 4, 0, 0x1d, 0, 0x17]));
-    exts.extend(ext(0x000b, &[1, 0]));
-    exts.extend(ext(0x000d, &[0, 4, 4, 3, 8, 4]));
-    body.extend_from_slice(&u16be(exts.len()));
-    body.extend_from_slice(&exts);
-    handshake(1, &body)
-}
-
-/// JA4 of [`client_hello`]: t, 13, d, 02 ciphers, 06 extensions, h2;
-/// sha256("1301,c02f")[:12]; sha256("000a,000b,000d,002b_0403,0804")[:12].
-const JA4: &str = "t13d0206h2_c1929292aa6b_fb71836bce29";
-/// md5("771,4865-49199,0-16-43-10-11-13,29-23,0").
-const JA3: &str = "b7938aa8c6716e481ce6d39fd183f22a";
-
-/// A TLS 1.2 ServerHello choosing c02f with extensions renegotiation_info
-/// and server_name; JA3S = md5("771,49199,65281-0").
-fn server_hello() -> Vec<u8> {
-    let mut body = vec![3, 3];
-    body.extend_from_slice(&[9; 32]);
-    body.push(0);
-    body.extend_from_slice(&[0xc0, 0x2f, 0]);
-    let mut exts = ext(0xff01, &[0]);
-    exts.extend(ext(0x0000, &[]));
-    body.extend_from_slice(&u16be(exts.len()));
-    body.extend_from_slice(&exts);
-    handshake(2, &body)
-}
-const JA3S: &str = "ebc4d9674023776e56b32a2cd3cb5e97";
 
 fn assert_client_hello(r: &Row, sni: &str) {
     assert_eq!(s(r, "app_proto"), Some("tls"));
@@ -402,34 +321,6 @@ fn long_uris_are_cut_and_flagged() {
     assert_eq!(n(&r, "app_anomalies").unwrap() & 8, 8, "truncated bit");
 }
 
-/// A KEXINIT binary packet with the given name-lists (both directions alike).
-fn kexinit(kex: &str, cipher: &str, mac: &str, comp: &str) -> Vec<u8> {
-    let mut payload = vec![20];
-    payload.extend_from_slice(&[0x42; 16]);
-    for l in [
-        kex,
-        "ssh-ed25519",
-        cipher,
-        cipher,
-        mac,
-        mac,
-        comp,
-        comp,
-        "",
-        "",
-    ] {
-        payload.extend_from_slice(&(l.len() as u32).to_be_bytes());
-        payload.extend_from_slice(l.as_bytes());
-    }
-    payload.extend_from_slice(&[0, 0, 0, 0, 0]); // first_kex_packet_follows, reserved
-    let pad = 8 - (payload.len() + 5) % 8 + 4;
-    let mut v = ((payload.len() + pad + 1) as u32).to_be_bytes().to_vec();
-    v.push(pad as u8);
-    v.extend_from_slice(&payload);
-    v.extend(std::iter::repeat_n(0u8, pad));
-    v
-}
-
 #[test]
 fn ssh_banners_and_hassh() {
     let mut c = Conn::open(50011, 2222);
@@ -463,22 +354,6 @@ fn ssh_banners_and_hassh() {
     );
 }
 
-fn name(out: &mut Vec<u8>, n: &str) {
-    for l in n.split('.') {
-        out.push(l.len() as u8);
-        out.extend_from_slice(l.as_bytes());
-    }
-    out.push(0);
-}
-
-fn dns_header(id: u16, flags: u16, qd: u16, an: u16) -> Vec<u8> {
-    let mut v = Vec::new();
-    for x in [id, flags, qd, an, 0, 0] {
-        v.extend_from_slice(&x.to_be_bytes());
-    }
-    v
-}
-
 fn udp_pair(t: &mut Trace, at: u64, query: &[u8], response: &[u8]) {
     t.push(at, udp4(C, S, 40000, 53, query));
     t.push(at + 1_000_000, udp4(S, C, 53, 40000, response));
@@ -487,13 +362,13 @@ fn udp_pair(t: &mut Trace, at: u64, query: &[u8], response: &[u8]) {
 #[test]
 fn dns_compression_pointers() {
     let mut q = dns_header(0x1234, 0x0100, 1, 0);
-    name(&mut q, "www.example.com");
+    dns_name(&mut q, "www.example.com");
     q.extend_from_slice(&[0, 1, 0, 1]);
     // The response repeats the question (offset 12) and answers:
     //   ptr(12) CNAME "cdn" + ptr(16, "example.com")    TTL 300
     //   ptr(cname rdata) A 93.184.216.34               TTL 60
     let mut r = dns_header(0x1234, 0x8180, 1, 2);
-    name(&mut r, "www.example.com");
+    dns_name(&mut r, "www.example.com");
     r.extend_from_slice(&[0, 1, 0, 1]);
     r.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0x01, 0x2c, 0, 6]);
     let cname_at = r.len();
@@ -565,7 +440,7 @@ fn dns_counts_and_name_statistics() {
     .enumerate()
     {
         let mut q = dns_header(i as u16, 0x0100, 1, 0);
-        name(&mut q, qn);
+        dns_name(&mut q, qn);
         q.extend_from_slice(&[0, 16, 0, 1]);
         t.push(T0 + i as u64 * SEC, udp4(C, S, 40002, 53, &q));
     }
@@ -585,7 +460,7 @@ fn dns_counts_and_name_statistics() {
 #[test]
 fn dns_over_tcp() {
     let mut q = dns_header(7, 0x0100, 1, 0);
-    name(&mut q, "tcp.example");
+    dns_name(&mut q, "tcp.example");
     q.extend_from_slice(&[0, 28, 0, 1]);
     let mut framed = u16be(q.len()).to_vec();
     framed.extend_from_slice(&q);

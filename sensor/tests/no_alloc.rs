@@ -1,6 +1,8 @@
 //! The hot path does not allocate per packet: once flows exist, decoding
 //! and accounting packets (time moving on, timers firing and rescheduling)
-//! makes no heap allocation. Checked with a counting global allocator.
+//! makes no heap allocation, nor does reading the application messages of
+//! long-lived flows (HTTP keep-alive, DNS). Checked with a counting global
+//! allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,6 +39,9 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
+
+/// The counters are global: the tests of this file run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 const SEC: u64 = 1_000_000_000;
 
@@ -76,6 +81,7 @@ fn second(t: u64) -> Vec<(u64, Vec<u8>)> {
 
 #[test]
 fn steady_traffic_makes_no_allocation() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let cfg = FlowConfig::default();
     let mut table = FlowTable::new(cfg);
     let mut decoder = Decoder::new(DefragConfig::default());
@@ -116,4 +122,112 @@ fn steady_traffic_makes_no_allocation() {
         0,
         "allocations while accounting {n} packets"
     );
+}
+
+/// One second of application traffic on long-lived flows: an HTTP/1.1
+/// keep-alive request and response, and a DNS query and answer.
+fn app_second(t: u64, k: u32) -> Vec<(u64, Vec<u8>)> {
+    let (c, s) = ([10, 9, 0, 1], [10, 9, 0, 2]);
+    let req = b"GET /status HTTP/1.1\r\nHost: app.example\r\nUser-Agent: probe/1\r\n\r\n";
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok";
+    let cseq = 1001u32.wrapping_add(k.wrapping_mul(req.len() as u32));
+    let sseq = 9001u32.wrapping_add(k.wrapping_mul(resp.len() as u32));
+    let names = ["a.example.com", "b.example.com", "c.example.com"];
+    let mut q = mekong_testkit::app::dns_header(k as u16, 0x0100, 1, 0);
+    mekong_testkit::app::dns_name(&mut q, names[k as usize % 3]);
+    q.extend_from_slice(&[0, 1, 0, 1]);
+    let mut r = mekong_testkit::app::dns_header(k as u16, 0x8180, 1, 1);
+    mekong_testkit::app::dns_name(&mut r, names[k as usize % 3]);
+    r.extend_from_slice(&[
+        0, 1, 0, 1, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1,
+    ]);
+    vec![
+        (t, tcp4(c, s, 41000, 80, cseq, 502, psh_ack(sseq), req)),
+        (
+            t + 1_000_000,
+            tcp4(
+                s,
+                c,
+                80,
+                41000,
+                sseq,
+                502,
+                psh_ack(cseq + req.len() as u32),
+                resp,
+            ),
+        ),
+        (t + 2_000_000, udp4(c, s, 41001, 53, &q)),
+        (t + 3_000_000, udp4(s, c, 53, 41001, &r)),
+    ]
+}
+
+#[test]
+fn steady_application_traffic_makes_no_allocation() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut table = FlowTable::new(FlowConfig::default());
+    let mut decoder = Decoder::new(DefragConfig::default());
+    let mut out = Vec::with_capacity(1024);
+    let t0 = 1_700_000_000 * SEC;
+    let (c, s) = ([10, 9, 0, 1], [10, 9, 0, 2]);
+    let mut feed = |frames: &[(u64, Vec<u8>)], table: &mut FlowTable, out: &mut Vec<_>| {
+        for (ts, frame) in frames {
+            let raw = RawPacket {
+                ts_ns: *ts,
+                linktype: 1,
+                orig_len: frame.len() as u32,
+                data: frame,
+                offset: 0,
+            };
+            if let Decoded::Packet(p) = decoder.decode(&raw) {
+                table.process(&p, out);
+            }
+        }
+    };
+    let handshake = vec![
+        (t0, tcp4(c, s, 41000, 80, 1000, 502, syn(), b"")),
+        (
+            t0 + 1000,
+            tcp4(s, c, 80, 41000, 9000, 502, syn_ack(1001), b""),
+        ),
+        (t0 + 2000, tcp4(c, s, 41000, 80, 1001, 502, ack(9001), b"")),
+    ];
+    feed(&handshake, &mut table, &mut out);
+    for k in 0..50u32 {
+        feed(
+            &app_second(t0 + u64::from(k + 1) * SEC, k),
+            &mut table,
+            &mut out,
+        );
+    }
+    ALLOCS.store(0, Ordering::Relaxed);
+    for k in 50..250u32 {
+        let frames = app_second(t0 + u64::from(k + 1) * SEC, k);
+        COUNTING.store(true, Ordering::Relaxed);
+        feed(&frames, &mut table, &mut out);
+        COUNTING.store(false, Ordering::Relaxed);
+    }
+    assert!(out.is_empty(), "no flow ended");
+    assert_eq!(table.len(), 2);
+    assert_eq!(
+        ALLOCS.load(Ordering::Relaxed),
+        0,
+        "allocations while parsing"
+    );
+    // The parsers did read every message.
+    table.flush(
+        t0 + 300 * SEC,
+        mekong_sensor::flow::EndReason::Eof,
+        &mut out,
+        &mut |_| {},
+    );
+    let http = out
+        .iter()
+        .find_map(|r| r.app.as_ref()?.http.clone())
+        .expect("http");
+    assert_eq!((http.requests, http.responses), (250, 250));
+    let dns = out
+        .iter()
+        .find_map(|r| r.app.as_ref()?.dns.clone())
+        .expect("dns");
+    assert_eq!((dns.queries, dns.distinct_names()), (250, 3));
 }

@@ -131,3 +131,91 @@ fn view(f: &[u8]) -> PacketView<'_> {
     };
     decode_stateless(&raw).expect("valid frame")
 }
+
+/// The application metadata of a TCP conversation whose client stream is
+/// cut at `cuts`, sent in `order` (indices into the pieces, repeats allowed).
+fn app_of_segments(
+    stream: &[u8],
+    cuts: &[usize],
+    order: &[usize],
+) -> Option<Box<mekong_appmeta::AppMeta>> {
+    let mut bounds: Vec<usize> = cuts
+        .iter()
+        .map(|&c| c % stream.len())
+        .filter(|&c| c > 0)
+        .collect();
+    bounds.push(0);
+    bounds.push(stream.len());
+    bounds.sort_unstable();
+    bounds.dedup();
+    let pieces: Vec<(usize, &[u8])> = bounds
+        .windows(2)
+        .map(|w| (w[0], &stream[w[0]..w[1]]))
+        .collect();
+    let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let isn = 4_000_000_000u32; // the sequence numbers wrap inside the stream
+    let mut frames = vec![tcp4(c, s, 40000, 443, isn, 1000, syn(), b"")];
+    let mut sent = vec![false; pieces.len()];
+    for &i in order {
+        let k = i % pieces.len();
+        sent[k] = true;
+        let (off, p) = pieces[k];
+        frames.push(tcp4(
+            c,
+            s,
+            40000,
+            443,
+            isn.wrapping_add(1 + off as u32),
+            1000,
+            psh_ack(1),
+            p,
+        ));
+    }
+    for (k, (off, p)) in pieces.iter().enumerate() {
+        if !sent[k] {
+            frames.push(tcp4(
+                c,
+                s,
+                40000,
+                443,
+                isn.wrapping_add(1 + *off as u32),
+                1000,
+                psh_ack(1),
+                p,
+            ));
+        }
+    }
+    let mut table = FlowTable::new(FlowConfig::default());
+    let mut out = Vec::new();
+    for (n, f) in frames.iter().enumerate() {
+        let mut p = view(f);
+        p.ts_ns = 1_000_000_000 + n as u64 * 1000;
+        p.first_ns = p.ts_ns;
+        table.process(&p, &mut out);
+    }
+    table.flush(2_000_000_000, EndReason::Eof, &mut out, &mut |_| {});
+    assert_eq!(out.len(), 1);
+    out.pop().and_then(|r| r.app)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// However the client's bytes are cut into segments, reordered and
+    /// repeated, the record's application columns are those of the
+    /// conversation sent in order.
+    #[test]
+    fn app_metadata_does_not_depend_on_segmentation(
+        cuts in proptest::collection::vec(any::<usize>(), 0..12),
+        order in proptest::collection::vec(any::<usize>(), 0..20),
+    ) {
+        let mut stream = mekong_testkit::app::record(22, &mekong_testkit::app::client_hello("prop.example"));
+        stream.extend_from_slice(&mekong_testkit::app::record(23, &[0x55; 300]));
+        let app = app_of_segments(&stream, &cuts, &order).expect("metadata");
+        let tls = app.tls.as_ref().expect("tls");
+        prop_assert_eq!(tls.sni.as_deref(), Some("prop.example"));
+        prop_assert_eq!(tls.ja4.as_deref(), Some(mekong_testkit::app::JA4));
+        prop_assert_eq!(tls.ja3.as_deref(), Some(mekong_testkit::app::JA3));
+        prop_assert_eq!(app.anomalies, 0);
+    }
+}
