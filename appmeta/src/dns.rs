@@ -117,6 +117,12 @@ impl Name {
             self.push(b'.');
         }
         self.labels = self.labels.saturating_add(1);
+        let plain = |b: &u8| (0x21..=0x7e).contains(b) && *b != b'.' && *b != b'\\';
+        if label.iter().all(plain) && self.len + label.len() <= self.buf.len() {
+            self.buf[self.len..self.len + label.len()].copy_from_slice(label);
+            self.len += label.len();
+            return;
+        }
         for &b in label {
             match b {
                 b'.' | b'\\' => {

@@ -39,9 +39,7 @@ fn hash12(s: &str) -> String {
     if s.is_empty() {
         return "000000000000".to_string();
     }
-    let mut h = hex(&Sha256::digest(s.as_bytes()));
-    h.truncate(12);
-    h
+    hex(&Sha256::digest(s.as_bytes())[..6])
 }
 
 fn join_hex(values: &[u16]) -> String {

@@ -6,6 +6,14 @@ use std::fmt::Write as _;
 /// bytes that are not UTF-8 are written `\xHH`. Stops before `out` would pass
 /// `max` bytes; returns true when the text was cut.
 pub fn push_text(out: &mut String, b: &[u8], max: usize) -> bool {
+    // Most values are printable ASCII: copy them at once.
+    if b.iter().all(|&c| (0x20..0x7f).contains(&c)) {
+        let room = max.saturating_sub(out.len());
+        let n = b.len().min(room);
+        // Printable ASCII is UTF-8 at every boundary.
+        out.push_str(std::str::from_utf8(&b[..n]).unwrap_or_default());
+        return n < b.len();
+    }
     for chunk in b.utf8_chunks() {
         for c in chunk.valid().chars() {
             let need = if c.is_control() { 4 } else { c.len_utf8() };
@@ -38,9 +46,11 @@ pub fn text(b: &[u8], max: usize) -> (String, bool) {
 
 /// Lower-case hexadecimal of `b`.
 pub fn hex(b: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
+    for &x in b {
+        s.push(char::from(DIGITS[usize::from(x >> 4)]));
+        s.push(char::from(DIGITS[usize::from(x & 15)]));
     }
     s
 }

@@ -224,53 +224,60 @@ pub fn dotted_oid(oid: &[u8], out: &mut String) {
     }
 }
 
-fn push_value(v: Tlv<'_>, out: &mut String) {
-    let start = out.len();
-    let mut chars: Vec<char> = Vec::new();
+/// Calls `f` with each character of a string value, by its ASN.1 type;
+/// false for types that are not strings.
+fn each_char(v: Tlv<'_>, f: &mut dyn FnMut(char)) -> bool {
+    const R: char = char::REPLACEMENT_CHARACTER;
     match v.tag {
         // UTF8String, PrintableString, IA5String, NumericString, VisibleString
         0x0c | 0x13 | 0x16 | 0x12 | 0x1a => {
             for chunk in v.body.utf8_chunks() {
-                chars.extend(chunk.valid().chars());
-                chars.extend(chunk.invalid().iter().map(|_| char::REPLACEMENT_CHARACTER));
+                chunk.valid().chars().for_each(&mut *f);
+                chunk.invalid().iter().for_each(|_| f(R));
             }
         }
         // T61String, read as Latin-1
-        0x14 => chars.extend(v.body.iter().map(|&b| char::from(b))),
+        0x14 => v.body.iter().for_each(|&b| f(char::from(b))),
         // BMPString (UTF-16BE)
-        0x1e => chars.extend(
-            char::decode_utf16(
-                v.body
-                    .chunks_exact(2)
-                    .map(|c| u16::from_be_bytes([c[0], c[1]])),
-            )
-            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)),
-        ),
+        0x1e => char::decode_utf16(
+            v.body
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]])),
+        )
+        .for_each(|c| f(c.unwrap_or(R))),
         // UniversalString (UTF-32BE)
-        0x1c => chars.extend(v.body.chunks_exact(4).map(|c| {
-            char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                .unwrap_or(char::REPLACEMENT_CHARACTER)
-        })),
-        _ => {
-            out.push('#');
-            let _ = write!(out, "{:02x}", v.tag);
-            let _ = write!(out, "{:02x}", v.body.len().min(0x7f));
-            out.push_str(&hex(&v.body[..v.body.len().min(MAX_NAME / 2)]));
-            return;
-        }
+        0x1c => v.body.chunks_exact(4).for_each(|c| {
+            f(char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])).unwrap_or(R))
+        }),
+        _ => return false,
     }
-    let n = chars.len();
-    for (i, c) in chars.into_iter().enumerate() {
+    true
+}
+
+fn push_value(v: Tlv<'_>, out: &mut String) {
+    let start = out.len();
+    let mut count = 0usize;
+    if !each_char(v, &mut |_| count += 1) {
+        out.push('#');
+        let _ = write!(out, "{:02x}", v.tag);
+        let _ = write!(out, "{:02x}", v.body.len().min(0x7f));
+        out.push_str(&hex(&v.body[..v.body.len().min(MAX_NAME / 2)]));
+        return;
+    }
+    let mut i = 0usize;
+    each_char(v, &mut |c| {
+        let first = i == 0;
+        i += 1;
         if out.len() - start > MAX_NAME {
-            break;
+            return;
         }
         match c {
             '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
                 out.push('\\');
                 out.push(c);
             }
-            '#' if i == 0 => out.push_str("\\#"),
-            ' ' if i == 0 || i + 1 == n => out.push_str("\\ "),
+            '#' if first => out.push_str("\\#"),
+            ' ' if first || i == count => out.push_str("\\ "),
             c if c.is_control() => {
                 let mut buf = [0u8; 4];
                 for b in c.encode_utf8(&mut buf).bytes() {
@@ -279,7 +286,7 @@ fn push_value(v: Tlv<'_>, out: &mut String) {
             }
             c => out.push(c),
         }
-    }
+    });
 }
 
 /// Days from 1970-01-01 to the civil date (proleptic Gregorian).

@@ -69,11 +69,16 @@ impl AppFlow {
     }
 
     /// A UDP flow with its session.
-    pub fn udp(session: UdpSession, meta: AppMeta) -> AppFlow {
-        let mut f = AppFlow::new();
-        f.parse.meta = Box::new(meta);
-        f.parse.phase = Phase::Udp(session);
-        f
+    pub fn udp(session: UdpSession, meta: Box<AppMeta>) -> AppFlow {
+        AppFlow {
+            parse: Parse {
+                meta,
+                phase: Phase::Udp(session),
+                pending: [None, None],
+                done: [false; 2],
+            },
+            reasm: [Reassembler::default(), Reassembler::default()],
+        }
     }
 
     /// The metadata found so far.

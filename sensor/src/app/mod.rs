@@ -176,7 +176,7 @@ impl AppEngine {
             }
             Transport::Udp => {
                 if e.app == AppState::Idle {
-                    let mut meta = AppMeta::default();
+                    let mut meta = Box::<AppMeta>::default();
                     match UdpSession::detect(p.payload, d, ports, &mut meta) {
                         Some(s) => {
                             if let Some(proto) = meta.proto {

@@ -217,6 +217,32 @@ impl Row<'_> {
         self.i += 1;
     }
 
+    /// Appends null to every remaining column, from `first` on, except
+    /// `zero`, which gets 0 (a non-null counter).
+    fn nulls_to_end(&mut self, first: &str, zero: &str) {
+        self.check(first);
+        while self.i < self.c.cols.len() {
+            let is_zero = self.c.names[self.i] == zero;
+            match &mut self.c.cols[self.i] {
+                Col::Bool(b) => b.append_null(),
+                Col::U8(b) => b.append_null(),
+                Col::U16(b) => b.append_null(),
+                Col::U32(b) if is_zero => b.append_value(0),
+                Col::U32(b) => b.append_null(),
+                Col::I64(b) => b.append_null(),
+                Col::F64(b) => b.append_null(),
+                Col::Str(b) => b.append_null(),
+                Col::Ts(b) => b.append_null(),
+                Col::LI16(b) => b.append(false),
+                Col::LI64(b) => b.append(false),
+                Col::LU8(b) => b.append(false),
+                Col::LU16(b) => b.append(false),
+                Col::LStr(b) => b.append(false),
+            }
+            self.i += 1;
+        }
+    }
+
     fn check(&self, name: &str) {
         debug_assert_eq!(
             self.c.names[self.i], name,
@@ -396,6 +422,12 @@ fn write_record(w: &mut Row<'_>, r: &FlowRecord, sensor_id: &str) {
 
 /// The application columns (null where the record has no such metadata).
 fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
+    let Some(a) = a else {
+        // Most records: every application column null, `app_anomalies` 0.
+        w.nulls_to_end("app_proto", "app_anomalies");
+        return;
+    };
+    let a = Some(a);
     w.str("app_proto", a.and_then(|a| a.proto).map(|p| p.name()));
     w.u32("app_anomalies", Some(a.map_or(0, |a| a.anomalies)));
     let dns = a.and_then(|a| a.dns.as_ref());
