@@ -61,3 +61,24 @@ show("Largest uploads to the internet", f"""
            round(sum(resp_payload_bytes) / 1e6, 2) AS mb_in
     FROM {flows} WHERE NOT regexp_matches(resp_addr, '^10\\.')
     GROUP BY ALL ORDER BY mb_out DESC LIMIT 3""")
+
+show("Application protocols recognised (whatever the port)", f"""
+    SELECT app_proto, count(*) AS flows, count(DISTINCT resp_port) AS ports
+    FROM {flows} WHERE app_proto IS NOT NULL GROUP BY ALL ORDER BY flows DESC""")
+
+show("DNS names with the most random-looking labels (tunnels score above 4 bits)", f"""
+    SELECT orig_addr, left(dns_query, 60) || CASE WHEN length(dns_query) > 60 THEN '...' ELSE '' END AS dns_query,
+           dns_qname_len AS len, round(dns_qname_entropy, 2) AS entropy,
+           dns_queries AS queries, dns_distinct_names AS distinct_names
+    FROM {flows} WHERE dns_qname_entropy IS NOT NULL
+    ORDER BY dns_qname_entropy * dns_qname_len DESC LIMIT 5""")
+
+show("TLS clients by JA4, with a server name and the issuer they saw", f"""
+    SELECT tls_ja4, count(*) AS flows, count(DISTINCT orig_addr) AS clients,
+           any_value(tls_sni) AS a_name, any_value(tls_cert_issuer) AS an_issuer
+    FROM {flows} WHERE tls_ja4 IS NOT NULL GROUP BY tls_ja4 ORDER BY flows DESC LIMIT 6""")
+
+show("SSH and HTTP clients", f"""
+    SELECT app_proto, left(coalesce(ssh_client_banner, http_user_agent), 70) AS client,
+           any_value(ssh_hassh) AS hassh, count(*) AS flows, count(DISTINCT resp_addr) AS servers
+    FROM {flows} WHERE app_proto IN ('ssh', 'http') GROUP BY ALL ORDER BY flows DESC LIMIT 8""")
