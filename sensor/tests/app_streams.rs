@@ -495,3 +495,33 @@ fn quic_version_2_initial_is_decrypted() {
         assert_eq!(n(r, "tls_server_version"), Some(0x0304));
     }
 }
+
+#[test]
+fn many_half_sent_messages_stay_within_the_budget() {
+    // 5,000 connections each send the first 30 bytes of a ClientHello and
+    // stop: each would hold a buffer; the budget holds seven.
+    let hello = record(22, &client_hello("many.example"));
+    let mut t = Trace::new();
+    for k in 0..5_000u32 {
+        let c = [10, 1, (k >> 8) as u8, k as u8];
+        let at = T0 + u64::from(k) * 1_000;
+        t.push(at, tcp4(c, S, 40000, 443, 1000, 65535, syn(), b""));
+        t.push(
+            at + 500,
+            tcp4(c, S, 40000, 443, 1001, 65535, psh_ack(1), &hello[..30]),
+        );
+    }
+    let budget = 64 * 1024;
+    let (rows, sum) = run_with(&t, |cfg| cfg.flow.app.budget = budget);
+    assert_eq!(rows.len(), 5_000);
+    let app = sum.table.app;
+    assert!(app.peak_buffer_bytes <= budget as u64, "{app:?}");
+    // Buffers are 8 KiB of data plus the 1 KiB bitmap a waiting ring needs.
+    let held = budget / (8192 + 1024);
+    assert_eq!(app.budget_exhausted, 5_000 - held as u64, "{app:?}");
+    let flagged = rows
+        .iter()
+        .filter(|r| n(r, "app_anomalies").unwrap() & 4 == 4)
+        .count();
+    assert_eq!(flagged, 5_000 - held);
+}
