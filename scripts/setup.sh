@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Mekong's build, demo and tests need on a fresh Debian machine:
-# system packages through apt, and the independent Parquet readers (pyarrow,
-# DuckDB) from PyPI into the project's .venv. Safe to run again.
+# system packages through apt, and the independent readers the tests use
+# (pyarrow, DuckDB, the jsonschema validator) from PyPI into the project's
+# .venv. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,8 +33,9 @@ fi
 
 command -v cargo >/dev/null || { echo "setup: cargo (Rust toolchain) is required" >&2; exit 1; }
 
-if ! .venv/bin/python3 -c "import pyarrow, duckdb" 2>/dev/null; then
-  echo "setup: installing pyarrow and duckdb into .venv" >&2
-  python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check "pyarrow>=15" "duckdb>=1.0"
+# The tests use this interpreter (.venv/bin/python3), never the python3 on PATH.
+if ! .venv/bin/python3 -c "import pyarrow, duckdb, jsonschema" 2>/dev/null; then
+  echo "setup: installing pyarrow, duckdb and jsonschema into .venv" >&2
+  [ -x .venv/bin/python3 ] || python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check "pyarrow>=15" "duckdb>=1.0" "jsonschema>=4.18"
 fi

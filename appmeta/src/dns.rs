@@ -501,16 +501,6 @@ impl DnsMeta {
     }
 }
 
-/// Writes `name` in wire format (for tests and generators): `www.example.com`
-/// becomes `3www7example3com0`.
-pub fn encode_name(name: &str, out: &mut Vec<u8>) {
-    for label in name.split('.').filter(|l| !l.is_empty()) {
-        out.push(label.len() as u8);
-        out.extend_from_slice(label.as_bytes());
-    }
-    out.push(0);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,7 +559,7 @@ mod tests {
     #[test]
     fn a_strict_query_off_port() {
         let mut m = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-        encode_name("example.com", &mut m);
+        mekong_testkit::app::dns_name(&mut m, "example.com");
         m.extend_from_slice(&[0, 1, 0, 1]);
         assert!(looks_like_query(&m));
         m.push(0); // trailing garbage

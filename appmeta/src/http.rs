@@ -359,12 +359,9 @@ impl HttpSession {
                 Step::Consumed(k as usize)
             }
             Body::ChunkSize => {
-                let Some(nl) = data.iter().take(MAX_LINE).position(|&c| c == b'\n') else {
-                    return if data.len() >= MAX_LINE {
-                        Step::Malformed
-                    } else {
-                        Step::NeedMore
-                    };
+                let nl = match crate::line_end(data, MAX_LINE) {
+                    Ok(nl) => nl,
+                    Err(step) => return step,
                 };
                 let line = data[..nl].strip_suffix(b"\r").unwrap_or(&data[..nl]);
                 let size = line
@@ -384,12 +381,9 @@ impl HttpSession {
                 Step::Consumed(nl + 1)
             }
             Body::Trailers => {
-                let Some(nl) = data.iter().take(MAX_LINE).position(|&c| c == b'\n') else {
-                    return if data.len() >= MAX_LINE {
-                        Step::Malformed
-                    } else {
-                        Step::NeedMore
-                    };
+                let nl = match crate::line_end(data, MAX_LINE) {
+                    Ok(nl) => nl,
+                    Err(step) => return step,
                 };
                 if data[..nl].iter().all(|&c| c == b'\r') {
                     self.body[d] = Body::Head;

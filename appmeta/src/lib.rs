@@ -51,6 +51,17 @@ pub enum Step {
     Malformed,
 }
 
+/// The end of the line at the start of `data` (the index of its `\n`), or
+/// the step to return: more bytes while fewer than `max` are there without
+/// one, malformed beyond.
+pub(crate) fn line_end(data: &[u8], max: usize) -> Result<usize, Step> {
+    match data.iter().take(max).position(|&c| c == b'\n') {
+        Some(nl) => Ok(nl),
+        None if data.len() >= max => Err(Step::Malformed),
+        None => Err(Step::NeedMore),
+    }
+}
+
 /// Bits of the `app_anomalies` column (defined with the schema).
 pub use mekong_schema::app_anomaly as flags;
 

@@ -98,12 +98,6 @@ impl AppSession {
         })
     }
 
-    /// True when the session reads each direction from the stream's start
-    /// every time rather than consuming it (see [`TlsSession`]).
-    pub fn rereads(&self) -> bool {
-        matches!(self, AppSession::Tls(_))
-    }
-
     /// Parses the next in-order bytes of direction `dir` (0 from the originator).
     pub fn parse(&mut self, dir: usize, data: &[u8], meta: &mut AppMeta) -> Step {
         let anomalies = &mut meta.anomalies;

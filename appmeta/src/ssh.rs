@@ -113,12 +113,9 @@ impl SshSession {
         let d = dir.min(1);
         match self.phase[d] {
             Phase::Banner => {
-                let Some(nl) = data.iter().take(MAX_LINE).position(|&c| c == b'\n') else {
-                    return if data.len() >= MAX_LINE {
-                        Step::Malformed
-                    } else {
-                        Step::NeedMore
-                    };
+                let nl = match crate::line_end(data, MAX_LINE) {
+                    Ok(nl) => nl,
+                    Err(step) => return step,
                 };
                 let line = data[..nl].strip_suffix(b"\r").unwrap_or(&data[..nl]);
                 if !line.starts_with(b"SSH-") {

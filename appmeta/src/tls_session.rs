@@ -178,6 +178,3 @@ impl TlsSession {
         }
     }
 }
-
-/// Re-exported for callers that detect TLS.
-pub use tls::detect;

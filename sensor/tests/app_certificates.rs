@@ -9,13 +9,10 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
-use mekong_sensor::decode::DefragConfig;
-use mekong_sensor::flow::FlowConfig;
-use mekong_sensor::output::SinkConfig;
-use mekong_sensor::pipeline::{run, RunConfig};
-use mekong_testkit::{read_rows, shared_captures, tshark};
+use mekong_testkit::{shared_captures, tshark};
+
+mod common;
 
 /// (client address, client port, server address, server port) -> first certificate (DER).
 fn tshark_certificates(pcap: &Path) -> BTreeMap<(String, u16, String, u16), Vec<u8>> {
@@ -157,22 +154,9 @@ fn certificate_columns_agree_with_openssl() {
     let mut problems = Vec::new();
     for cap in shared_captures() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = RunConfig {
-            inputs: vec![cap.clone()],
-            filter: None,
-            workers: 1,
-            flow: FlowConfig {
-                sensor_id: Arc::from("t"),
-                ..FlowConfig::default()
-            },
-            defrag: DefragConfig::default(),
-            sink: SinkConfig::new(dir.path().join("out"), "t".into()),
-            progress: false,
-        };
-        if run(&cfg).is_err() {
+        let Some((_, rows)) = common::records(dir.path(), &cap) else {
             continue;
-        }
-        let rows = read_rows(&dir.path().join("out"));
+        };
         if rows.iter().all(|r| r["tls_cert_sha256"].is_null()) {
             continue;
         }

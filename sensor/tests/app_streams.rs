@@ -3,39 +3,19 @@
 //! computed by hand from them with Python's hashlib (JA3, JA4 hashes,
 //! HASSH, entropy), and each test covers one edge of stream handling.
 
-use std::path::Path;
-use std::sync::Arc;
-
-use mekong_sensor::decode::DefragConfig;
+use common::{config, Row};
 use mekong_sensor::flow::table::SEC;
-use mekong_sensor::flow::FlowConfig;
-use mekong_sensor::output::SinkConfig;
 use mekong_sensor::pipeline::{run, RunConfig, RunSummary};
 use mekong_testkit::app::*;
 use mekong_testkit::build::*;
 use mekong_testkit::{read_rows, Trace};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-type Row = Map<String, Value>;
+mod common;
 
 const T0: u64 = 1_700_000_000 * SEC;
 const C: [u8; 4] = [10, 0, 0, 1];
 const S: [u8; 4] = [10, 0, 0, 2];
-
-fn config(dir: &Path, pcap: &Path) -> RunConfig {
-    RunConfig {
-        inputs: vec![pcap.to_path_buf()],
-        filter: None,
-        workers: 1,
-        flow: FlowConfig {
-            sensor_id: Arc::from("test"),
-            ..FlowConfig::default()
-        },
-        defrag: DefragConfig::default(),
-        sink: SinkConfig::new(dir.join("out"), "test".into()),
-        progress: false,
-    }
-}
 
 fn run_with(t: &Trace, tweak: impl FnOnce(&mut RunConfig)) -> (Vec<Row>, RunSummary) {
     let dir = tempfile::tempdir().unwrap();
@@ -477,9 +457,7 @@ fn dns_over_tcp() {
 fn quic_version_2_initial_is_decrypted() {
     let pcap = mekong_testkit::shared_pcaps().join("benign/zeek_quicv2-http3-443.pcap");
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &pcap);
-    run(&cfg).unwrap();
-    let rows = read_rows(&dir.path().join("out"));
+    let (_, rows) = common::records(dir.path(), &pcap).expect("the capture reads");
     let quic: Vec<&Row> = rows
         .iter()
         .filter(|r| s(r, "app_proto") == Some("quic"))

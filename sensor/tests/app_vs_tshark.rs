@@ -16,16 +16,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
-use mekong_sensor::decode::DefragConfig;
-use mekong_sensor::flow::FlowConfig;
-use mekong_sensor::output::SinkConfig;
-use mekong_sensor::pipeline::{run, RunConfig};
-use mekong_testkit::{read_rows, shared_captures, tshark};
+use common::Row;
+use mekong_testkit::{shared_captures, tshark};
 use serde_json::Value;
 
-type Row = serde_json::Map<String, Value>;
+mod common;
 
 /// tshark fields extracted, after the frame's time and addresses.
 const FIELDS: [&str; 9] = [
@@ -247,23 +243,9 @@ fn application_columns_agree_with_tshark() {
             continue;
         }
         let dir = tempfile::tempdir().unwrap();
-        let cfg = RunConfig {
-            inputs: vec![cap.clone()],
-            filter: None,
-            workers: 1,
-            flow: FlowConfig {
-                sensor_id: Arc::from("t"),
-                max_flows: 100_000,
-                ..FlowConfig::default()
-            },
-            defrag: DefragConfig::default(),
-            sink: SinkConfig::new(dir.path().join("out"), "t".into()),
-            progress: false,
-        };
-        if run(&cfg).is_err() {
+        let Some((_, rows)) = common::records(dir.path(), &cap) else {
             continue;
-        }
-        let rows = read_rows(&dir.path().join("out"));
+        };
         // Records by unordered address/port pair.
         let mut by_pair: BTreeMap<(String, u16, String, u16), Vec<&Row>> = BTreeMap::new();
         for r in &rows {

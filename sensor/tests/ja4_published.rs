@@ -3,32 +3,10 @@
 //! published fingerprint is found, on the right flow, with its server name.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
 
-use mekong_sensor::decode::DefragConfig;
-use mekong_sensor::flow::FlowConfig;
-use mekong_sensor::output::SinkConfig;
-use mekong_sensor::pipeline::{run, RunConfig};
-use mekong_testkit::{read_rows, shared_pcaps};
-use serde_json::Value;
+use mekong_testkit::shared_pcaps;
 
-fn records(pcap: &Path, out: &Path) -> Vec<serde_json::Map<String, Value>> {
-    let cfg = RunConfig {
-        inputs: vec![pcap.to_path_buf()],
-        filter: None,
-        workers: 1,
-        flow: FlowConfig {
-            sensor_id: Arc::from("t"),
-            ..FlowConfig::default()
-        },
-        defrag: DefragConfig::default(),
-        sink: SinkConfig::new(out.to_path_buf(), "t".into()),
-        progress: false,
-    };
-    run(&cfg).expect("the capture reads");
-    read_rows(out)
-}
+mod common;
 
 #[test]
 fn ja4_agrees_with_the_published_values() {
@@ -42,7 +20,8 @@ fn ja4_agrees_with_the_published_values() {
     let mut checked = 0;
     for (capture, expected) in by_capture {
         let dir = tempfile::tempdir().unwrap();
-        let rows = records(&shared_pcaps().join("benign").join(capture), dir.path());
+        let pcap = shared_pcaps().join("benign").join(capture);
+        let (_, rows) = common::records(dir.path(), &pcap).expect("the capture reads");
         for e in expected {
             let proto = if e[1] == "tcp" { 6 } else { 17 };
             let found: Vec<_> = rows

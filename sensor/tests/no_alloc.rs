@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use mekong_sensor::capture::RawPacket;
 use mekong_sensor::decode::{Decoded, Decoder, DefragConfig};
-use mekong_sensor::flow::{FlowConfig, FlowTable};
+use mekong_sensor::flow::{FlowConfig, FlowRecord, FlowTable};
 use mekong_testkit::build::*;
 
 struct Counting;
@@ -44,6 +44,33 @@ static GLOBAL: Counting = Counting;
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 const SEC: u64 = 1_000_000_000;
+
+/// Decodes and accounts `frames`, counting the allocations made meanwhile;
+/// returns the packets accounted.
+fn account(
+    frames: &[(u64, Vec<u8>)],
+    decoder: &mut Decoder,
+    table: &mut FlowTable,
+    out: &mut Vec<FlowRecord>,
+) -> u64 {
+    let mut n = 0;
+    COUNTING.store(true, Ordering::Relaxed);
+    for (ts, frame) in frames {
+        let raw = RawPacket {
+            ts_ns: *ts,
+            linktype: 1,
+            orig_len: frame.len() as u32,
+            data: frame,
+            offset: 0,
+        };
+        if let Decoded::Packet(p) = decoder.decode(&raw) {
+            table.process(&p, out);
+            n += 1;
+        }
+    }
+    COUNTING.store(false, Ordering::Relaxed);
+    n
+}
 
 /// One second of traffic: 100 UDP flows and 20 TCP connections each send a packet.
 fn second(t: u64) -> Vec<(u64, Vec<u8>)> {
@@ -89,26 +116,9 @@ fn steady_traffic_makes_no_allocation() {
     let t0 = 1_700_000_000 * SEC;
     let run =
         |from: u64, to: u64, table: &mut FlowTable, decoder: &mut Decoder, out: &mut Vec<_>| {
-            let mut n = 0u64;
-            for s in from..to {
-                let pkts = second(t0 + s * SEC);
-                COUNTING.store(true, Ordering::Relaxed);
-                for (ts, frame) in &pkts {
-                    let raw = RawPacket {
-                        ts_ns: *ts,
-                        linktype: 1,
-                        orig_len: frame.len() as u32,
-                        data: frame,
-                        offset: 0,
-                    };
-                    if let Decoded::Packet(p) = decoder.decode(&raw) {
-                        table.process(&p, out);
-                        n += 1;
-                    }
-                }
-                COUNTING.store(false, Ordering::Relaxed);
-            }
-            n
+            (from..to)
+                .map(|s| account(&second(t0 + s * SEC), decoder, table, out))
+                .sum::<u64>()
         };
     // Warm up: create the flows and let the timers cycle past the idle timeout.
     run(0, 200, &mut table, &mut decoder, &mut out);
@@ -169,20 +179,6 @@ fn steady_application_traffic_makes_no_allocation() {
     let mut out = Vec::with_capacity(1024);
     let t0 = 1_700_000_000 * SEC;
     let (c, s) = ([10, 9, 0, 1], [10, 9, 0, 2]);
-    let mut feed = |frames: &[(u64, Vec<u8>)], table: &mut FlowTable, out: &mut Vec<_>| {
-        for (ts, frame) in frames {
-            let raw = RawPacket {
-                ts_ns: *ts,
-                linktype: 1,
-                orig_len: frame.len() as u32,
-                data: frame,
-                offset: 0,
-            };
-            if let Decoded::Packet(p) = decoder.decode(&raw) {
-                table.process(&p, out);
-            }
-        }
-    };
     let handshake = vec![
         (t0, tcp4(c, s, 41000, 80, 1000, 502, syn(), b"")),
         (
@@ -191,10 +187,11 @@ fn steady_application_traffic_makes_no_allocation() {
         ),
         (t0 + 2000, tcp4(c, s, 41000, 80, 1001, 502, ack(9001), b"")),
     ];
-    feed(&handshake, &mut table, &mut out);
+    account(&handshake, &mut decoder, &mut table, &mut out);
     for k in 0..50u32 {
-        feed(
+        account(
             &app_second(t0 + u64::from(k + 1) * SEC, k),
+            &mut decoder,
             &mut table,
             &mut out,
         );
@@ -202,9 +199,7 @@ fn steady_application_traffic_makes_no_allocation() {
     ALLOCS.store(0, Ordering::Relaxed);
     for k in 50..250u32 {
         let frames = app_second(t0 + u64::from(k + 1) * SEC, k);
-        COUNTING.store(true, Ordering::Relaxed);
-        feed(&frames, &mut table, &mut out);
-        COUNTING.store(false, Ordering::Relaxed);
+        account(&frames, &mut decoder, &mut table, &mut out);
     }
     assert!(out.is_empty(), "no flow ended");
     assert_eq!(table.len(), 2);

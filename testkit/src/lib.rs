@@ -3,7 +3,8 @@
 //! - [`shared_pcaps`]: where the shared real captures are (`MEKONG_PCAPS`
 //!   overrides), with a clear failure when they are absent;
 //! - [`tshark`], [`python_with`]: independent tools, with a clear failure when
-//!   they are not installed (`scripts/setup.sh` installs them);
+//!   they are not installed (`scripts/setup.sh` installs them; Python is the
+//!   project's own `.venv`, never the `python3` on `PATH`);
 //! - [`Trace`] and [`build`]: hand-built packets written as pcap;
 //! - [`read_rows`]: every Parquet file under a directory as JSON rows.
 #![deny(missing_docs)]
@@ -89,19 +90,38 @@ pub fn tshark() -> Command {
     c
 }
 
-/// python3 with the given modules importable (e.g. `pyarrow`, `duckdb`).
+/// The project's own Python: `$MEKONG_PYTHON`, else the interpreter of the
+/// `.venv` that `scripts/setup.sh` creates at the workspace root. Never the
+/// `python3` a machine happens to have on `PATH`: what that one can import
+/// differs from machine to machine.
+pub fn project_python() -> PathBuf {
+    std::env::var_os("MEKONG_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/python3"))
+}
+
+/// The project's Python ([`project_python`]) with the given modules
+/// importable (e.g. `pyarrow`, `duckdb`), with a clear failure naming what
+/// to run when they are not there.
 pub fn python_with(modules: &[&str]) -> Command {
+    let py = project_python();
     let imports = modules
         .iter()
         .map(|m| format!("import {m}"))
         .collect::<Vec<_>>()
         .join("; ");
-    require(
-        "python3",
-        &["-c", &imports],
-        &format!("python3 with {}", modules.join(", ")),
+    let ok = Command::new(&py)
+        .args(["-c", &imports])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{} cannot import {}: run scripts/setup.sh, which installs the project's Python packages into .venv (CI does), or set MEKONG_PYTHON to an interpreter that has them",
+        py.display(),
+        modules.join(", ")
     );
-    Command::new("python3")
+    Command::new(py)
 }
 
 /// Hand-built packets in time order, written as a nanosecond pcap.

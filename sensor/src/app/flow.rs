@@ -316,7 +316,7 @@ impl Parse {
                 None => {
                     let (used, status) = self.run(d, input);
                     if let Status::Finished = status {
-                        self.finish_dir(d, ctx);
+                        self.stop(d, 0, ctx);
                         return;
                     }
                     let rest = &input[used..];
@@ -355,7 +355,7 @@ impl Parse {
                     p.drain(..used);
                     if let Status::Finished = status {
                         ctx.pool.put(p);
-                        self.finish_dir(d, ctx);
+                        self.stop(d, 0, ctx);
                         return;
                     }
                     if p.is_empty() {
@@ -369,9 +369,5 @@ impl Parse {
                 }
             }
         }
-    }
-
-    fn finish_dir(&mut self, d: usize, ctx: &mut Ctx<'_>) {
-        self.stop(d, 0, ctx);
     }
 }

@@ -93,12 +93,11 @@ pub struct AppEngine {
     cfg: AppConfig,
     pool: BufPool,
     flows: Vec<Option<Box<AppFlow>>>,
-    /// Counters.
-    pub stats: AppStats,
+    stats: AppStats,
 }
 
 impl AppEngine {
-    /// An engine for a table of up to `slots` flows.
+    /// An engine with its own buffer pool (the budget is this engine's share).
     pub fn new(cfg: AppConfig) -> AppEngine {
         let depth = cfg.stream_depth.max(64);
         let ring = depth.next_power_of_two();
@@ -113,14 +112,12 @@ impl AppEngine {
         }
     }
 
-    /// The settings.
-    pub fn config(&self) -> AppConfig {
-        self.cfg
-    }
-
-    /// Bytes of stream buffers held now.
-    pub fn buffered(&self) -> usize {
-        self.pool.held()
+    /// Counters, with the most buffer bytes held at once.
+    pub fn stats(&self) -> AppStats {
+        AppStats {
+            peak_buffer_bytes: self.pool.peak as u64,
+            ..self.stats
+        }
     }
 
     fn slot(&mut self, idx: u32) -> &mut Option<Box<AppFlow>> {
@@ -204,7 +201,6 @@ impl AppEngine {
             }
             _ => e.app = AppState::Done,
         }
-        self.stats.peak_buffer_bytes = self.stats.peak_buffer_bytes.max(self.pool.peak as u64);
     }
 
     /// Frees a finished flow's state, keeping its metadata if it has any.
@@ -230,27 +226,21 @@ impl AppEngine {
         if last {
             f.close(&mut self.stats);
         }
-        let has = f.meta().proto.is_some() || f.meta().anomalies != 0;
+        let m = f.meta();
+        let has = m.proto.is_some() || m.anomalies != 0;
+        if m.anomalies & mekong_appmeta::flags::MALFORMED != 0 {
+            self.stats.malformed += 1;
+        }
         if last {
             f.release(&mut self.pool);
             let meta = f.take_meta();
             *slot = None;
-            if has {
-                if meta.anomalies & mekong_appmeta::flags::MALFORMED != 0 {
-                    self.stats.malformed += 1;
-                }
-                return Some(meta);
-            }
-            return None;
+            has.then_some(meta)
+        } else {
+            let meta = has.then(|| Box::new(f.meta().clone()));
+            f.new_piece();
+            meta
         }
-        let meta = has.then(|| Box::new(f.meta().clone()));
-        if let Some(m) = &meta {
-            if m.anomalies & mekong_appmeta::flags::MALFORMED != 0 {
-                self.stats.malformed += 1;
-            }
-        }
-        f.new_piece();
-        meta
     }
 
     /// Drops the state of slot `idx` (the flow is gone without a record).

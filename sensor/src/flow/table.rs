@@ -438,7 +438,7 @@ impl FlowTable {
 
     /// Application-parsing counters (zero when parsing is off).
     pub fn app_stats(&self) -> crate::app::AppStats {
-        self.app.as_ref().map(|a| a.stats).unwrap_or_default()
+        self.app.as_ref().map(AppEngine::stats).unwrap_or_default()
     }
 
     /// Accounts one packet, emitting the records it ends into `out`.
