@@ -1,0 +1,171 @@
+//! Detections that one flow shows alone, run in the workers: indicator
+//! matches on addresses, names and fingerprints, mining protocols and pool
+//! names. Each gives a [`Finding`] that travels to the host stage as an
+//! event, where it is deduplicated with every other alert.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::config::DetectConfig;
+use crate::detectors::sid;
+use crate::dnsname::under;
+use crate::event::Finding;
+use crate::evidence;
+use crate::indicators::{Hit, Indicators, Matched};
+use crate::stratum::Stratum;
+
+/// What the workers match flows against (shared, read-only).
+#[derive(Debug, Default)]
+pub struct FlowDetectors {
+    /// Indicator lists.
+    pub indicators: Indicators,
+    mining: bool,
+    pools: Vec<String>,
+}
+
+fn kind_index(k: Matched) -> usize {
+    match k {
+        Matched::Ip => 0,
+        Matched::Domain => 1,
+        Matched::Sni => 2,
+        Matched::Ja3 => 3,
+        Matched::Ja4 => 4,
+        Matched::Hassh => 5,
+        Matched::CertSha256 => 6,
+    }
+}
+
+fn indicator(h: Hit, what: &str, attacker_is_resp: bool) -> Finding {
+    let technique = h.technique.clone();
+    Finding {
+        detector: "indicator",
+        signature_id: sid::INDICATOR[kind_index(h.kind)],
+        signature: format!(
+            "MEKONG INDICATOR {} {} on list {}",
+            h.kind.name(),
+            h.entry,
+            h.list
+        ),
+        techniques: vec![technique],
+        classtype: "trojan-activity",
+        attacker_is_resp,
+        evidence: evidence! {
+            "list" => h.list,
+            "entry" => h.entry,
+            "kind" => h.kind.name(),
+            "value" => what.to_string(),
+        },
+    }
+}
+
+impl FlowDetectors {
+    /// From a checked configuration and its loaded indicator lists.
+    pub fn new(c: &DetectConfig, indicators: Indicators) -> Arc<FlowDetectors> {
+        Arc::new(FlowDetectors {
+            indicators,
+            mining: c.mining.enabled,
+            pools: c.mining.pool_domains.clone(),
+        })
+    }
+
+    /// A flow's endpoints against the address lists (the listed side is
+    /// the one blamed).
+    pub fn flow_start(&self, orig: IpAddr, resp: IpAddr) -> Option<Finding> {
+        if let Some(h) = self.indicators.match_ip(resp) {
+            return Some(indicator(h, &resp.to_string(), true));
+        }
+        self.indicators
+            .match_ip(orig)
+            .map(|h| indicator(h, &orig.to_string(), false))
+    }
+
+    /// A DNS query name: domain lists and mining pools.
+    pub fn dns_query(&self, name: &str) -> Option<Finding> {
+        if let Some(h) = self.indicators.match_domain(name) {
+            return Some(indicator(h, name, false));
+        }
+        self.pool(name, "dns_query")
+    }
+
+    fn pool(&self, name: &str, field: &str) -> Option<Finding> {
+        if !self.mining {
+            return None;
+        }
+        let pool = self.pools.iter().find(|p| under(name, p))?;
+        Some(Finding {
+            detector: "mining.pool",
+            signature_id: sid::MINING_POOL,
+            signature: format!("MEKONG MINING lookup of mining pool {pool}"),
+            techniques: vec!["T1496".into()],
+            classtype: "coin-mining",
+            attacker_is_resp: false,
+            evidence: evidence! { "pool" => pool.clone(), field => name.to_string() },
+        })
+    }
+
+    /// A TLS ClientHello: server name and fingerprints.
+    pub fn tls_client(
+        &self,
+        sni: Option<&str>,
+        ja3: Option<&str>,
+        ja4: Option<&str>,
+    ) -> Option<Finding> {
+        if let Some(s) = sni {
+            if let Some(h) = self.indicators.match_sni(s) {
+                return Some(indicator(h, s, true));
+            }
+        }
+        if let Some(h) = ja3.and_then(|j| self.indicators.match_ja3(j)) {
+            return Some(indicator(h, ja3.unwrap_or(""), false));
+        }
+        if let Some(h) = ja4.and_then(|j| self.indicators.match_ja4(j)) {
+            return Some(indicator(h, ja4.unwrap_or(""), false));
+        }
+        sni.and_then(|s| self.pool(s, "tls_sni"))
+    }
+
+    /// A server certificate's SHA-256.
+    pub fn certificate(&self, sha256: &str) -> Option<Finding> {
+        self.indicators
+            .match_cert(sha256)
+            .map(|h| indicator(h, sha256, true))
+    }
+
+    /// An SSH HASSH (client when `client`, else server).
+    pub fn hassh(&self, v: &str, client: bool) -> Option<Finding> {
+        self.indicators
+            .match_hassh(v)
+            .map(|h| indicator(h, v, !client))
+    }
+
+    /// An HTTP Host header.
+    pub fn http_host(&self, host: &str) -> Option<Finding> {
+        let name = host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
+        self.indicators
+            .match_domain(name)
+            .map(|h| indicator(h, host, true))
+    }
+
+    /// The first bytes a client sent: a mining protocol.
+    pub fn stream_start(&self, bytes: &[u8]) -> Option<Finding> {
+        if !self.mining {
+            return None;
+        }
+        let Stratum { method, agent } = crate::stratum::recognise(bytes)?;
+        Some(Finding {
+            detector: "mining.protocol",
+            signature_id: sid::MINING_PROTOCOL,
+            signature: format!("MEKONG MINING stratum/JSON-RPC mining client ({method})"),
+            techniques: vec!["T1496".into()],
+            classtype: "coin-mining",
+            attacker_is_resp: false,
+            evidence: evidence! { "method" => method, "agent" => agent },
+        })
+    }
+}
