@@ -439,6 +439,20 @@ pub struct DnsMeta {
     responded: bool,
 }
 
+/// One parsed message of `size` bytes as an event.
+pub fn event(m: &Message<'_>, size: usize, ev: &mut crate::event::Events) {
+    let q = m.question.as_ref();
+    ev.dns(
+        m.header.is_response(),
+        m.header.id,
+        q.map(|q| q.name.as_str()),
+        q.map_or(0, |q| q.qtype),
+        m.header.rcode(),
+        m.header.ancount,
+        size.min(u32::MAX as usize) as u32,
+    );
+}
+
 impl DnsMeta {
     /// Distinct query names seen (up to [`MAX_DISTINCT`]).
     pub fn distinct_names(&self) -> u32 {

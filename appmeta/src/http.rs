@@ -1,6 +1,7 @@
 //! HTTP/1.x (RFC 9112): request and response heads, body framing, and the
 //! per-connection state that pairs requests with responses.
 
+use crate::event::Events;
 use crate::text::text;
 use crate::{flags, Outcome, Step};
 
@@ -72,6 +73,10 @@ struct Fields<'a> {
     content_length: Option<u64>,
     chunked: bool,
     bad_length: bool,
+    /// The scheme of Authorization / Proxy-Authorization (never the credentials).
+    auth_scheme: Option<&'a [u8]>,
+    /// WWW-Authenticate or Proxy-Authenticate present.
+    challenge: bool,
 }
 
 /// A request head.
@@ -85,6 +90,10 @@ pub struct Request<'a> {
     pub host: Option<&'a [u8]>,
     /// User-Agent header.
     pub user_agent: Option<&'a [u8]>,
+    /// Content-Type header.
+    pub content_type: Option<&'a [u8]>,
+    /// Scheme of the Authorization header (`Basic`, `NTLM`...).
+    pub auth_scheme: Option<&'a [u8]>,
     /// Content-Length.
     pub content_length: Option<u64>,
     /// Transfer-Encoding ends in chunked.
@@ -100,6 +109,8 @@ pub struct Response<'a> {
     pub status: u16,
     /// Content-Type header.
     pub content_type: Option<&'a [u8]>,
+    /// WWW-Authenticate or Proxy-Authenticate present.
+    pub challenge: bool,
     /// Content-Length.
     pub content_length: Option<u64>,
     /// Transfer-Encoding ends in chunked.
@@ -165,6 +176,18 @@ fn fields<'a>(header_lines: impl Iterator<Item = &'a [u8]>) -> Fields<'a> {
                 (Some(n), Some(m)) if n == m => {}
                 _ => f.bad_length = true,
             }
+        } else if name.eq_ignore_ascii_case(b"authorization")
+            || name.eq_ignore_ascii_case(b"proxy-authorization")
+        {
+            let scheme = value
+                .split(|c| c.is_ascii_whitespace())
+                .next()
+                .unwrap_or(b"");
+            f.auth_scheme.get_or_insert(scheme);
+        } else if name.eq_ignore_ascii_case(b"www-authenticate")
+            || name.eq_ignore_ascii_case(b"proxy-authenticate")
+        {
+            f.challenge = true;
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             let last = value.rsplit(|&c| c == b',').next().map(trim).unwrap_or(b"");
             f.chunked = last.eq_ignore_ascii_case(b"chunked");
@@ -214,6 +237,8 @@ pub fn request(b: &[u8]) -> Outcome<Request<'_>> {
         target,
         host: f.host,
         user_agent: f.user_agent,
+        content_type: f.content_type,
+        auth_scheme: f.auth_scheme,
         content_length: f.content_length,
         chunked: f.chunked,
         head_len: end,
@@ -244,6 +269,7 @@ pub fn response(b: &[u8]) -> Outcome<Response<'_>> {
     Outcome::Parsed(Response {
         status: status as u16,
         content_type: f.content_type,
+        challenge: f.challenge,
         content_length: f.content_length,
         chunked: f.chunked,
         head_len: end,
@@ -334,11 +360,12 @@ impl HttpSession {
         data: &[u8],
         meta: &mut HttpMeta,
         anomalies: &mut u32,
+        ev: &mut Events,
     ) -> Step {
         let d = dir.min(1);
         match self.body[d] {
-            Body::Head if d == 0 => self.request_head(data, meta, anomalies),
-            Body::Head => self.response_head(data, meta, anomalies),
+            Body::Head if d == 0 => self.request_head(data, meta, anomalies, ev),
+            Body::Head => self.response_head(data, meta, anomalies, ev),
             Body::Length(n) => {
                 let k = n.min(data.len() as u64);
                 self.count_body(d, k, meta);
@@ -408,12 +435,27 @@ impl HttpSession {
         }
     }
 
-    fn request_head(&mut self, data: &[u8], meta: &mut HttpMeta, anomalies: &mut u32) -> Step {
+    fn request_head(
+        &mut self,
+        data: &[u8],
+        meta: &mut HttpMeta,
+        anomalies: &mut u32,
+        ev: &mut Events,
+    ) -> Step {
         let req = match request(data) {
             Outcome::Parsed(r) => r,
             Outcome::Incomplete => return Step::NeedMore,
             Outcome::NotThis | Outcome::Malformed => return Step::Malformed,
         };
+        ev.http_request(
+            req.method,
+            req.target,
+            req.host,
+            req.user_agent,
+            req.auth_scheme,
+            req.content_type,
+            req.content_length,
+        );
         self.seen[0] += 1;
         meta.requests += 1;
         let first = self.seen[0] == 1;
@@ -445,12 +487,21 @@ impl HttpSession {
         Step::Consumed(req.head_len)
     }
 
-    fn response_head(&mut self, data: &[u8], meta: &mut HttpMeta, anomalies: &mut u32) -> Step {
+    fn response_head(
+        &mut self,
+        data: &[u8],
+        meta: &mut HttpMeta,
+        anomalies: &mut u32,
+        ev: &mut Events,
+    ) -> Step {
         let resp = match response(data) {
             Outcome::Parsed(r) => r,
             Outcome::Incomplete => return Step::NeedMore,
             Outcome::NotThis | Outcome::Malformed => return Step::Malformed,
         };
+        if resp.status >= 200 || resp.status == 101 {
+            ev.http_response(resp.status, resp.content_type, resp.challenge);
+        }
         if resp.status == 101 {
             // Switching protocols (WebSocket, h2c): the rest is not HTTP/1.x.
             self.count_response(&resp, meta, anomalies);

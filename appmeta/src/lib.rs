@@ -12,8 +12,10 @@
 //! keeps what they find in an [`AppMeta`], one per flow record.
 
 pub mod dns;
+pub mod event;
 pub mod fingerprint;
 pub mod http;
+pub mod login;
 pub mod quic;
 pub mod reader;
 pub mod session;
@@ -23,6 +25,7 @@ pub mod tls;
 pub mod tls_session;
 pub mod x509;
 
+pub use event::{AppEvent, Events};
 pub use session::{AppSession, UdpSession};
 
 /// The result of parsing a message.
@@ -78,6 +81,14 @@ pub enum AppProto {
     Ssh,
     /// QUIC (v1 or v2).
     Quic,
+    /// FTP control.
+    Ftp,
+    /// Telnet.
+    Telnet,
+    /// POP3.
+    Pop3,
+    /// IMAP.
+    Imap,
 }
 
 impl AppProto {
@@ -89,6 +100,10 @@ impl AppProto {
             AppProto::Http => "http",
             AppProto::Ssh => "ssh",
             AppProto::Quic => "quic",
+            AppProto::Ftp => "ftp",
+            AppProto::Telnet => "telnet",
+            AppProto::Pop3 => "pop3",
+            AppProto::Imap => "imap",
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Protocol recognition and the per-connection parser of a flow.
 
 use crate::dns;
+use crate::event::{Events, LoginProto};
 use crate::http::{self, HttpSession};
+use crate::login::{self, LoginSession};
 use crate::quic::{self, QuicSession, QuicStep};
 use crate::ssh::{self, SshSession};
 use crate::tls;
@@ -26,6 +28,18 @@ pub fn detect_stream(first: &[u8], ports: (u16, u16)) -> Outcome<AppProto> {
             _ => {}
         }
     }
+    match login::detect(first, ports) {
+        Outcome::Parsed(p) => {
+            return Outcome::Parsed(match p {
+                LoginProto::Ftp => AppProto::Ftp,
+                LoginProto::Telnet => AppProto::Telnet,
+                LoginProto::Pop3 => AppProto::Pop3,
+                LoginProto::Imap => AppProto::Imap,
+            })
+        }
+        Outcome::Incomplete => incomplete = true,
+        _ => {}
+    }
     if incomplete {
         return Outcome::Incomplete;
     }
@@ -40,7 +54,7 @@ pub fn detect_stream(first: &[u8], ports: (u16, u16)) -> Outcome<AppProto> {
 pub struct DnsTcpSession;
 
 impl DnsTcpSession {
-    fn parse(&mut self, data: &[u8], meta: &mut AppMeta) -> Step {
+    fn parse(&mut self, data: &[u8], meta: &mut AppMeta, ev: &mut Events) -> Step {
         let Some(len) = data
             .get(..2)
             .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
@@ -53,6 +67,7 @@ impl DnsTcpSession {
         match dns::parse(msg) {
             Outcome::Parsed(m) => {
                 meta.dns.get_or_insert_with(Default::default).add(&m);
+                dns::event(&m, len, ev);
                 Step::Consumed(2 + len)
             }
             _ => Step::Malformed,
@@ -71,6 +86,8 @@ pub enum AppSession {
     Ssh(SshSession),
     /// DNS over TCP.
     Dns(DnsTcpSession),
+    /// FTP, Telnet, POP3 or IMAP logins.
+    Login(LoginSession),
 }
 
 impl AppSession {
@@ -94,12 +111,17 @@ impl AppSession {
                 meta.dns = Some(Default::default());
                 AppSession::Dns(DnsTcpSession)
             }
+            AppProto::Ftp => AppSession::Login(LoginSession::new(LoginProto::Ftp)),
+            AppProto::Telnet => AppSession::Login(LoginSession::new(LoginProto::Telnet)),
+            AppProto::Pop3 => AppSession::Login(LoginSession::new(LoginProto::Pop3)),
+            AppProto::Imap => AppSession::Login(LoginSession::new(LoginProto::Imap)),
             AppProto::Quic => return None,
         })
     }
 
     /// Parses the next in-order bytes of direction `dir` (0 from the originator).
-    pub fn parse(&mut self, dir: usize, data: &[u8], meta: &mut AppMeta) -> Step {
+    /// Transactions go to `ev`.
+    pub fn parse(&mut self, dir: usize, data: &[u8], meta: &mut AppMeta, ev: &mut Events) -> Step {
         let anomalies = &mut meta.anomalies;
         let step = match self {
             AppSession::Tls(s) => s.parse(
@@ -107,20 +129,24 @@ impl AppSession {
                 data,
                 meta.tls.get_or_insert_with(Default::default),
                 anomalies,
+                ev,
             ),
             AppSession::Http(s) => s.parse(
                 dir,
                 data,
                 meta.http.get_or_insert_with(Default::default),
                 anomalies,
+                ev,
             ),
             AppSession::Ssh(s) => s.parse(
                 dir,
                 data,
                 meta.ssh.get_or_insert_with(Default::default),
                 anomalies,
+                ev,
             ),
-            AppSession::Dns(s) => s.parse(data, meta),
+            AppSession::Dns(s) => s.parse(data, meta, ev),
+            AppSession::Login(s) => s.parse(dir, data, ev),
         };
         if step == Step::Malformed {
             meta.anomalies |= flags::MALFORMED;
@@ -189,12 +215,21 @@ impl UdpSession {
         None
     }
 
-    /// Reads a datagram of direction `dir`.
-    pub fn datagram(&mut self, dir: usize, data: &[u8], meta: &mut AppMeta) -> UdpStep {
+    /// Reads a datagram of direction `dir`; transactions go to `ev`.
+    pub fn datagram(
+        &mut self,
+        dir: usize,
+        data: &[u8],
+        meta: &mut AppMeta,
+        ev: &mut Events,
+    ) -> UdpStep {
         match self {
             UdpSession::Dns => {
                 match dns::parse(data) {
-                    Outcome::Parsed(m) => meta.dns.get_or_insert_with(Default::default).add(&m),
+                    Outcome::Parsed(m) => {
+                        meta.dns.get_or_insert_with(Default::default).add(&m);
+                        dns::event(&m, data.len(), ev);
+                    }
                     _ => meta.anomalies |= flags::MALFORMED,
                 }
                 UdpStep::Continue
@@ -211,10 +246,16 @@ impl UdpSession {
                         let tls = meta.tls.get_or_insert_with(Default::default);
                         match q.session.hello(d) {
                             Some(body) if d == 0 => {
-                                tls.client_hello(body, true, &mut meta.anomalies);
+                                let ok = tls.client_hello(body, true, &mut meta.anomalies);
+                                if ok {
+                                    tls.client_event(ev);
+                                }
                             }
                             Some(body) => match tls::server_hello(body) {
-                                Some(sh) => tls.server_hello(&sh),
+                                Some(sh) => {
+                                    tls.server_hello(&sh);
+                                    tls.server_event(ev);
+                                }
                                 None => meta.anomalies |= flags::MALFORMED,
                             },
                             None => {}

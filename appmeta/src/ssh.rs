@@ -109,6 +109,7 @@ impl SshSession {
         data: &[u8],
         meta: &mut SshMeta,
         anomalies: &mut u32,
+        ev: &mut crate::event::Events,
     ) -> Step {
         let d = dir.min(1);
         match self.phase[d] {
@@ -130,6 +131,7 @@ impl SshSession {
                 if cut {
                     *anomalies |= flags::TRUNCATED;
                 }
+                ev.ssh_banner(d as u8, &banner);
                 let v2 = line.starts_with(b"SSH-2.0-") || line.starts_with(b"SSH-1.99-");
                 if d == 0 {
                     meta.client_banner = Some(banner);
@@ -158,6 +160,7 @@ impl SshSession {
                 match kexinit(payload) {
                     Some(k) => {
                         let h = k.hassh(d == 1);
+                        ev.ssh_kexinit(d as u8, &h);
                         if d == 0 {
                             meta.hassh = Some(h);
                         } else {

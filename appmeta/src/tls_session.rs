@@ -36,6 +36,24 @@ pub struct TlsMeta {
 }
 
 impl TlsMeta {
+    /// The ClientHello just read, as an event.
+    pub fn client_event(&self, ev: &mut crate::event::Events) {
+        ev.tls_client_hello(
+            self.sni.as_deref(),
+            self.ja3.as_deref(),
+            self.ja4.as_deref(),
+        );
+    }
+
+    /// The ServerHello just read, as an event.
+    pub fn server_event(&self, ev: &mut crate::event::Events) {
+        ev.tls_server_hello(
+            self.ja3s.as_deref(),
+            self.server_version.unwrap_or(0),
+            self.server_cipher.unwrap_or(0),
+        );
+    }
+
     /// Fills the server columns from a parsed ServerHello.
     pub fn server_hello(&mut self, sh: &tls::ServerHello) {
         self.ja3s = Some(ja3s(sh));
@@ -82,9 +100,10 @@ impl TlsSession {
         data: &[u8],
         meta: &mut TlsMeta,
         anomalies: &mut u32,
+        ev: &mut crate::event::Events,
     ) -> Step {
         let mut scratch = std::mem::take(&mut self.scratch);
-        let step = self.parse_with(dir, data, &mut scratch, meta, anomalies);
+        let step = self.parse_with(dir, data, &mut scratch, meta, anomalies, ev);
         self.scratch = scratch;
         step
     }
@@ -96,6 +115,7 @@ impl TlsSession {
         scratch: &mut Vec<u8>,
         meta: &mut TlsMeta,
         anomalies: &mut u32,
+        ev: &mut crate::event::Events,
     ) -> Step {
         if dir == 0 && tls::is_sslv2_hello(data) {
             return match tls::sslv2_hello(data) {
@@ -128,6 +148,7 @@ impl TlsSession {
             match (dir, m.kind) {
                 (0, msg::CLIENT_HELLO) => {
                     return if meta.client_hello(m.body, false, anomalies) {
+                        meta.client_event(ev);
                         Step::Done
                     } else {
                         Step::Malformed
@@ -141,6 +162,7 @@ impl TlsSession {
                     if !self.server_hello {
                         self.server_hello = true;
                         meta.server_hello(&sh);
+                        meta.server_event(ev);
                     }
                     if sh.negotiated() >= 0x0304 {
                         return Step::Done; // the certificate is encrypted
@@ -154,6 +176,7 @@ impl TlsSession {
                                     if c.truncated {
                                         *anomalies |= flags::TRUNCATED;
                                     }
+                                    ev.tls_certificate(&c.subject, &c.issuer, &c.sha256);
                                     meta.cert = Some(c);
                                 }
                                 None => *anomalies |= flags::MALFORMED,

@@ -1,7 +1,9 @@
 //! Property tests: every parser takes hostile bytes without a panic, and
 //! the stream sessions give the same metadata however the bytes are cut.
 
+use mekong_appmeta::event::{AppEvent, Events, LoginProto};
 use mekong_appmeta::http::{HttpMeta, HttpSession};
+use mekong_appmeta::login::LoginSession;
 use mekong_appmeta::quic::QuicSession;
 use mekong_appmeta::ssh::{SshMeta, SshSession};
 use mekong_appmeta::tls_session::{TlsMeta, TlsSession};
@@ -39,18 +41,20 @@ fn feed(stream: &[u8], cuts: &[usize], mut parse: impl FnMut(&[u8]) -> Step) -> 
 const CLIENT: &[u8] = b"GET /a HTTP/1.1\r\nHost: h.example\r\nUser-Agent: ua/1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 4\r\n\r\nbodyGET /c HTTP/1.1\r\n\r\n";
 const SERVER: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nxyzHTTP/1.1 304 Not Modified\r\n\r\n";
 
-fn http_meta(client_cuts: &[usize], server_cuts: &[usize]) -> HttpMeta {
+fn http_meta(client_cuts: &[usize], server_cuts: &[usize]) -> (HttpMeta, Vec<String>) {
     let mut s = HttpSession::default();
     let mut meta = HttpMeta::default();
     let mut anomalies = 0;
+    let mut ev = Events::new();
     feed(CLIENT, client_cuts, |b| {
-        s.parse(0, b, &mut meta, &mut anomalies)
+        s.parse(0, b, &mut meta, &mut anomalies, &mut ev)
     });
     feed(SERVER, server_cuts, |b| {
-        s.parse(1, b, &mut meta, &mut anomalies)
+        s.parse(1, b, &mut meta, &mut anomalies, &mut ev)
     });
     assert_eq!(anomalies, 0);
-    meta
+    let events = ev.iter().map(|e| format!("{e:?}")).collect();
+    (meta, events)
 }
 
 proptest! {
@@ -96,23 +100,35 @@ proptest! {
     #[test]
     fn sessions_take_arbitrary_streams(b in bytes(2000), cuts in proptest::collection::vec(any::<usize>(), 0..8), dir in 0usize..2) {
         let mut a = 0;
+        let mut ev = Events::new();
         let (mut h, mut hm) = (HttpSession::default(), HttpMeta::default());
-        feed(&b, &cuts, |x| h.parse(dir, x, &mut hm, &mut a));
+        feed(&b, &cuts, |x| h.parse(dir, x, &mut hm, &mut a, &mut ev));
         let (mut s, mut sm) = (SshSession::default(), SshMeta::default());
-        feed(&b, &cuts, |x| s.parse(dir, x, &mut sm, &mut a));
+        feed(&b, &cuts, |x| s.parse(dir, x, &mut sm, &mut a, &mut ev));
         let (mut t, mut tm) = (TlsSession::default(), TlsMeta::default());
-        feed(&b, &cuts, |x| t.parse(dir, x, &mut tm, &mut a));
+        feed(&b, &cuts, |x| t.parse(dir, x, &mut tm, &mut a, &mut ev));
+        for proto in [LoginProto::Ftp, LoginProto::Telnet, LoginProto::Pop3, LoginProto::Imap] {
+            let mut l = LoginSession::new(proto);
+            feed(&b, &cuts, |x| l.parse(dir, x, &mut ev));
+        }
         prop_assert!(hm.uri.as_ref().is_none_or(|u| u.len() <= http::MAX_URI));
+        for e in ev.iter() {
+            if let AppEvent::HttpRequest { uri, .. } = e {
+                prop_assert!(uri.len() <= mekong_appmeta::event::MAX_FIELD);
+            }
+        }
     }
 
     /// HTTP metadata does not depend on how the two streams are cut.
     #[test]
     fn http_is_the_same_however_cut(c in proptest::collection::vec(any::<usize>(), 0..10), s in proptest::collection::vec(any::<usize>(), 0..10)) {
-        let whole = http_meta(&[], &[]);
+        let (whole, events) = http_meta(&[], &[]);
         prop_assert_eq!(whole.requests, 3);
         prop_assert_eq!(whole.responses, 3);
         prop_assert_eq!(whole.response_body_len, Some(2));
-        prop_assert_eq!(http_meta(&c, &s), whole);
+        // Every transaction is an event, the keep-alive ones too.
+        prop_assert_eq!(events.len(), 6);
+        prop_assert_eq!(http_meta(&c, &s), (whole, events));
     }
 
     /// The TLS session finds the same hello however the stream is cut.
@@ -120,7 +136,9 @@ proptest! {
     fn tls_is_the_same_however_cut(cuts in proptest::collection::vec(any::<usize>(), 0..10)) {
         let stream = mekong_testkit::app::record(22, &mekong_testkit::app::client_hello("cut.example"));
         let (mut t, mut meta, mut a) = (TlsSession::default(), TlsMeta::default(), 0);
-        prop_assert!(feed(&stream, &cuts, |x| t.parse(0, x, &mut meta, &mut a)));
+        let mut ev = Events::new();
+        prop_assert!(feed(&stream, &cuts, |x| t.parse(0, x, &mut meta, &mut a, &mut ev)));
+        prop_assert_eq!(ev.len(), 1, "one ClientHello, one event");
         prop_assert_eq!(meta.sni.as_deref(), Some("cut.example"));
         prop_assert_eq!(meta.ja4.as_deref(), Some(mekong_testkit::app::JA4));
     }
@@ -131,7 +149,9 @@ proptest! {
         let mut stream = b"SSH-2.0-client_1.0\r\n".to_vec();
         stream.extend(mekong_testkit::app::kexinit("curve25519-sha256", "aes128-ctr", "hmac-sha2-256", "none"));
         let (mut s, mut meta, mut a) = (SshSession::default(), SshMeta::default(), 0);
-        prop_assert!(feed(&stream, &cuts, |x| s.parse(0, x, &mut meta, &mut a)));
+        let mut ev = Events::new();
+        prop_assert!(feed(&stream, &cuts, |x| s.parse(0, x, &mut meta, &mut a, &mut ev)));
+        prop_assert_eq!(ev.len(), 2, "a banner and a KEXINIT");
         prop_assert_eq!(meta.client_banner.as_deref(), Some("SSH-2.0-client_1.0"));
         prop_assert_eq!(meta.hassh.as_deref(), Some("e97d07603350d1111ec2b64bf25413c9"));
     }

@@ -97,6 +97,9 @@ fn sense_with(
         defrag: DefragConfig::default(),
         sink: SinkConfig::new(out.to_path_buf(), "bench".into()),
         progress: false,
+        detect: Some(std::sync::Arc::new(
+            mekong_sensor::pipeline::Detection::default(),
+        )),
     };
     Ok(run(&cfg)?)
 }
@@ -197,7 +200,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
     let s = summary.context("no run")?;
     let (tcpdump, cat, w1, w2) = (median(tcpdump), median(cat), median(w1), median(w2));
     let spine = median(spine);
-    let app = s.table.app;
+    let app = s.app;
     let pkts = s.packets as f64;
     let bytes_per_flow = s.output.bytes as f64 / s.output.records.max(1) as f64;
 

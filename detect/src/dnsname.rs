@@ -158,20 +158,25 @@ pub fn entropy(s: &str) -> f64 {
 
 /// The tunnel-detection view of one DNS message's first question.
 pub fn dns_event(name: &str, qtype: u16, rcode: u8, response: bool, size: usize) -> DnsEvent {
-    let lower = name.trim_end_matches('.');
-    let (sub, base) = split_base(lower);
+    // Lower-cased on the stack: no allocation per message.
+    let name = name.trim_end_matches('.');
     let mut buf = [0u8; 256];
-    let n = lower.len().min(buf.len());
-    for (d, s) in buf.iter_mut().zip(lower.bytes()) {
+    let mut n = name.len().min(buf.len());
+    while !name.is_char_boundary(n) {
+        n -= 1;
+    }
+    for (d, s) in buf.iter_mut().zip(name.bytes()) {
         *d = s.to_ascii_lowercase();
     }
+    let lower = std::str::from_utf8(&buf[..n]).unwrap_or("");
+    let (sub, base) = split_base(lower);
     let sub_len = sub.bytes().filter(|&b| b != b'.').count();
     let max_label = sub.split('.').map(str::len).max().unwrap_or(0);
     DnsEvent {
         response,
         qtype,
         rcode,
-        base: ShortStr::new(&base.to_ascii_lowercase()),
+        base: ShortStr::new(base),
         name_hash: hash64(&buf[..n]),
         sub_len: sub_len.min(usize::from(u16::MAX)) as u16,
         sub_labels: if sub.is_empty() {
@@ -182,7 +187,7 @@ pub fn dns_event(name: &str, qtype: u16, rcode: u8, response: bool, size: usize)
         sub_entropy: entropy(sub) as f32,
         max_label: max_label.min(255) as u8,
         size: size.min(usize::from(u16::MAX)) as u16,
-        sample: ShortStr::new(lower),
+        sample: ShortStr::new(name),
     }
 }
 

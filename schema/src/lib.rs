@@ -19,6 +19,8 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod alert;
+
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -26,7 +28,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// Version of the flow-record schema. Changes are additive (new nullable
 /// columns) and bump this number.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Length of the early-packet (SPLT) list columns.
 pub const SPLT_LEN: usize = 20;
@@ -89,7 +91,7 @@ impl Ty {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Ty::Bool => "bool",
             Ty::U8 => "uint8",
@@ -124,7 +126,7 @@ pub struct FieldSpec {
 }
 
 /// Groups of columns, in schema order (used to structure the documentation).
-pub const GROUPS: [&str; 13] = [
+pub const GROUPS: [&str; 14] = [
     "Identity",
     "Per direction",
     "Statistics",
@@ -138,9 +140,16 @@ pub const GROUPS: [&str; 13] = [
     "HTTP",
     "SSH",
     "QUIC",
+    "Alerts",
 ];
 
-fn f(name: &str, ty: Ty, nullable: bool, unit: &'static str, doc: &str) -> (usize, FieldSpec) {
+pub(crate) fn f(
+    name: &str,
+    ty: Ty,
+    nullable: bool,
+    unit: &'static str,
+    doc: &str,
+) -> (usize, FieldSpec) {
     (
         0,
         FieldSpec {
@@ -339,7 +348,7 @@ fn build() -> Vec<(usize, FieldSpec)> {
         f("anomalies", U32, false, "", "Bit set of decode anomalies seen in the record's packets: see the table of anomaly bits."),
     ]);
     g(7, vec![
-        f("app_proto", Str, true, "", "Application protocol recognised from the payload, whatever the port: `dns`, `tls`, `http`, `ssh`, `quic`; null when none was."),
+        f("app_proto", Str, true, "", "Application protocol recognised from the payload, whatever the port: `dns`, `tls`, `http`, `ssh`, `quic`, `ftp`, `telnet`, `pop3`, `imap`; null when none was."),
         f("app_anomalies", U32, false, "", "Bit set of application-parser problems: 1 malformed message, 2 gap in the stream before the parser finished, 4 a parser needed more than the stream depth or the buffer budget allowed and was given up, 8 a value was cut to its column's bound. Counts (`dns_queries`, `http_requests`...) are per record; names, fingerprints and first messages carry over to every record of a long flow."),
     ]);
     g(8, vec![
@@ -393,6 +402,10 @@ fn build() -> Vec<(usize, FieldSpec)> {
     ]);
     g(12, vec![
         f("quic_version", U32, true, "", "QUIC version of the client's Initial (1 for v1, 1798521807 = 0x6b3343cf for v2); the TLS columns hold the ClientHello decrypted from it."),
+    ]);
+    g(13, vec![
+        f("alert_count", U32, false, "", "Alerts raised by this record's packets (the alert's `flow_uid` names this flow, and its first evidence lies in the record's time span); see the alert record."),
+        f("alert_techniques", ListStr, true, "", "ATT&CK technique ids of those alerts, each once, in the order first raised; null without alerts."),
     ]);
     v
 }
@@ -510,7 +523,11 @@ const APPLICATION: &str = "
 direction to send decide a TCP flow's protocol: a TLS handshake record
 (version 3.0 to 3.4) holding a ClientHello or ServerHello, or an SSLv2-format
 ClientHello, is `tls`; `SSH-` is `ssh`; a known HTTP method followed by a
-space, or `HTTP/1.`, is `http`; anything else on port 53 is DNS over TCP. A UDP
+space, or `HTTP/1.`, is `http`; a server greeting `220 ` on port 21 or naming
+FTP is `ftp`, `+OK` is `pop3`, `* OK` is `imap`, Telnet option negotiation
+(`IAC` and a command) or a `login:` prompt on port 23 is `telnet` (these four
+are read for login outcomes only: no user name or password is kept); anything
+else on port 53 is DNS over TCP. A UDP
 datagram to or from port 53, 5353 or 5355 is DNS (one that does not parse is
 flagged `malformed`); a QUIC version 1 or 2 Initial packet from the client (long
 header, datagram of at least 1,200 bytes) is `quic`; elsewhere a datagram is DNS

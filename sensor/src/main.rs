@@ -12,18 +12,20 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+use mekong_detect::config::DetectConfig;
 use mekong_sensor::app::{AppConfig, PROTOCOLS};
 use mekong_sensor::decode::{DefragConfig, Reason};
 use mekong_sensor::flow::table::SEC;
 use mekong_sensor::flow::FlowConfig;
 use mekong_sensor::output::SinkConfig;
-use mekong_sensor::pipeline::{run, RunConfig, RunSummary};
+use mekong_sensor::pipeline::{run, Detection, RunConfig, RunSummary};
+use mekong_sensor::stream::StreamConfig;
 
 #[derive(Parser)]
 #[command(
     name = "mekong-sensor",
     version,
-    about = "Mekong's sensor: packets in, bidirectional flow records out as Parquet"
+    about = "Mekong's sensor: packets in, bidirectional flow records and ATT&CK-mapped alerts out (Parquet, EVE JSON)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,8 +34,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Read pcap or pcapng files and write a Parquet record for every flow.
-    Read(ReadArgs),
+    /// Read pcap or pcapng files: a Parquet record for every flow, and alerts.
+    Read(Box<ReadArgs>),
+    /// Check a detector configuration file (and load its indicator lists).
+    CheckDetectors {
+        /// The TOML file.
+        file: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -95,6 +102,15 @@ struct ReadArgs {
     /// Stream buffers held at once, all flows together, in MiB.
     #[arg(long, default_value_t = 128, value_name = "MIB")]
     stream_budget: usize,
+    /// Bytes of each direction of a TCP flow put in order for the stages (Suricata's stream.reassembly.depth).
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    reassembly_depth: u64,
+    /// Detector thresholds, windows, allow-lists and indicator lists (TOML; signatures/detectors.toml documents every field) [default: built-in defaults].
+    #[arg(long, value_name = "FILE")]
+    detectors: Option<PathBuf>,
+    /// Do not run the detectors (no alerts).
+    #[arg(long)]
+    no_detect: bool,
     /// Do not print the progress line.
     #[arg(long)]
     quiet: bool,
@@ -160,6 +176,24 @@ fn config(a: &ReadArgs) -> Result<RunConfig> {
     if !(1..=22).contains(&a.zstd_level) {
         bail!("--zstd-level must be between 1 and 22");
     }
+    if !(1024..=1 << 30).contains(&a.reassembly_depth) {
+        bail!(
+            "--reassembly-depth must be between 1024 and 1073741824 bytes (got {})",
+            a.reassembly_depth
+        );
+    }
+    if a.no_detect && a.detectors.is_some() {
+        bail!("--no-detect and --detectors exclude each other");
+    }
+    let detect = if a.no_detect {
+        None
+    } else {
+        let config = match &a.detectors {
+            Some(p) => DetectConfig::load(p)?,
+            None => DetectConfig::default(),
+        };
+        Some(Arc::new(Detection::new(config)?))
+    };
     let flow = FlowConfig {
         sensor_id: Arc::from(sensor_id.as_str()),
         idle_tcp_ns: secs("idle-tcp", a.idle_tcp)?,
@@ -173,6 +207,10 @@ fn config(a: &ReadArgs) -> Result<RunConfig> {
             enabled: !a.no_app,
             stream_depth: a.stream_depth,
             budget: a.stream_budget.saturating_mul(1 << 20),
+        },
+        stream: StreamConfig {
+            depth: a.reassembly_depth,
+            ..StreamConfig::default()
         },
     };
     let max_idle = [
@@ -200,6 +238,7 @@ fn config(a: &ReadArgs) -> Result<RunConfig> {
         },
         sink,
         progress: !a.quiet,
+        detect,
     })
 }
 
@@ -212,7 +251,7 @@ fn summary_json(s: &RunSummary, workers: usize) -> serde_json::Value {
             s.decode.errors[r as usize].into(),
         );
     }
-    let app = &s.table.app;
+    let app = &s.app;
     let mut app_flows = serde_json::Map::new();
     for (p, n) in PROTOCOLS.iter().zip(app.flows) {
         app_flows.insert(p.name().to_string(), n.into());
@@ -236,7 +275,29 @@ fn summary_json(s: &RunSummary, workers: usize) -> serde_json::Value {
             "depth_exceeded": app.depth_exceeded,
             "budget_exhausted": app.budget_exhausted,
             "peak_buffer_bytes": app.peak_buffer_bytes,
+            "events": app.events,
         },
+        "stream": {
+            "directions": s.stream.directions,
+            "bytes": s.stream.bytes,
+            "waited": s.stream.waited,
+            "gaps": s.stream.gaps,
+            "depth_reached": s.stream.depth_reached,
+            "budget_exhausted": s.stream.budget_exhausted,
+            "peak_buffer_bytes": s.stream.peak_buffer_bytes,
+        },
+        "detection": {
+            "host_events": s.host_events,
+            "host_events_handled": s.host.events,
+            "alerts": s.output.alerts,
+            "alerts_by_technique": s.alerts_by_technique,
+            "alerts_by_detector": s.alerts_by_detector,
+            "suppressed_hits": s.host.suppressed,
+            "peak_state_keys": s.host.peak_state_keys,
+            "peak_queue": s.host_peak_queue,
+            "late_events": s.host.late,
+        },
+        "alert_files": s.output.alert_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "files": s.output.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "parquet_bytes": s.output.bytes,
         "input_problems": s.input_problems,
@@ -282,7 +343,7 @@ fn print_summary(s: &RunSummary) {
         "  flows: {}; evicted: {}; records: {}",
         s.table.flows, s.table.evicted, s.output.records
     );
-    let app = &s.table.app;
+    let app = &s.app;
     let found: Vec<String> = PROTOCOLS
         .iter()
         .zip(app.flows)
@@ -296,9 +357,24 @@ fn print_summary(s: &RunSummary) {
         app.depth_exceeded,
         app.budget_exhausted
     );
+    let by: Vec<String> = s
+        .alerts_by_technique
+        .iter()
+        .map(|(t, n)| format!("{t} {n}"))
+        .collect();
     eprintln!(
-        "  files: {} ({} bytes of Parquet)",
+        "  alerts: {}{}",
+        s.output.alerts,
+        if by.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by.join(", "))
+        }
+    );
+    eprintln!(
+        "  files: {} of flows, {} of alerts ({} bytes of Parquet)",
         s.output.files.len(),
+        s.output.alert_files.len(),
         s.output.bytes
     );
     for p in &s.input_problems {
@@ -306,9 +382,47 @@ fn print_summary(s: &RunSummary) {
     }
 }
 
+fn check_detectors(file: &std::path::Path) -> Result<()> {
+    let c = DetectConfig::load(file)?;
+    let d = Detection::new(c)?;
+    println!("{}: valid", file.display());
+    for st in &d.flow.indicators.stats {
+        println!(
+            "  indicator list {:?}: {} values, {} lines skipped{}",
+            st.name,
+            st.loaded,
+            st.skipped,
+            if st.skipped_lines.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (lines {})",
+                    st.skipped_lines
+                        .iter()
+                        .map(|l| l.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Cmd::Read(args) = cli.cmd;
+    let args = match cli.cmd {
+        Cmd::Read(a) => *a,
+        Cmd::CheckDetectors { file } => {
+            return match check_detectors(&file) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("mekong-sensor: error: {e:#}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+    };
     let result = (|| -> Result<(RunSummary, usize)> {
         let cfg = config(&args)?;
         let s = run(&cfg).context("mekong-sensor read")?;

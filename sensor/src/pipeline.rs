@@ -8,6 +8,7 @@
 //! and keep their own flow tables. Records go to the writer thread, which
 //! closes partitions when every worker's packet time has moved past them.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,13 +16,23 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
+use mekong_detect::config::DetectConfig;
+use mekong_detect::event::{EventKind, FlowRef, HostEvent};
+use mekong_detect::flowside::FlowDetectors;
+use mekong_detect::host::HostStats;
+use mekong_detect::Phase;
 use memmap2::Mmap;
 use thiserror::Error;
 
+use crate::app::{AppStage, AppStats};
 use crate::capture::{packet_at, CaptureError, CaptureFile, Filter, FilterError, RawPacket};
 use crate::decode::{address_pair, DecodeStats, Decoded, Decoder, DefragConfig};
-use crate::flow::{EndReason, FlowConfig, FlowKey, FlowRecord, FlowTable, TableStats};
-use crate::output::{ParquetSink, Provenance, SinkConfig, SinkError, SinkStats};
+use crate::detect::DetectStage;
+use crate::engine::{AlertNote, Engine, FlowOut};
+use crate::flow::{EndReason, FlowConfig, FlowKey, TableStats};
+use crate::host::{HostMsg, HostOut};
+use crate::output::{AlertOut, Output, Provenance, Sink, SinkConfig, SinkError, SinkStats};
+use crate::stream::StreamStats;
 
 /// Errors that stop a run.
 #[derive(Debug, Error)]
@@ -34,11 +45,43 @@ pub enum RunError {
     #[error(transparent)]
     Filter(#[from] FilterError),
     /// Output could not be written.
-    #[error("writing flows: {0}")]
+    #[error("writing output: {0}")]
     Output(#[from] SinkError),
     /// A worker thread failed.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Detection settings: the detectors' configuration and what the workers
+/// match flows against.
+#[derive(Clone, Debug)]
+pub struct Detection {
+    /// Thresholds, windows, allow-lists.
+    pub config: DetectConfig,
+    /// Indicator lists and flow-level detectors (shared by the workers).
+    pub flow: Arc<FlowDetectors>,
+}
+
+impl Detection {
+    /// Detection with a checked configuration and no indicator lists loaded
+    /// beyond what `config` names (loaded here).
+    pub fn new(
+        config: DetectConfig,
+    ) -> Result<Detection, mekong_detect::indicators::IndicatorError> {
+        let ind =
+            mekong_detect::indicators::Indicators::load(&config.indicators, &config.base_dir)?;
+        let flow = FlowDetectors::new(&config, ind);
+        Ok(Detection { config, flow })
+    }
+}
+
+impl Default for Detection {
+    fn default() -> Self {
+        Detection::new(DetectConfig::default()).unwrap_or_else(|_| Detection {
+            config: DetectConfig::default(),
+            flow: Arc::default(),
+        })
+    }
 }
 
 /// Everything a run needs.
@@ -58,6 +101,8 @@ pub struct RunConfig {
     pub sink: SinkConfig,
     /// Print a progress line on stderr about once a second.
     pub progress: bool,
+    /// Detection (`None`: off).
+    pub detect: Option<Arc<Detection>>,
 }
 
 /// The outcome of a run.
@@ -73,6 +118,20 @@ pub struct RunSummary {
     pub decode: DecodeStats,
     /// Flow table counters.
     pub table: TableStats,
+    /// Application parsing counters.
+    pub app: AppStats,
+    /// Stream reassembly counters.
+    pub stream: StreamStats,
+    /// Host-stage counters.
+    pub host: HostStats,
+    /// Events the workers sent to the host stage.
+    pub host_events: u64,
+    /// Most events the host stage held waiting for other workers at once.
+    pub host_peak_queue: usize,
+    /// Alerts written (start and update), by primary technique.
+    pub alerts_by_technique: BTreeMap<String, u64>,
+    /// Alerts written, by detector.
+    pub alerts_by_detector: BTreeMap<String, u64>,
     /// Output.
     pub output: SinkStats,
     /// Damaged inputs (the packets before the damage were used).
@@ -86,9 +145,10 @@ pub struct RunSummary {
 }
 
 enum WriterMsg {
-    Records(Vec<FlowRecord>),
+    Records(Vec<FlowOut>),
     Tick(usize, u64),
     Done(usize),
+    Host(HostOut),
 }
 
 /// Shared live counters (progress line).
@@ -98,100 +158,282 @@ struct Live {
     records: AtomicU64,
 }
 
+/// What the writer learned.
+#[derive(Default)]
+struct Written {
+    by_technique: BTreeMap<String, u64>,
+    by_detector: BTreeMap<String, u64>,
+}
+
+/// Alerts raised by a flow, waiting for its record: (time in µs, techniques).
+type Notes = HashMap<i64, Vec<(i64, Vec<String>)>>;
+
+fn annotate(r: &mut FlowOut, notes: &mut Notes) {
+    let uid = r.summary.uid;
+    let Some(list) = notes.get_mut(&uid) else {
+        return;
+    };
+    let (first, last) = (r.summary.first_us, r.summary.last_us);
+    let take_all = !r.summary.continues;
+    let mut note = AlertNote::default();
+    list.retain(|(ts, techs)| {
+        let mine = take_all || (*ts >= first && *ts <= last);
+        if mine {
+            note.count += 1;
+            for t in techs {
+                if !note.techniques.contains(t) {
+                    note.techniques.push(t.clone());
+                }
+            }
+        }
+        !mine
+    });
+    if list.is_empty() {
+        notes.remove(&uid);
+    }
+    if note.count > 0 {
+        r.alerts = Some(Box::new(note));
+    }
+}
+
 fn writer_thread(
-    mut sink: ParquetSink,
+    mut sink: Output,
     rx: Receiver<WriterMsg>,
     workers: usize,
     live: Arc<Live>,
-) -> Result<SinkStats, SinkError> {
+    detect: bool,
+) -> Result<(SinkStats, Written), SinkError> {
     let mut marks = vec![0u64; workers];
     let mut done = vec![false; workers];
+    let mut progress = if detect { 0 } else { u64::MAX };
+    let mut pending: Vec<FlowOut> = Vec::new();
+    let mut notes = Notes::new();
+    let mut written = Written::default();
+    let write = |sink: &mut Output, mut r: FlowOut, notes: &mut Notes| -> Result<(), SinkError> {
+        annotate(&mut r, notes);
+        sink.flow(&r)
+    };
     for msg in rx {
         match msg {
             WriterMsg::Records(v) => {
-                for r in &v {
-                    sink.write(r)?;
+                let n = v.len() as u64;
+                for r in v {
+                    if (r.summary.last_us.max(0) as u64).saturating_mul(1000) < progress {
+                        write(&mut sink, r, &mut notes)?;
+                    } else {
+                        pending.push(r);
+                    }
                 }
-                live.records.fetch_add(v.len() as u64, Ordering::Relaxed);
+                live.records.fetch_add(n, Ordering::Relaxed);
+            }
+            WriterMsg::Host(HostOut::Alerts(v)) => {
+                for a in v {
+                    *written
+                        .by_technique
+                        .entry(a.techniques.first().cloned().unwrap_or_default())
+                        .or_insert(0) += 1;
+                    *written
+                        .by_detector
+                        .entry(a.detector.to_string())
+                        .or_insert(0) += 1;
+                    let community_id = a.flow.filter(|f| f.proto != 0).map(|f: FlowRef| {
+                        crate::flow::key::community_id(
+                            f.proto,
+                            f.orig,
+                            f.resp,
+                            f.orig_port,
+                            f.resp_port,
+                        )
+                    });
+                    if let (Phase::Start, Some(f)) = (a.phase, a.flow) {
+                        notes
+                            .entry(f.uid)
+                            .or_default()
+                            .push(((a.ts_ns / 1000) as i64, a.techniques.clone()));
+                    }
+                    sink.alert(&AlertOut {
+                        alert: a,
+                        community_id,
+                    })?;
+                }
+                sink.alerts_flushed()?;
+            }
+            WriterMsg::Host(HostOut::Progress(p)) => {
+                progress = p;
+                let mut keep = Vec::new();
+                for r in std::mem::take(&mut pending) {
+                    if (r.summary.last_us.max(0) as u64).saturating_mul(1000) < progress {
+                        write(&mut sink, r, &mut notes)?;
+                    } else {
+                        keep.push(r);
+                    }
+                }
+                pending = keep;
             }
             WriterMsg::Tick(w, now) => {
                 marks[w] = marks[w].max(now);
                 let low = (0..workers).filter(|&i| !done[i]).map(|i| marks[i]).min();
                 if let Some(low) = low {
-                    sink.watermark(low)?;
+                    sink.watermark(low.min(progress))?;
                 }
             }
             WriterMsg::Done(w) => done[w] = true,
         }
     }
-    sink.finish()
+    for r in pending {
+        write(&mut sink, r, &mut notes)?;
+    }
+    Ok((sink.finish()?, written))
+}
+
+/// The stages of a worker: application parsing, then detection (each may
+/// be off).
+pub type Stages = (Option<AppStage>, Option<DetectStage>);
+
+/// What a worker counted.
+struct WorkerStats {
+    decode: DecodeStats,
+    table: TableStats,
+    app: AppStats,
+    stream: StreamStats,
+    events: u64,
 }
 
 /// Flow tracking of one worker.
 struct Worker {
     id: usize,
     decoder: Decoder,
-    table: FlowTable,
-    out: Vec<FlowRecord>,
+    engine: Engine<Stages>,
     tx: Sender<WriterMsg>,
+    htx: Option<Sender<HostMsg>>,
+    events: u64,
 }
 
 impl Worker {
-    fn new(id: usize, cfg: &RunConfig, tx: Sender<WriterMsg>) -> Worker {
+    fn new(
+        id: usize,
+        cfg: &RunConfig,
+        tx: Sender<WriterMsg>,
+        htx: Option<Sender<HostMsg>>,
+    ) -> Worker {
+        let n = cfg.workers.max(1);
         let mut flow = cfg.flow.clone();
-        flow.max_flows = (cfg.flow.max_flows / cfg.workers.max(1)).max(1);
-        flow.app.budget = cfg.flow.app.budget / cfg.workers.max(1);
+        flow.max_flows = (cfg.flow.max_flows / n).max(1);
+        flow.app.budget = cfg.flow.app.budget / n;
+        flow.stream.budget = cfg.flow.stream.budget / n;
+        let app = flow.app.enabled.then(|| AppStage::new(flow.app));
+        let det = match (&cfg.detect, &htx) {
+            (Some(d), Some(_)) => Some(DetectStage::new(Arc::clone(&d.flow))),
+            _ => None,
+        };
         Worker {
             id,
             decoder: Decoder::new(cfg.defrag),
-            table: FlowTable::new(flow),
-            out: Vec::with_capacity(512),
+            engine: Engine::new(flow, (app, det)),
             tx,
+            htx,
+            events: 0,
         }
     }
 
     #[inline]
     fn packet(&mut self, raw: &RawPacket<'_>) {
-        if let Decoded::Packet(p) = self.decoder.decode(raw) {
-            self.table.process(&p, &mut self.out);
-        } else {
-            self.table.advance(raw.ts_ns, &mut self.out);
+        match self.decoder.decode(raw) {
+            Decoded::Packet(p) => self.engine.process(&p),
+            Decoded::NotIp if self.htx.is_some() => {
+                if let Some(a) = crate::decode::arp(raw) {
+                    let ts = raw.ts_ns.max(self.engine.table().now());
+                    self.engine.events().push(HostEvent {
+                        ts_ns: ts,
+                        flow: FlowRef {
+                            uid: 0,
+                            proto: 0,
+                            vlan: a.vlan.map_or(0, |v| v + 1),
+                            orig: a.sender.into(),
+                            orig_port: 0,
+                            resp: a.target.into(),
+                            resp_port: 0,
+                        },
+                        kind: EventKind::Arp { reply: a.reply },
+                    });
+                }
+                self.engine.advance(raw.ts_ns);
+            }
+            _ => {
+                self.engine.advance(raw.ts_ns);
+            }
         }
         self.incomplete_fragments();
-        if self.out.len() >= crate::flow::table::OUT_LIMIT {
+        if self.engine.records().len() >= crate::flow::table::OUT_LIMIT {
             self.send(true);
         }
     }
 
     fn send(&mut self, force: bool) {
-        if !self.out.is_empty() && (force || self.out.len() >= 256) {
-            let v = std::mem::replace(&mut self.out, Vec::with_capacity(512));
+        let recs = self.engine.records();
+        if !recs.is_empty() && (force || recs.len() >= 256) {
+            let v = std::mem::replace(recs, Vec::with_capacity(512));
             let _ = self.tx.send(WriterMsg::Records(v));
         }
-        let _ = self.tx.send(WriterMsg::Tick(self.id, self.table.now()));
+        let now = self.engine.table().now();
+        if let Some(h) = &self.htx {
+            let ev = self.engine.events();
+            self.events += ev.len() as u64;
+            let events = std::mem::replace(ev, Vec::with_capacity(1024));
+            let _ = h.send(HostMsg::Events {
+                worker: self.id,
+                events,
+                mark: now,
+            });
+        }
+        let _ = self.tx.send(WriterMsg::Tick(self.id, now));
     }
 
     /// Accounts datagrams the decoder gave up on.
     fn incomplete_fragments(&mut self) {
         while let Some(p) = self.decoder.next_incomplete() {
-            self.table.process(&p, &mut self.out);
+            self.engine.process(&p);
         }
     }
 
-    fn finish(mut self, end_ns: u64) -> (DecodeStats, TableStats) {
+    fn finish(mut self, end_ns: u64) -> WorkerStats {
         self.decoder.finish_fragments();
         self.incomplete_fragments();
         let tx = self.tx.clone();
-        let mut drain = |out: &mut Vec<FlowRecord>| {
+        let htx = self.htx.clone();
+        let id = self.id;
+        let mut sent = 0u64;
+        let mut drain = |out: &mut Vec<FlowOut>, ev: &mut Vec<HostEvent>| {
             if !out.is_empty() {
                 let _ = tx.send(WriterMsg::Records(std::mem::take(out)));
             }
+            if let Some(h) = &htx {
+                if !ev.is_empty() {
+                    sent += ev.len() as u64;
+                    // Flows ending at the end of input raise events up to `end_ns`.
+                    let _ = h.send(HostMsg::Events {
+                        worker: id,
+                        events: std::mem::take(ev),
+                        mark: 0,
+                    });
+                }
+            }
         };
-        self.table
-            .flush(end_ns, EndReason::Eof, &mut self.out, &mut drain);
+        self.engine.flush(end_ns, EndReason::Eof, &mut drain);
+        self.events += sent;
         self.send(true);
+        if let Some(h) = &self.htx {
+            let _ = h.send(HostMsg::Done(self.id, end_ns));
+        }
         let _ = self.tx.send(WriterMsg::Done(self.id));
-        (self.decoder.stats.clone(), self.table.stats)
+        let (app, det) = self.engine.stages();
+        WorkerStats {
+            decode: self.decoder.stats.clone(),
+            table: self.engine.table().stats,
+            app: app.as_ref().map(AppStage::stats).unwrap_or_default(),
+            stream: self.engine.stream_stats(),
+            events: self.events + det.as_ref().map_or(0, |_| 0),
+        }
     }
 }
 
@@ -213,7 +455,7 @@ enum WorkerMsg {
 
 const BATCH: usize = 1024;
 
-/// Reads the inputs and writes the flows.
+/// Reads the inputs and writes the flows and alerts.
 pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
     let start = Instant::now();
     let files = cfg
@@ -228,30 +470,50 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
         ..Provenance::default()
     });
     let workers = cfg.workers.max(1);
-    let sink = ParquetSink::new(cfg.sink.clone(), Arc::clone(&prov))?;
+    let sink = Output::new(cfg.sink.clone(), Arc::clone(&prov))?;
     let live = Arc::new(Live {
         flows: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
         records: AtomicU64::new(0),
     });
-    let (wtx, wrx) = bounded::<WriterMsg>(8);
+    let detect = cfg.detect.clone();
+    let (wtx, wrx) = bounded::<WriterMsg>(16);
     let writer = {
         let live = Arc::clone(&live);
+        let on = detect.is_some();
         thread::Builder::new()
             .name("mekong-writer".into())
-            .spawn(move || writer_thread(sink, wrx, workers, live))
+            .spawn(move || writer_thread(sink, wrx, workers, live, on))
             .map_err(|e| RunError::Internal(e.to_string()))?
+    };
+    // The host stage, when detection is on.
+    let (htx, host) = match &detect {
+        Some(d) => {
+            let (htx, hrx) = bounded::<HostMsg>(64);
+            let wtx = wtx.clone();
+            let config = d.config.clone();
+            let h = thread::Builder::new()
+                .name("mekong-host".into())
+                .spawn(move || {
+                    crate::host::run(&config, workers, hrx, &|m| {
+                        let _ = wtx.send(WriterMsg::Host(m));
+                    })
+                })
+                .map_err(|e| RunError::Internal(e.to_string()))?;
+            (Some(htx), Some(h))
+        }
+        None => (None, None),
     };
     let mut summary = RunSummary::default();
     let mut progress = Progress::new(cfg.progress, start);
     let maps: Vec<Arc<Mmap>> = files.iter().map(|f| f.bytes()).collect();
 
-    let mut local = (workers == 1).then(|| Worker::new(0, cfg, wtx.clone()));
+    let mut local = (workers == 1).then(|| Worker::new(0, cfg, wtx.clone(), htx.clone()));
     let mut senders = Vec::new();
     let mut handles = Vec::new();
     if workers > 1 {
         for id in 0..workers {
             let (tx, rx) = bounded::<WorkerMsg>(8);
-            let mut w = Worker::new(id, cfg, wtx.clone());
+            let mut w = Worker::new(id, cfg, wtx.clone(), htx.clone());
             let maps = maps.clone();
             let live = Arc::clone(&live);
             let h = thread::Builder::new()
@@ -275,13 +537,13 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
                                     };
                                     w.packet(&raw);
                                 }
-                                live.flows[id].store(w.table.len(), Ordering::Relaxed);
+                                live.flows[id].store(w.engine.table().len(), Ordering::Relaxed);
                                 w.send(false);
                             }
                             WorkerMsg::Finish(end) => return w.finish(end),
                         }
                     }
-                    let now = w.table.now();
+                    let now = w.engine.table().now();
                     w.finish(now)
                 })
                 .map_err(|e| RunError::Internal(e.to_string()))?;
@@ -290,6 +552,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
         }
     }
     drop(wtx);
+    drop(htx);
     let mut batches: Vec<Vec<PacketRef>> =
         (0..workers).map(|_| Vec::with_capacity(BATCH)).collect();
     let mut first = None;
@@ -320,7 +583,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
                 if since_send >= 4096 {
                     since_send = 0;
                     w.send(false);
-                    live.flows[0].store(w.table.len(), Ordering::Relaxed);
+                    live.flows[0].store(w.engine.table().len(), Ordering::Relaxed);
                 }
             } else {
                 let k = match address_pair(&raw) {
@@ -359,7 +622,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
         .store(summary.filtered, Ordering::Relaxed);
     prov.first_ns.store(first.unwrap_or(0), Ordering::Relaxed);
     prov.last_ns.store(last, Ordering::Relaxed);
-    let mut stats: Vec<(DecodeStats, TableStats)> = Vec::new();
+    let mut stats: Vec<WorkerStats> = Vec::new();
     if let Some(w) = local.take() {
         stats.push(w.finish(last));
     } else {
@@ -380,13 +643,26 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
             );
         }
     }
-    for (d, t) in &stats {
-        summary.decode.add(d);
-        summary.table.add(t);
+    for w in &stats {
+        summary.decode.add(&w.decode);
+        summary.table.add(&w.table);
+        summary.app.add(&w.app);
+        summary.stream.add(&w.stream);
+        summary.host_events += w.events;
     }
-    summary.output = writer
+    if let Some(h) = host {
+        let (hs, peak) = h
+            .join()
+            .map_err(|_| RunError::Internal("the host stage panicked".into()))?;
+        summary.host = hs;
+        summary.host_peak_queue = peak;
+    }
+    let (out, written) = writer
         .join()
         .map_err(|_| RunError::Internal("the writer panicked".into()))??;
+    summary.output = out;
+    summary.alerts_by_technique = written.by_technique;
+    summary.alerts_by_detector = written.by_detector;
     summary.first_ns = first.unwrap_or(0);
     summary.last_ns = last;
     summary.elapsed = start.elapsed();

@@ -24,7 +24,7 @@ fn run_with(t: &Trace, tweak: impl FnOnce(&mut RunConfig)) -> (Vec<Row>, RunSumm
     let mut cfg = config(dir.path(), &pcap);
     tweak(&mut cfg);
     let s = run(&cfg).unwrap();
-    let rows = read_rows(&dir.path().join("out"));
+    let rows = read_rows(&dir.path().join("out/flows"));
     (rows, s)
 }
 
@@ -214,15 +214,15 @@ fn the_buffer_budget_and_the_stream_depth_are_enforced() {
     let (rows, sum) = run_with(&trace(), |cfg| cfg.flow.app.budget = 1);
     assert_eq!(n(&rows[0], "app_anomalies").unwrap() & 4, 4, "budget bit");
     assert!(rows[0]["tls_sni"].is_null());
-    assert_eq!(sum.table.app.budget_exhausted, 1);
+    assert_eq!(sum.app.budget_exhausted, 1);
     // A hello longer than the stream depth.
     let (rows, sum) = run_with(&trace(), |cfg| cfg.flow.app.stream_depth = 64);
     assert_eq!(n(&rows[0], "app_anomalies").unwrap() & 4, 4, "budget bit");
-    assert_eq!(sum.table.app.depth_exceeded, 1);
+    assert_eq!(sum.app.depth_exceeded, 1);
     // With the defaults, the same conversation parses.
     let (rows, sum) = run_with(&trace(), |_| {});
     assert_client_hello(&rows[0], "budget.example");
-    assert!(sum.table.app.peak_buffer_bytes > 0);
+    assert!(sum.app.peak_buffer_bytes > 0);
 }
 
 #[test]
@@ -492,7 +492,7 @@ fn many_half_sent_messages_stay_within_the_budget() {
     let budget = 64 * 1024;
     let (rows, sum) = run_with(&t, |cfg| cfg.flow.app.budget = budget);
     assert_eq!(rows.len(), 5_000);
-    let app = sum.table.app;
+    let app = sum.app;
     assert!(app.peak_buffer_bytes <= budget as u64, "{app:?}");
     // Buffers are 8 KiB of data plus the 1 KiB bitmap a waiting ring needs.
     let held = budget / (8192 + 1024);

@@ -117,7 +117,10 @@ fn a_truncated_file_yields_its_flows_and_exit_code_3() {
     assert!(err.contains("truncated"), "{err}");
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&js).unwrap()).unwrap();
     assert!(s["records"].as_u64().unwrap() > 100);
-    assert_eq!(read_rows(&out).len() as u64, s["records"].as_u64().unwrap());
+    assert_eq!(
+        read_rows(&out.join("flows")).len() as u64,
+        s["records"].as_u64().unwrap()
+    );
 }
 
 #[test]
@@ -162,7 +165,7 @@ fn filter_selects_what_tcpdump_selects() {
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&js).unwrap()).unwrap();
     let passed = s["packets"].as_u64().unwrap() - s["filtered"].as_u64().unwrap();
     assert_eq!(passed, expected);
-    let rows = read_rows(&out);
+    let rows = read_rows(&out.join("flows"));
     assert!(!rows.is_empty());
     assert!(rows
         .iter()

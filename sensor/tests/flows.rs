@@ -32,6 +32,7 @@ fn config(dir: &Path, pcap: &Path) -> RunConfig {
         defrag: DefragConfig::default(),
         sink: SinkConfig::new(dir.join("out"), "test".into()),
         progress: false,
+        detect: Some(Default::default()),
     }
 }
 
@@ -42,7 +43,7 @@ fn run_trace_with(t: &Trace, tweak: impl FnOnce(&mut RunConfig)) -> Vec<Row> {
     let mut cfg = config(dir.path(), &pcap);
     tweak(&mut cfg);
     let s = run(&cfg).unwrap();
-    let mut rows = read_rows(&dir.path().join("out"));
+    let mut rows = read_rows(&dir.path().join("out/flows"));
     assert_eq!(rows.len() as u64, s.output.records);
     rows.sort_by_key(|r| (i(r, "first_ts"), i(r, "piece")));
     rows
@@ -293,7 +294,7 @@ fn community_id_agrees_with_tshark() {
         .collect();
     let cfg = config(dir.path(), &pcap);
     run(&cfg).unwrap();
-    let ours: std::collections::BTreeSet<String> = read_rows(&dir.path().join("out"))
+    let ours: std::collections::BTreeSet<String> = read_rows(&dir.path().join("out/flows"))
         .iter()
         .map(|r| s(r, "community_id").to_string())
         .collect();
@@ -914,7 +915,7 @@ fn cic18_timestamps_are_utc_microseconds() {
         f.data_type(),
         &arrow_schema::DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("UTC".into()))
     );
-    let r = &read_rows(&dir.path().join("out"))[0];
+    let r = &read_rows(&dir.path().join("out/flows"))[0];
     assert_eq!(i(r, "first_ts"), ((T0 + 123_456_789) / 1000) as i64);
 }
 
@@ -988,7 +989,7 @@ fn a_full_table_evicts_and_counts() {
         (summary.table.evicted, summary.table.peak_flows),
         (900, 100)
     );
-    let rows = read_rows(&dir.path().join("out"));
+    let rows = read_rows(&dir.path().join("out/flows"));
     assert_eq!(rows.len(), 1000);
     assert_eq!(
         rows.iter()

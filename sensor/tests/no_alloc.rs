@@ -1,21 +1,40 @@
 //! The hot path does not allocate per packet: once flows exist, decoding
 //! and accounting packets (time moving on, timers firing and rescheduling)
-//! makes no heap allocation, nor does reading the application messages of
-//! long-lived flows (HTTP keep-alive, DNS). Checked with a counting global
-//! allocator.
+//! through the whole worker path (table, stream reassembly, application
+//! parsing, detection events) makes no heap allocation, nor does reading the
+//! application messages of long-lived flows (HTTP keep-alive, DNS) and
+//! turning them into events for the host stage. Checked with a counting
+//! global allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use std::sync::Arc;
+
+use mekong_sensor::app::AppStage;
 use mekong_sensor::capture::RawPacket;
 use mekong_sensor::decode::{Decoded, Decoder, DefragConfig};
-use mekong_sensor::flow::{FlowConfig, FlowRecord, FlowTable};
+use mekong_sensor::detect::DetectStage;
+use mekong_sensor::engine::Engine;
+use mekong_sensor::flow::FlowConfig;
+use mekong_sensor::pipeline::Stages;
 use mekong_testkit::build::*;
+
+fn engine() -> Engine<Stages> {
+    let cfg = FlowConfig::default();
+    let fd = mekong_sensor::pipeline::Detection::default().flow;
+    let stages: Stages = (
+        Some(AppStage::new(cfg.app)),
+        Some(DetectStage::new(Arc::clone(&fd))),
+    );
+    Engine::new(cfg, stages)
+}
 
 struct Counting;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
+static EVENTS: AtomicU64 = AtomicU64::new(0);
 
 // SAFETY: forwards to the system allocator; only counts calls.
 #[allow(unsafe_code)]
@@ -47,12 +66,7 @@ const SEC: u64 = 1_000_000_000;
 
 /// Decodes and accounts `frames`, counting the allocations made meanwhile;
 /// returns the packets accounted.
-fn account(
-    frames: &[(u64, Vec<u8>)],
-    decoder: &mut Decoder,
-    table: &mut FlowTable,
-    out: &mut Vec<FlowRecord>,
-) -> u64 {
+fn account(frames: &[(u64, Vec<u8>)], decoder: &mut Decoder, engine: &mut Engine<Stages>) -> u64 {
     let mut n = 0;
     COUNTING.store(true, Ordering::Relaxed);
     for (ts, frame) in frames {
@@ -64,9 +78,13 @@ fn account(
             offset: 0,
         };
         if let Decoded::Packet(p) = decoder.decode(&raw) {
-            table.process(&p, out);
+            engine.process(&p);
             n += 1;
         }
+        // The worker hands the events over in batches; the buffer is reused.
+        let ev = engine.events();
+        EVENTS.fetch_add(ev.len() as u64, Ordering::Relaxed);
+        ev.clear();
     }
     COUNTING.store(false, Ordering::Relaxed);
     n
@@ -109,24 +127,21 @@ fn second(t: u64) -> Vec<(u64, Vec<u8>)> {
 #[test]
 fn steady_traffic_makes_no_allocation() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let cfg = FlowConfig::default();
-    let mut table = FlowTable::new(cfg);
+    let mut engine = engine();
     let mut decoder = Decoder::new(DefragConfig::default());
-    let mut out = Vec::with_capacity(1024);
     let t0 = 1_700_000_000 * SEC;
-    let run =
-        |from: u64, to: u64, table: &mut FlowTable, decoder: &mut Decoder, out: &mut Vec<_>| {
-            (from..to)
-                .map(|s| account(&second(t0 + s * SEC), decoder, table, out))
-                .sum::<u64>()
-        };
+    let run = |from: u64, to: u64, engine: &mut Engine<Stages>, decoder: &mut Decoder| {
+        (from..to)
+            .map(|s| account(&second(t0 + s * SEC), decoder, engine))
+            .sum::<u64>()
+    };
     // Warm up: create the flows and let the timers cycle past the idle timeout.
-    run(0, 200, &mut table, &mut decoder, &mut out);
+    run(0, 200, &mut engine, &mut decoder);
     ALLOCS.store(0, Ordering::Relaxed);
-    let n = run(200, 500, &mut table, &mut decoder, &mut out);
+    let n = run(200, 500, &mut engine, &mut decoder);
     assert_eq!(n, 300 * 120);
-    assert_eq!(table.len(), 120);
-    assert!(out.is_empty(), "no flow ended");
+    assert_eq!(engine.table().len(), 120);
+    assert!(engine.records().is_empty(), "no flow ended");
     assert_eq!(
         ALLOCS.load(Ordering::Relaxed),
         0,
@@ -174,9 +189,8 @@ fn app_second(t: u64, k: u32) -> Vec<(u64, Vec<u8>)> {
 #[test]
 fn steady_application_traffic_makes_no_allocation() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut table = FlowTable::new(FlowConfig::default());
+    let mut engine = engine();
     let mut decoder = Decoder::new(DefragConfig::default());
-    let mut out = Vec::with_capacity(1024);
     let t0 = 1_700_000_000 * SEC;
     let (c, s) = ([10, 9, 0, 1], [10, 9, 0, 2]);
     let handshake = vec![
@@ -187,34 +201,40 @@ fn steady_application_traffic_makes_no_allocation() {
         ),
         (t0 + 2000, tcp4(c, s, 41000, 80, 1001, 502, ack(9001), b"")),
     ];
-    account(&handshake, &mut decoder, &mut table, &mut out);
+    account(&handshake, &mut decoder, &mut engine);
     for k in 0..50u32 {
         account(
             &app_second(t0 + u64::from(k + 1) * SEC, k),
             &mut decoder,
-            &mut table,
-            &mut out,
+            &mut engine,
         );
     }
     ALLOCS.store(0, Ordering::Relaxed);
+    EVENTS.store(0, Ordering::Relaxed);
     for k in 50..250u32 {
         let frames = app_second(t0 + u64::from(k + 1) * SEC, k);
-        account(&frames, &mut decoder, &mut table, &mut out);
+        account(&frames, &mut decoder, &mut engine);
     }
-    assert!(out.is_empty(), "no flow ended");
-    assert_eq!(table.len(), 2);
+    assert!(engine.records().is_empty(), "no flow ended");
+    assert_eq!(engine.table().len(), 2);
+    // Every DNS query and answer became an event for the host stage.
+    assert!(
+        EVENTS.load(Ordering::Relaxed) >= 400,
+        "{}",
+        EVENTS.load(Ordering::Relaxed)
+    );
     assert_eq!(
         ALLOCS.load(Ordering::Relaxed),
         0,
         "allocations while parsing"
     );
     // The parsers did read every message.
-    table.flush(
+    engine.flush(
         t0 + 300 * SEC,
         mekong_sensor::flow::EndReason::Eof,
-        &mut out,
-        &mut |_| {},
+        &mut |_, _| {},
     );
+    let out = engine.records();
     let http = out
         .iter()
         .find_map(|r| r.app.as_ref()?.http.clone())

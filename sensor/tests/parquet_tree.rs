@@ -50,6 +50,7 @@ fn sense(pcap: &Path, out: &Path, workers: usize) -> RunSummary {
         defrag: DefragConfig::default(),
         sink: SinkConfig::new(out.to_path_buf(), "office-1".into()),
         progress: false,
+        detect: Some(Default::default()),
     };
     run(&cfg).unwrap()
 }
@@ -121,7 +122,7 @@ fn pyarrow_and_duckdb_read_the_tree() {
         .contains("mixed.pcap"));
     assert_eq!(meta["mekong.first_ts"], "2026-03-02T01:00:00Z");
     // Mekong's own reader sees the same rows and packets.
-    let rows = read_rows(&out);
+    let rows = read_rows(&out.join("flows"));
     assert_eq!(rows.len() as u64, summary.output.records);
     let pkts: i64 = rows
         .iter()

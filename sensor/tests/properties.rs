@@ -2,9 +2,12 @@
 
 use std::path::Path;
 
+use mekong_sensor::app::AppStage;
 use mekong_sensor::capture::{linktype, packets_in, RawPacket};
 use mekong_sensor::decode::{decode_stateless, Decoded, Decoder, DefragConfig, PacketView};
+use mekong_sensor::engine::Engine;
 use mekong_sensor::flow::{EndReason, FlowConfig, FlowKey, FlowTable};
+use mekong_sensor::pipeline::Stages;
 use mekong_testkit::build::*;
 use proptest::prelude::*;
 
@@ -185,15 +188,17 @@ fn app_of_segments(
             ));
         }
     }
-    let mut table = FlowTable::new(FlowConfig::default());
-    let mut out = Vec::new();
+    let cfg = FlowConfig::default();
+    let stages: Stages = (Some(AppStage::new(cfg.app)), None);
+    let mut engine = Engine::new(cfg, stages);
     for (n, f) in frames.iter().enumerate() {
         let mut p = view(f);
         p.ts_ns = 1_000_000_000 + n as u64 * 1000;
         p.first_ns = p.ts_ns;
-        table.process(&p, &mut out);
+        engine.process(&p);
     }
-    table.flush(2_000_000_000, EndReason::Eof, &mut out, &mut |_| {});
+    engine.flush(2_000_000_000, EndReason::Eof, &mut |_, _| {});
+    let out = engine.records();
     assert_eq!(out.len(), 1);
     out.pop().and_then(|r| r.app)
 }

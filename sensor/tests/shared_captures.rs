@@ -131,7 +131,7 @@ fn agrees(o: Dir, lines: &[Printed]) -> bool {
 }
 
 fn ours(dir: &Path) -> (HashMap<Key, Dir>, Vec<Row>) {
-    let rows = read_rows(dir);
+    let rows = read_rows(&dir.join("flows"));
     let mut m: HashMap<Key, Dir> = HashMap::new();
     for r in &rows {
         let proto = match r["proto"].as_i64() {
@@ -196,6 +196,7 @@ fn every_shared_capture_agrees_with_tshark_conversations() {
             defrag: DefragConfig::default(),
             sink: SinkConfig::new(dir.path().join("out"), "t".into()),
             progress: false,
+            detect: Some(Default::default()),
         };
         let summary = match run(&cfg) {
             Ok(s) => s,

@@ -198,6 +198,11 @@ impl Beacon {
             .clients
             .entry((f.resp, f.resp_port, f.proto))
             .or_insert_with(|| (Distinct::new(max_clients + 1), ts));
+        // Clients not seen within the window are forgotten here, not only
+        // when memory is swept, so what is decided never depends on sweeps.
+        if ts.saturating_sub(*seen) > self.window_ns {
+            cl.clear();
+        }
         cl.insert(hash_ip(f.orig));
         *seen = ts;
         let shared = cl.len() > max_clients;

@@ -19,7 +19,10 @@
 //!   `dns_tunnel.exfil_min_bytes`.
 //!
 //! Base domains in `dns_tunnel.allow_domains` (antivirus lookups, reverse
-//! zones) are never scored.
+//! zones) are never scored. A client that answers DNS queries itself (a
+//! recursive resolver or forwarder: seen as the responder of DNS answers)
+//! is not scored either: the queries it forwards are scored at the client
+//! that asked them first.
 
 use super::{draft, secs, sid, Cx};
 use crate::config::DetectConfig;
@@ -57,6 +60,7 @@ pub struct DnsTunnel {
     allow_domains: Vec<String>,
     allow: IpSet,
     series: Windowed<(std::net::IpAddr, u64), Series>,
+    servers: Distinct,
 }
 
 const S: u64 = 1_000_000_000;
@@ -79,6 +83,7 @@ impl DnsTunnel {
             allow_domains: d.allow_domains.clone(),
             allow: DetectConfig::set(&d.allow),
             series: Windowed::new(d.window_s * S, 200_000),
+            servers: Distinct::new(65_536),
         }
     }
 
@@ -92,7 +97,14 @@ impl DnsTunnel {
         };
         let f = &e.flow;
         let client = f.orig;
-        if cx.allow.contains(client) || self.allow.contains(client) {
+        if d.response {
+            // The responder of an answer is a DNS server.
+            self.servers.insert(crate::window::hash_ip(f.resp));
+        }
+        if cx.allow.contains(client)
+            || self.allow.contains(client)
+            || self.servers.contains(crate::window::hash_ip(client))
+        {
             return;
         }
         let base = d.base.as_str();

@@ -16,7 +16,10 @@
 //!   second.
 //!
 //! ECN-setup SYNs (SYN+ECE+CWR) are counted apart in the evidence: flood
-//! tools set them to pass filters that drop plain SYNs.
+//! tools set them to pass filters that drop plain SYNs. UDP flows opened
+//! from a reflecting service's port (`amplification.udp_ports`) are
+//! reflection, which the amplification detector judges: they are not
+//! counted here.
 
 use std::net::IpAddr;
 
@@ -49,6 +52,7 @@ pub struct Floods {
     rates: [u64; 4],
     spoofed_min: usize,
     allow: IpSet,
+    reflectors: Vec<u16>,
     targets: Windowed<IpAddr, Target>,
 }
 
@@ -72,6 +76,7 @@ impl Floods {
             ],
             spoofed_min: f.spoofed_min_sources as usize,
             allow: DetectConfig::set(&f.allow),
+            reflectors: c.amplification.udp_ports.clone(),
             targets: Windowed::new(f.window_s * S, 500_000),
         }
     }
@@ -82,6 +87,9 @@ impl Floods {
             return;
         }
         let f = &e.flow;
+        if f.proto == 17 && self.reflectors.contains(&f.orig_port) {
+            return;
+        }
         match e.kind {
             EventKind::Start {
                 flags,

@@ -2,8 +2,11 @@
 //!
 //! A *probe* is the first packet of a flow from its originator that opens
 //! nothing yet: a TCP SYN without ACK, a TCP packet with neither SYN, ACK nor
-//! RST (FIN, NULL and XMAS scans), or a UDP datagram not sent from a
-//! reflection service port. A probe *held a conversation* when the service
+//! RST (FIN, NULL and XMAS scans), or a UDP datagram of at most
+//! [`MAX_UDP_PROBE`] bytes not sent from a reflection service port
+//! (scanners send empty or protocol-probe payloads; bigger datagrams to
+//! many ports are a flood, which the flood detector counts). A probe *held
+//! a conversation* when the service
 //! answered with data (or, for TCP, the prober sent data after the
 //! handshake): scanners learn from handshakes, refusals and silence, not
 //! from conversations.
@@ -32,6 +35,9 @@ use crate::evidence;
 use crate::incident::{Key, ANY};
 use crate::net::{covering_block, IpSet};
 use crate::window::{hash_ip, Distinct, Slot, Windowed};
+
+/// Largest UDP payload taken for a probe.
+pub const MAX_UDP_PROBE: u32 = 512;
 
 const SYN: u8 = 0x02;
 const FIN: u8 = 0x01;
@@ -178,7 +184,10 @@ impl Scans {
 
     fn probe_of(&self, e: &HostEvent) -> Option<ProbeKind> {
         let EventKind::Start {
-            flags, from_resp, ..
+            flags,
+            from_resp,
+            payload,
+            ..
         } = e.kind
         else {
             return None;
@@ -194,7 +203,8 @@ impl Scans {
                     .ignore_udp
                     .iter()
                     .any(|&(a, b)| (a..=b).contains(&f.resp_port));
-                (!ignored && !self.reflectors.contains(&f.orig_port)).then_some(ProbeKind::Udp)
+                (!ignored && payload <= MAX_UDP_PROBE && !self.reflectors.contains(&f.orig_port))
+                    .then_some(ProbeKind::Udp)
             }
             _ => None,
         }

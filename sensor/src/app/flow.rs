@@ -2,11 +2,10 @@
 //! parser still needs, and the metadata found so far.
 
 use mekong_appmeta::session::detect_stream;
-use mekong_appmeta::{flags, AppMeta, AppSession, Outcome, Step, UdpSession};
+use mekong_appmeta::{flags, AppMeta, AppSession, Events, Outcome, Step, UdpSession};
 
-use super::pool::BufPool;
-use super::stream::{Hole, Reassembler};
 use super::AppStats;
+use crate::stream::pool::BufPool;
 
 /// Where a flow's parsing is.
 #[derive(Debug)]
@@ -21,7 +20,8 @@ enum Phase {
     Done,
 }
 
-/// What the flow's parsers share: the pool, the stream depth, counters.
+/// What the flow's parsers share: the pool, the stream depth, counters,
+/// and where transactions go.
 pub struct Ctx<'a> {
     /// Stream buffers.
     pub pool: &'a mut BufPool,
@@ -29,6 +29,8 @@ pub struct Ctx<'a> {
     pub depth: usize,
     /// Counters.
     pub stats: &'a mut AppStats,
+    /// Application events.
+    pub events: &'a mut Events,
 }
 
 /// The parsing half of a flow (apart from reassembly, which feeds it).
@@ -46,7 +48,6 @@ struct Parse {
 #[derive(Debug)]
 pub struct AppFlow {
     parse: Parse,
-    reasm: [Reassembler; 2],
 }
 
 enum Status {
@@ -64,7 +65,6 @@ impl AppFlow {
                 pending: [None, None],
                 done: [false; 2],
             },
-            reasm: [Reassembler::default(), Reassembler::default()],
         }
     }
 
@@ -77,7 +77,6 @@ impl AppFlow {
                 pending: [None, None],
                 done: [false; 2],
             },
-            reasm: [Reassembler::default(), Reassembler::default()],
         }
     }
 
@@ -101,18 +100,9 @@ impl AppFlow {
         matches!(self.parse.phase, Phase::Done) || self.parse.done.iter().all(|&d| d)
     }
 
-    /// The flow is over: a direction still waiting for a hole to fill, its
-    /// parser not done, ends with a gap.
-    pub fn close(&mut self, stats: &mut AppStats) {
-        for d in 0..2 {
-            if !self.parse.done[d]
-                && self.reasm[d].waiting()
-                && !matches!(self.parse.phase, Phase::Done)
-            {
-                self.parse.meta.anomalies |= flags::GAP;
-                stats.gaps += 1;
-            }
-        }
+    /// True when direction `d` wants more bytes.
+    pub fn wants(&self, d: usize) -> bool {
+        !self.parse.done[d.min(1)] && !matches!(self.parse.phase, Phase::Done)
     }
 
     /// Gives every buffer back to the pool.
@@ -122,74 +112,36 @@ impl AppFlow {
                 pool.put(b);
             }
         }
-        for r in &mut self.reasm {
-            if let Some(b) = r.take_ring() {
-                pool.put(b);
-            }
+    }
+
+    /// The next in-order bytes of direction `d` of a TCP flow whose ports
+    /// are `ports` (originator's first).
+    pub fn stream(&mut self, d: usize, bytes: &[u8], ports: (u16, u16), ctx: &mut Ctx<'_>) {
+        self.parse.deliver(d.min(1), bytes, ports, ctx);
+        if self.finished() {
+            self.release(ctx.pool);
         }
     }
 
-    /// Accounts a TCP segment of direction `d` whose data starts at
-    /// sequence number `seq`; `start` is where the direction's stream
-    /// begins (after its SYN, or this segment when the SYN was not seen);
-    /// `cut` when the capture holds less than the segment carried.
-    #[allow(clippy::too_many_arguments)]
-    pub fn tcp(
-        &mut self,
-        d: usize,
-        seq: u32,
-        start: u32,
-        data: &[u8],
-        cut: bool,
-        ports: (u16, u16),
-        ctx: &mut Ctx<'_>,
-    ) {
-        if self.parse.done[d] || matches!(self.parse.phase, Phase::Done) {
-            return;
-        }
-        let r = &mut self.reasm[d];
-        if !r.started() {
-            r.start(start);
-        }
-        if r.must_wait(seq) {
-            match ctx.pool.get() {
-                Some(b) => r.give_ring(b, ctx.pool.size()),
-                None => {
-                    ctx.stats.budget_exhausted += 1;
-                    self.parse.stop(d, flags::BUDGET, ctx);
-                    return;
-                }
-            }
-        }
-        let parse = &mut self.parse;
-        let res = r.segment(seq, data, &mut |bytes| parse.deliver(d, bytes, ports, ctx));
-        if let Some(b) = r.take_idle_ring() {
-            ctx.pool.put(b);
-        }
-        match res {
-            Err(Hole::TooFar) => {
-                ctx.stats.gaps += 1;
-                self.parse.stop(d, flags::GAP, ctx);
-            }
-            Err(Hole::NoBuffer) => {
-                ctx.stats.budget_exhausted += 1;
-                self.parse.stop(d, flags::BUDGET, ctx);
-            }
-            Ok(()) if cut => {
-                ctx.stats.gaps += 1;
-                self.parse.stop(d, flags::GAP, ctx);
-            }
-            Ok(()) => {}
+    /// Bytes of direction `d` are missing: its parser stops, and the
+    /// record says so when the parser had not finished.
+    pub fn gap(&mut self, d: usize, ctx: &mut Ctx<'_>) {
+        let d = d.min(1);
+        if !self.parse.done[d] && !matches!(self.parse.phase, Phase::Done) {
+            ctx.stats.gaps += 1;
+            self.parse.stop(d, flags::GAP, ctx);
         }
         if self.finished() {
             self.release(ctx.pool);
         }
     }
 
-    /// Accounts a UDP datagram of direction `d`.
-    pub fn datagram(&mut self, d: usize, data: &[u8]) {
+    /// Accounts a UDP datagram of direction `d`; transactions go to `ev`.
+    pub fn datagram(&mut self, d: usize, data: &[u8], ev: &mut Events) {
         if let Phase::Udp(s) = &mut self.parse.phase {
-            if s.datagram(d, data, &mut self.parse.meta) == mekong_appmeta::session::UdpStep::Done {
+            if s.datagram(d, data, &mut self.parse.meta, ev)
+                == mekong_appmeta::session::UdpStep::Done
+            {
                 self.parse.phase = Phase::Done;
             }
         }
@@ -289,13 +241,13 @@ impl Parse {
     }
 
     /// Runs the session over `data` from its start.
-    fn run(&mut self, d: usize, data: &[u8]) -> (usize, Status) {
+    fn run(&mut self, d: usize, data: &[u8], ev: &mut Events) -> (usize, Status) {
         let Phase::Tcp(session) = &mut self.phase else {
             return (0, Status::Finished);
         };
         let mut pos = 0;
         while pos < data.len() {
-            match session.parse(d, &data[pos..], &mut self.meta) {
+            match session.parse(d, &data[pos..], &mut self.meta, ev) {
                 Step::Consumed(n) => pos += n.clamp(1, data.len() - pos),
                 Step::NeedMore => return (pos, Status::More),
                 Step::Done | Step::Malformed => return (pos, Status::Finished),
@@ -314,7 +266,7 @@ impl Parse {
             }
             match self.pending[d].take() {
                 None => {
-                    let (used, status) = self.run(d, input);
+                    let (used, status) = self.run(d, input, ctx.events);
                     if let Status::Finished = status {
                         self.stop(d, 0, ctx);
                         return;
@@ -351,7 +303,7 @@ impl Parse {
                     let take = room.min(input.len());
                     p.extend_from_slice(&input[..take]);
                     input = &input[take..];
-                    let (used, status) = self.run(d, &p);
+                    let (used, status) = self.run(d, &p, ctx.events);
                     p.drain(..used);
                     if let Status::Finished = status {
                         ctx.pool.put(p);

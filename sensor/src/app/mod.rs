@@ -1,34 +1,35 @@
-//! Application metadata in flow records: which parsers see a flow's bytes,
-//! with what memory, and what they found.
+//! Application parsing, the first stage: which parsers read a flow, with
+//! what memory, what they found for the record, and the transactions they
+//! raise as events for the stages after it.
 //!
-//! The flow table calls [`AppEngine::packet`] for every packet with
-//! payload of a flow still being parsed. The first bytes of a flow decide
-//! its protocol (whatever the port); TCP bytes go through a per-direction
-//! [`stream::Reassembler`] so parsers see them in order; a parser that needs
-//! more than a segment keeps the unparsed bytes in a buffer of the
-//! [`pool::BufPool`], at most the stream depth per direction, all buffers
-//! together at most the budget. Once the parsers have what they want, the
-//! flow is marked done and its packets cost nothing more.
+//! A TCP flow's in-order bytes come from the stream engine; the first bytes
+//! of a flow decide its protocol (whatever the port). A parser that needs
+//! more than a segment keeps the unparsed bytes in a buffer of its own
+//! [`BufPool`], at most the parser depth per direction, all buffers together
+//! at most the budget. UDP datagrams are read as they come. Once the parsers
+//! have what they want, the stage stops wanting the flow's bytes and its
+//! packets cost one test. State lives in side tables by slot, only while
+//! needed.
 
 pub mod flow;
-pub mod pool;
-pub mod stream;
 
 use mekong_appmeta::{AppMeta, AppProto, UdpSession};
 
-use crate::decode::{tcp_flags as F, PacketView, Transport};
-use crate::flow::entry::{AppState, FlowEntry};
+use crate::decode::{PacketView, Transport};
+use crate::flow::FlowSummary;
+use crate::stage::{FlowCtx, RecordExtras, Stage, StageOut};
+use crate::stream::pool::BufPool;
+use crate::stream::Chunk;
 use flow::{AppFlow, Ctx};
-use pool::BufPool;
 
 /// Settings of application parsing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AppConfig {
     /// Parse application metadata at all.
     pub enabled: bool,
-    /// Bytes of one direction a parser may hold unparsed (the stream depth).
+    /// Bytes of one direction a parser may hold unparsed (the parser depth).
     pub stream_depth: usize,
-    /// Bytes of stream buffers held at once, all flows together.
+    /// Bytes of parser buffers held at once, all flows together.
     pub budget: usize,
 }
 
@@ -45,27 +46,33 @@ impl Default for AppConfig {
 /// Counters of application parsing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AppStats {
-    /// Flows recognised, by protocol (DNS, TLS, HTTP, SSH, QUIC).
-    pub flows: [u64; 5],
+    /// Flows recognised, by protocol (in the order of [`PROTOCOLS`]).
+    pub flows: [u64; 9],
     /// Records with malformed application data.
     pub malformed: u64,
     /// Directions stopped by a gap in the stream.
     pub gaps: u64,
-    /// Directions stopped because a parser needed more than the stream depth.
+    /// Directions stopped because a parser needed more than the parser depth.
     pub depth_exceeded: u64,
     /// Directions stopped because the buffer budget was used up.
     pub budget_exhausted: u64,
     /// Most buffer bytes held at once.
     pub peak_buffer_bytes: u64,
+    /// Application events raised.
+    pub events: u64,
 }
 
 /// Protocol names in the order of [`AppStats::flows`].
-pub const PROTOCOLS: [AppProto; 5] = [
+pub const PROTOCOLS: [AppProto; 9] = [
     AppProto::Dns,
     AppProto::Tls,
     AppProto::Http,
     AppProto::Ssh,
     AppProto::Quic,
+    AppProto::Ftp,
+    AppProto::Telnet,
+    AppProto::Pop3,
+    AppProto::Imap,
 ];
 
 impl AppStats {
@@ -75,7 +82,7 @@ impl AppStats {
         }
     }
 
-    /// Adds another engine's counters.
+    /// Adds another stage's counters.
     pub fn add(&mut self, o: &AppStats) {
         for (a, b) in self.flows.iter_mut().zip(o.flows) {
             *a += b;
@@ -85,28 +92,36 @@ impl AppStats {
         self.depth_exceeded += o.depth_exceeded;
         self.budget_exhausted += o.budget_exhausted;
         self.peak_buffer_bytes += o.peak_buffer_bytes;
+        self.events += o.events;
     }
 }
 
+/// Where a flow's parsing is.
+const IDLE: u8 = 0;
+const ACTIVE: u8 = 1;
+const DONE: u8 = 2;
+
 /// The application state of every flow of a table, by slot.
-pub struct AppEngine {
+pub struct AppStage {
     cfg: AppConfig,
     pool: BufPool,
+    state: Vec<u8>,
     flows: Vec<Option<Box<AppFlow>>>,
     stats: AppStats,
 }
 
-impl AppEngine {
-    /// An engine with its own buffer pool (the budget is this engine's share).
-    pub fn new(cfg: AppConfig) -> AppEngine {
+impl AppStage {
+    /// A stage with its own buffer pool (the budget is this stage's share).
+    pub fn new(cfg: AppConfig) -> AppStage {
         let depth = cfg.stream_depth.max(64);
         let ring = depth.next_power_of_two();
-        AppEngine {
+        AppStage {
             cfg: AppConfig {
                 stream_depth: depth,
                 ..cfg
             },
             pool: BufPool::new(ring + ring / 8, cfg.budget),
+            state: Vec::new(),
             flows: Vec::new(),
             stats: AppStats::default(),
         }
@@ -120,6 +135,18 @@ impl AppEngine {
         }
     }
 
+    fn state(&self, slot: u32) -> u8 {
+        self.state.get(slot as usize).copied().unwrap_or(IDLE)
+    }
+
+    fn set_state(&mut self, slot: u32, s: u8) {
+        let i = slot as usize;
+        if self.state.len() <= i {
+            self.state.resize(i + 1, IDLE);
+        }
+        self.state[i] = s;
+    }
+
     fn slot(&mut self, idx: u32) -> &mut Option<Box<AppFlow>> {
         let i = idx as usize;
         if self.flows.len() <= i {
@@ -128,83 +155,9 @@ impl AppEngine {
         &mut self.flows[i]
     }
 
-    /// Accounts a packet of the flow in slot `idx` (entry `e`), sent by
-    /// the originator when `d` is 0.
-    pub fn packet(&mut self, idx: u32, e: &mut FlowEntry, d: usize, p: &PacketView<'_>) {
-        if e.app == AppState::Done || p.payload.is_empty() {
-            return;
-        }
-        let ports = (e.orig_port, e.resp_port);
-        match p.transport {
-            Transport::Tcp(t) => {
-                let seq = t.seq.wrapping_add(u32::from(t.flags & F::SYN != 0));
-                let start = e.stream_start(d).unwrap_or(seq);
-                if e.app == AppState::Idle {
-                    // Most flows are decided by their first segment: no state for them.
-                    if seq == start {
-                        let v = mekong_appmeta::session::detect_stream(p.payload, ports);
-                        if matches!(v, mekong_appmeta::Outcome::NotThis) {
-                            e.app = AppState::Done;
-                            return;
-                        }
-                    }
-                    *self.slot(idx) = Some(Box::default());
-                    e.app = AppState::Active;
-                }
-                let cut = p.payload.len() < p.payload_len as usize;
-                let Some(f) = self
-                    .flows
-                    .get_mut(idx as usize)
-                    .and_then(|f| f.as_deref_mut())
-                else {
-                    e.app = AppState::Done;
-                    return;
-                };
-                let mut ctx = Ctx {
-                    pool: &mut self.pool,
-                    depth: self.cfg.stream_depth,
-                    stats: &mut self.stats,
-                };
-                f.tcp(d, seq, start, p.payload, cut, ports, &mut ctx);
-                if f.finished() {
-                    e.app = AppState::Done;
-                    self.settle(idx);
-                }
-            }
-            Transport::Udp => {
-                if e.app == AppState::Idle {
-                    let mut meta = Box::<AppMeta>::default();
-                    match UdpSession::detect(p.payload, d, ports, &mut meta) {
-                        Some(s) => {
-                            if let Some(proto) = meta.proto {
-                                self.stats.count(proto);
-                            }
-                            *self.slot(idx) = Some(Box::new(AppFlow::udp(s, meta)));
-                            e.app = AppState::Active;
-                        }
-                        None => {
-                            e.app = AppState::Done;
-                            return;
-                        }
-                    }
-                }
-                if let Some(f) = self
-                    .flows
-                    .get_mut(idx as usize)
-                    .and_then(|f| f.as_deref_mut())
-                {
-                    f.datagram(d, p.payload);
-                    if f.finished() {
-                        e.app = AppState::Done;
-                    }
-                }
-            }
-            _ => e.app = AppState::Done,
-        }
-    }
-
     /// Frees a finished flow's state, keeping its metadata if it has any.
     fn settle(&mut self, idx: u32) {
+        self.set_state(idx, DONE);
         let slot = self.slot(idx);
         let keep = slot
             .as_ref()
@@ -220,12 +173,9 @@ impl AppEngine {
     /// The metadata of the record the flow in slot `idx` emits; with
     /// `last`, the flow's state goes (the flow is over), otherwise its
     /// counts restart for the next record.
-    pub fn record(&mut self, idx: u32, last: bool) -> Option<Box<AppMeta>> {
+    fn record(&mut self, idx: u32, last: bool) -> Option<Box<AppMeta>> {
         let slot = self.flows.get_mut(idx as usize)?;
         let f = slot.as_deref_mut()?;
-        if last {
-            f.close(&mut self.stats);
-        }
         let m = f.meta();
         let has = m.proto.is_some() || m.anomalies != 0;
         if m.anomalies & mekong_appmeta::flags::MALFORMED != 0 {
@@ -242,13 +192,149 @@ impl AppEngine {
             meta
         }
     }
+}
 
-    /// Drops the state of slot `idx` (the flow is gone without a record).
-    pub fn forget(&mut self, idx: u32) {
-        if let Some(slot) = self.flows.get_mut(idx as usize) {
-            if let Some(mut f) = slot.take() {
+impl Stage for AppStage {
+    fn on_packet(&mut self, f: &FlowCtx<'_>, p: &PacketView<'_>, out: &mut StageOut<'_>) {
+        if p.payload.is_empty() || !matches!(p.transport, Transport::Udp) {
+            return;
+        }
+        let idx = f.slot;
+        let st = self.state(idx);
+        if st == DONE {
+            return;
+        }
+        let e = f.entry;
+        let d = f.dir;
+        let ports = (e.orig_port, e.resp_port);
+        let before = out.app.len();
+        if st == IDLE {
+            let mut meta = Box::<AppMeta>::default();
+            match UdpSession::detect(p.payload, d, ports, &mut meta) {
+                Some(s) => {
+                    if let Some(proto) = meta.proto {
+                        self.stats.count(proto);
+                    }
+                    *self.slot(idx) = Some(Box::new(AppFlow::udp(s, meta)));
+                    self.set_state(idx, ACTIVE);
+                }
+                None => {
+                    self.set_state(idx, DONE);
+                    return;
+                }
+            }
+        }
+        if let Some(fl) = self
+            .flows
+            .get_mut(idx as usize)
+            .and_then(|f| f.as_deref_mut())
+        {
+            fl.datagram(d, p.payload, out.app);
+            if fl.finished() {
+                self.set_state(idx, DONE);
+            }
+        }
+        self.stats.events += (out.app.len() - before) as u64;
+    }
+
+    fn wants_stream(&self, slot: u32, dir: usize, _offset: u64) -> bool {
+        match self.state(slot) {
+            IDLE => true,
+            ACTIVE => self
+                .flows
+                .get(slot as usize)
+                .and_then(|f| f.as_deref())
+                .is_some_and(|f| f.wants(dir)),
+            _ => false,
+        }
+    }
+
+    fn on_stream(&mut self, f: &FlowCtx<'_>, chunk: Chunk<'_>, out: &mut StageOut<'_>) {
+        let idx = f.slot;
+        let st = self.state(idx);
+        if st == DONE {
+            return;
+        }
+        let e = f.entry;
+        let ports = (e.orig_port, e.resp_port);
+        let before = out.app.len();
+        match chunk {
+            Chunk::Data { offset, bytes } => {
+                if st == IDLE {
+                    // Most flows are decided by their first bytes: no state for them.
+                    if offset == 0 {
+                        let v = mekong_appmeta::session::detect_stream(bytes, ports);
+                        if matches!(v, mekong_appmeta::Outcome::NotThis) {
+                            self.set_state(idx, DONE);
+                            return;
+                        }
+                    }
+                    *self.slot(idx) = Some(Box::default());
+                    self.set_state(idx, ACTIVE);
+                }
+                let depth = self.cfg.stream_depth;
+                let Some(fl) = self
+                    .flows
+                    .get_mut(idx as usize)
+                    .and_then(|f| f.as_deref_mut())
+                else {
+                    self.set_state(idx, DONE);
+                    return;
+                };
+                let mut ctx = Ctx {
+                    pool: &mut self.pool,
+                    depth,
+                    stats: &mut self.stats,
+                    events: out.app,
+                };
+                fl.stream(f.dir, bytes, ports, &mut ctx);
+                if fl.finished() {
+                    self.settle(idx);
+                }
+            }
+            Chunk::Gap => {
+                if let Some(fl) = self
+                    .flows
+                    .get_mut(idx as usize)
+                    .and_then(|f| f.as_deref_mut())
+                {
+                    let mut ctx = Ctx {
+                        pool: &mut self.pool,
+                        depth: self.cfg.stream_depth,
+                        stats: &mut self.stats,
+                        events: out.app,
+                    };
+                    fl.gap(f.dir, &mut ctx);
+                    if fl.finished() {
+                        self.settle(idx);
+                    }
+                } else if st == IDLE {
+                    self.set_state(idx, DONE);
+                }
+            }
+        }
+        self.stats.events += (out.app.len() - before) as u64;
+    }
+
+    fn on_flow_end(
+        &mut self,
+        slot: u32,
+        _s: &FlowSummary,
+        last: bool,
+        rec: &mut RecordExtras,
+        _out: &mut StageOut<'_>,
+    ) {
+        rec.app = self.record(slot, last);
+    }
+
+    fn on_forget(&mut self, slot: u32) {
+        if let Some(s) = self.flows.get_mut(slot as usize) {
+            if let Some(mut f) = s.take() {
                 f.release(&mut self.pool);
             }
+        }
+        if let Some(s) = self.state.get_mut(slot as usize) {
+            *s = IDLE;
         }
     }
 }

@@ -555,6 +555,59 @@ pub fn decode_stateless<'a>(raw: &RawPacket<'a>) -> Option<PacketView<'a>> {
     Some(view(raw.ts_ns, raw.orig_len, &ctx, &parsed, t, 0))
 }
 
+/// An ARP message over IPv4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arp {
+    /// A reply (else a request).
+    pub reply: bool,
+    /// Sender protocol address.
+    pub sender: std::net::Ipv4Addr,
+    /// Target protocol address.
+    pub target: std::net::Ipv4Addr,
+    /// Outer VLAN id.
+    pub vlan: Option<u16>,
+}
+
+/// The ARP message in a frame that is not IP (Ethernet with VLAN tags,
+/// Linux cooked captures), if it holds one.
+pub fn arp(raw: &RawPacket<'_>) -> Option<Arp> {
+    use crate::capture::linktype as lt;
+    let b = raw.data;
+    let be16 = |b: &[u8], o: usize| -> Option<u16> {
+        Some(u16::from_be_bytes([*b.get(o)?, *b.get(o + 1)?]))
+    };
+    let (mut et, mut rest) = match raw.linktype {
+        lt::ETHERNET => (be16(b, 12)?, b.get(14..)?),
+        lt::LINUX_SLL => (be16(b, 14)?, b.get(16..)?),
+        lt::LINUX_SLL2 => (be16(b, 0)?, b.get(20..)?),
+        _ => return None,
+    };
+    let mut vlan = None;
+    while matches!(et, 0x8100 | 0x88A8 | 0x9100) {
+        vlan.get_or_insert(be16(rest, 0)? & 0x0fff);
+        et = be16(rest, 2)?;
+        rest = rest.get(4..)?;
+    }
+    if et != 0x0806 || rest.len() < 28 {
+        return None;
+    }
+    // Ethernet hardware, IPv4 protocol, address lengths 6 and 4.
+    if be16(rest, 0)? != 1 || be16(rest, 2)? != 0x0800 || rest[4] != 6 || rest[5] != 4 {
+        return None;
+    }
+    let op = be16(rest, 6)?;
+    if op != 1 && op != 2 {
+        return None;
+    }
+    let ip = |o: usize| std::net::Ipv4Addr::new(rest[o], rest[o + 1], rest[o + 2], rest[o + 3]);
+    Some(Arp {
+        reply: op == 2,
+        sender: ip(14),
+        target: ip(24),
+        vlan,
+    })
+}
+
 /// The inner address pair of a packet, fragments included (for dispatching
 /// packets to workers so that both directions and all fragments of a
 /// datagram meet).

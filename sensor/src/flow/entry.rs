@@ -45,18 +45,6 @@ pub struct DirStats {
     last_ns: u64,
 }
 
-/// Where a flow's application parsing is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum AppState {
-    /// No payload seen yet.
-    #[default]
-    Idle,
-    /// Parsers are reading the flow.
-    Active,
-    /// Nothing more to parse (or parsing is off).
-    Done,
-}
-
 /// The state of one flow (one record in progress).
 #[derive(Clone, Copy, Debug)]
 pub struct FlowEntry {
@@ -97,8 +85,6 @@ pub struct FlowEntry {
     pub tunnelled: bool,
     /// Anomaly bits.
     pub anomalies: u32,
-    /// Application parsing.
-    pub app: AppState,
     /// Directions (bit 0 originator, bit 1 responder) whose SYN was seen.
     syn_seen: u8,
     /// Sequence number of each direction's SYN.
@@ -149,7 +135,6 @@ impl FlowEntry {
             icmp_id,
             tunnelled: p.tunnel.depth > 0,
             anomalies: 0,
-            app: AppState::Idle,
             syn_seen: 0,
             syn_seq: [0; 2],
             closing_since: u64::MAX,

@@ -4,12 +4,14 @@
 pub mod entry;
 pub mod key;
 pub mod stats;
+pub mod summary;
 pub mod table;
 pub mod tcp;
 
 pub use entry::FlowEntry;
 pub use key::FlowKey;
-pub use table::{EndReason, FlowConfig, FlowRecord, FlowTable, TableStats};
+pub use summary::FlowSummary;
+pub use table::{EndReason, FlowConfig, FlowHooks, FlowRecord, FlowTable, Hit, TableStats};
 
 #[cfg(test)]
 mod size {

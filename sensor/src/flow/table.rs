@@ -14,12 +14,11 @@ use std::hash::BuildHasher;
 
 use hashbrown::{HashMap, HashTable};
 
-use mekong_appmeta::AppMeta;
-
-use super::entry::{AppState, FlowEntry};
+use super::entry::FlowEntry;
 use super::key::{flow_uid, FlowKey, FxBuild};
-use crate::app::{AppConfig, AppEngine};
+use crate::app::AppConfig;
 use crate::decode::{tcp_flags as F, PacketView, Transport, Tunnel};
+use crate::stream::StreamConfig;
 
 /// Why a record ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -65,8 +64,44 @@ pub struct FlowRecord {
     pub end: EndReason,
     /// Cut by the active timeout while the flow went on.
     pub continues: bool,
-    /// Application metadata, when a parser recognised the flow.
-    pub app: Option<Box<AppMeta>>,
+}
+
+/// What the table tells the code around it: records that end and slots
+/// that are forgotten, the moment they happen (so state kept by slot in
+/// side tables goes before the slot is reused).
+pub trait FlowHooks {
+    /// A record of the flow in `slot` ends (the flow goes on when
+    /// `r.continues`).
+    fn ended(&mut self, slot: u32, r: FlowRecord);
+    /// The flow in `slot` is gone (after its last record, if it had one).
+    fn forget(&mut self, slot: u32);
+    /// Records handed over and not yet taken away: expiry pauses at
+    /// [`OUT_LIMIT`] so a mass expiry never piles up in memory.
+    fn backlog(&self) -> usize;
+}
+
+/// The plainest hooks: records collected in order.
+impl FlowHooks for Vec<FlowRecord> {
+    fn ended(&mut self, _slot: u32, r: FlowRecord) {
+        self.push(r);
+    }
+    fn forget(&mut self, _slot: u32) {}
+    fn backlog(&self) -> usize {
+        self.len()
+    }
+}
+
+/// Where a packet went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// The flow's slot.
+    pub slot: u32,
+    /// 0 when the packet came from the originator, 1 from the responder.
+    pub dir: usize,
+    /// The packet started the flow.
+    pub new: bool,
+    /// The packet closed the TCP connection (FIN both ways, or RST).
+    pub closed: bool,
 }
 
 /// Timeouts and limits of a flow table.
@@ -90,6 +125,8 @@ pub struct FlowConfig {
     pub max_flows: usize,
     /// Application parsing (the budget is this table's share).
     pub app: AppConfig,
+    /// Stream reassembly (the budget is this table's share).
+    pub stream: StreamConfig,
 }
 
 fn key_hash(k: &FlowKey) -> u64 {
@@ -111,6 +148,7 @@ impl Default for FlowConfig {
             linger_ns: 5 * SEC,
             max_flows: 1_000_000,
             app: AppConfig::default(),
+            stream: StreamConfig::default(),
         }
     }
 }
@@ -139,8 +177,6 @@ pub struct TableStats {
     pub time_backwards: u64,
     /// Most flows held at once.
     pub peak_flows: u64,
-    /// Application parsing.
-    pub app: crate::app::AppStats,
 }
 
 impl TableStats {
@@ -151,7 +187,6 @@ impl TableStats {
         self.evicted += o.evicted;
         self.time_backwards += o.time_backwards;
         self.peak_flows += o.peak_flows;
-        self.app.add(&o.app);
     }
 }
 
@@ -180,8 +215,6 @@ pub struct FlowTable {
     /// Encapsulations of tunnelled flows, by slot (most flows have none).
     tunnels: HashMap<u32, Tunnel, FxBuild>,
     free: Vec<u32>,
-    /// Application parsing, when on.
-    app: Option<AppEngine>,
     wheel: Vec<Vec<Ref>>,
     scratch: Vec<Ref>,
     /// Next tick to process.
@@ -203,7 +236,6 @@ impl FlowTable {
             slots: Vec::with_capacity(cap),
             tunnels: HashMap::default(),
             free: Vec::new(),
-            app: cfg.app.enabled.then(|| AppEngine::new(cfg.app)),
             // Each tick's list starts with room for an even share of the
             // table, so steady traffic reschedules without allocating.
             wheel: (0..WHEEL)
@@ -231,6 +263,16 @@ impl FlowTable {
     /// Latest packet time seen, ns.
     pub fn now(&self) -> u64 {
         self.now
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &FlowConfig {
+        &self.cfg
+    }
+
+    /// The flow in `slot` (the one a [`Hit`] names).
+    pub fn entry(&self, slot: u32) -> &FlowEntry {
+        &self.slots[slot as usize].e
     }
 
     fn grid_end(&self, e: &FlowEntry) -> u64 {
@@ -278,7 +320,7 @@ impl FlowTable {
         self.wheel[(tick as usize) % WHEEL].push((idx, gen, tick32));
     }
 
-    fn emit(&mut self, idx: u32, end: EndReason, continues: bool, out: &mut Vec<FlowRecord>) {
+    fn emit(&mut self, idx: u32, end: EndReason, continues: bool, out: &mut impl FlowHooks) {
         let e = &self.slots[idx as usize].e;
         if e.pkts() > 0 {
             let tunnel = if e.tunnelled {
@@ -288,20 +330,21 @@ impl FlowTable {
             };
             let uid = flow_uid(&self.cfg.sensor_id, &e.key, e.flow_start_ns);
             let entry = *e;
-            let app = self.app.as_mut().and_then(|a| a.record(idx, !continues));
-            out.push(FlowRecord {
-                entry,
-                uid,
-                tunnel,
-                end,
-                continues,
-                app,
-            });
+            out.ended(
+                idx,
+                FlowRecord {
+                    entry,
+                    uid,
+                    tunnel,
+                    end,
+                    continues,
+                },
+            );
             self.stats.records += 1;
         }
     }
 
-    fn remove(&mut self, idx: u32) {
+    fn remove(&mut self, idx: u32, out: &mut impl FlowHooks) {
         let s = &mut self.slots[idx as usize];
         s.live = false;
         s.gen = s.gen.wrapping_add(1);
@@ -313,14 +356,12 @@ impl FlowTable {
         if tunnelled {
             self.tunnels.remove(&idx);
         }
-        if let Some(a) = &mut self.app {
-            a.forget(idx);
-        }
+        out.forget(idx);
         self.free.push(idx);
     }
 
     /// Ends or cuts a flow found due at `now`; returns true when it is gone.
-    fn expire(&mut self, idx: u32, why: EndReason, now: u64, out: &mut Vec<FlowRecord>) -> bool {
+    fn expire(&mut self, idx: u32, why: EndReason, now: u64, out: &mut impl FlowHooks) -> bool {
         if why == EndReason::Active {
             self.emit(idx, EndReason::Active, true, out);
             let active = self.cfg.active_ns.max(1);
@@ -331,7 +372,7 @@ impl FlowTable {
             false
         } else {
             self.emit(idx, why, false, out);
-            self.remove(idx);
+            self.remove(idx, out);
             true
         }
     }
@@ -341,7 +382,7 @@ impl FlowTable {
     /// piles up in memory); returns false when work is left for the next
     /// call. Leaving it there is safe: a packet of a flow that is due ends
     /// that flow first, whatever the wheel has reached.
-    pub fn advance(&mut self, now: u64, out: &mut Vec<FlowRecord>) -> bool {
+    pub fn advance(&mut self, now: u64, out: &mut impl FlowHooks) -> bool {
         if now < self.now {
             self.stats.time_backwards += 1;
         } else {
@@ -365,7 +406,7 @@ impl FlowTable {
             std::mem::swap(&mut items, &mut self.wheel[slot]);
             let mut stopped_at = None;
             for (k, &(idx, gen, tick)) in items.iter().enumerate() {
-                if out.len() >= OUT_LIMIT {
+                if out.backlog() >= OUT_LIMIT {
                     stopped_at = Some(k);
                     break;
                 }
@@ -401,7 +442,7 @@ impl FlowTable {
         true
     }
 
-    fn evict_one(&mut self, out: &mut Vec<FlowRecord>) {
+    fn evict_one(&mut self, out: &mut impl FlowHooks) {
         // The flow closest to its deadline: the first current reference in
         // the wheel from the next tick on.
         for i in 0..WHEEL as u64 {
@@ -413,36 +454,16 @@ impl FlowTable {
             });
             if let Some(&(idx, _, _)) = found {
                 self.emit(idx, EndReason::Evicted, false, out);
-                self.remove(idx);
+                self.remove(idx, out);
                 self.stats.evicted += 1;
                 return;
             }
         }
     }
 
-    /// Passes a packet of the flow in slot `idx` to application parsing.
-    #[inline]
-    fn app_packet(&mut self, idx: u32, p: &PacketView<'_>, src_is_lo: bool) {
-        let e = &mut self.slots[idx as usize].e;
-        if e.app == AppState::Done || p.payload.is_empty() {
-            return;
-        }
-        match &mut self.app {
-            Some(a) => {
-                let d = usize::from(src_is_lo != e.orig_is_lo);
-                a.packet(idx, e, d, p);
-            }
-            None => e.app = AppState::Done,
-        }
-    }
-
-    /// Application-parsing counters (zero when parsing is off).
-    pub fn app_stats(&self) -> crate::app::AppStats {
-        self.app.as_ref().map(AppEngine::stats).unwrap_or_default()
-    }
-
-    /// Accounts one packet, emitting the records it ends into `out`.
-    pub fn process(&mut self, p: &PacketView<'_>, out: &mut Vec<FlowRecord>) {
+    /// Accounts one packet: the records it ends go to `out`, and the flow
+    /// it belongs to (new or existing) is returned.
+    pub fn process(&mut self, p: &PacketView<'_>, out: &mut impl FlowHooks) -> Hit {
         self.advance(p.ts_ns, out);
         let t = p.ts_ns;
         let (key, src_is_lo) = FlowKey::of(p);
@@ -474,12 +495,17 @@ impl FlowTable {
                     e.start_piece(k.max(e.piece));
                 }
                 e.update(p, src_is_lo);
-                let reschedule = closing_before.is_none() && e.closing_since().is_some();
-                self.app_packet(idx, p, src_is_lo);
-                if reschedule {
+                let dir = usize::from(src_is_lo != e.orig_is_lo);
+                let closed = closing_before.is_none() && e.closing_since().is_some();
+                if closed {
                     self.schedule(idx);
                 }
-                return;
+                return Hit {
+                    slot: idx,
+                    dir,
+                    new: false,
+                    closed,
+                };
             }
         }
         if self.index.len() >= self.cfg.max_flows {
@@ -487,6 +513,8 @@ impl FlowTable {
         }
         let mut e = FlowEntry::new(key, src_is_lo, p);
         e.update(p, src_is_lo);
+        let dir = usize::from(src_is_lo != e.orig_is_lo);
+        let closed = e.closing_since().is_some();
         let idx = match self.free.pop() {
             Some(i) => {
                 let s = &mut self.slots[i as usize];
@@ -510,21 +538,26 @@ impl FlowTable {
         if p.tunnel.depth > 0 {
             self.tunnels.insert(idx, p.tunnel);
         }
-        self.app_packet(idx, p, src_is_lo);
         self.stats.flows += 1;
         self.stats.peak_flows = self.stats.peak_flows.max(self.index.len() as u64);
         self.schedule(idx);
+        Hit {
+            slot: idx,
+            dir,
+            new: true,
+            closed,
+        }
     }
 
     /// Ends every flow at the end of input: first as packet time `end_ns`
     /// decides (idle, closed, active), then the rest with `reason`. Records
     /// are handed to `drain` every [`OUT_LIMIT`] records.
-    pub fn flush(
+    pub fn flush<H: FlowHooks>(
         &mut self,
         end_ns: u64,
         reason: EndReason,
-        out: &mut Vec<FlowRecord>,
-        drain: &mut dyn FnMut(&mut Vec<FlowRecord>),
+        out: &mut H,
+        drain: &mut dyn FnMut(&mut H),
     ) {
         let end_ns = end_ns.max(self.now);
         while !self.advance(end_ns, out) {
@@ -542,12 +575,11 @@ impl FlowTable {
             }
             let why = why.or(e.closing_since().map(|_| EndReason::TcpClose));
             self.emit(idx, why.unwrap_or(reason), false, out);
-            self.remove(idx);
-            if out.len() >= OUT_LIMIT {
+            self.remove(idx, out);
+            if out.backlog() >= OUT_LIMIT {
                 drain(out);
             }
         }
         drain(out);
-        self.stats.app = self.app_stats();
     }
 }

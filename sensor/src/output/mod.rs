@@ -1,6 +1,83 @@
-//! Output: flow records to Parquet files in a Hive-partitioned tree.
+//! Output: flow records and alerts, as Parquet in a Hive-partitioned tree,
+//! and alerts also as Suricata EVE JSON lines. The writer thread talks to
+//! one [`Sink`]; [`Output`] is the sensor's, writing every table.
 
+pub mod alert_columns;
 pub mod columns;
+pub mod eve;
+pub mod flow_columns;
 pub mod parquet_sink;
 
-pub use parquet_sink::{ParquetSink, Provenance, SinkConfig, SinkError, SinkStats};
+pub use alert_columns::AlertOut;
+pub use parquet_sink::{Alerts, Flows, ParquetSink, Provenance, SinkConfig, SinkError, SinkStats};
+
+use std::sync::Arc;
+
+use crate::engine::FlowOut;
+
+/// Where finished records and alerts go.
+pub trait Sink {
+    /// A finished flow record.
+    fn flow(&mut self, r: &FlowOut) -> Result<(), SinkError>;
+    /// An alert.
+    fn alert(&mut self, a: &AlertOut) -> Result<(), SinkError>;
+    /// A batch of alerts is complete (make it visible).
+    fn alerts_flushed(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+    /// Packet time has reached `now_ns` everywhere: partitions that can no
+    /// longer receive rows may close.
+    fn watermark(&mut self, now_ns: u64) -> Result<(), SinkError>;
+    /// Closes everything.
+    fn finish(&mut self) -> Result<SinkStats, SinkError>;
+}
+
+/// The sensor's output: flow Parquet, alert Parquet and EVE JSON.
+pub struct Output {
+    flows: ParquetSink<Flows>,
+    alerts: ParquetSink<Alerts>,
+    eve: eve::EveSink,
+}
+
+impl Output {
+    /// Sinks under `cfg.out_dir`.
+    pub fn new(cfg: SinkConfig, prov: Arc<Provenance>) -> Result<Output, SinkError> {
+        Ok(Output {
+            flows: ParquetSink::new(cfg.clone(), Arc::clone(&prov))?,
+            alerts: ParquetSink::new(cfg.clone(), prov)?,
+            eve: eve::EveSink::new(cfg),
+        })
+    }
+}
+
+impl Sink for Output {
+    fn flow(&mut self, r: &FlowOut) -> Result<(), SinkError> {
+        self.flows.write(r)
+    }
+
+    fn alert(&mut self, a: &AlertOut) -> Result<(), SinkError> {
+        self.alerts.write(a)?;
+        self.eve.write(a)
+    }
+
+    fn alerts_flushed(&mut self) -> Result<(), SinkError> {
+        self.eve.flush()
+    }
+
+    fn watermark(&mut self, now_ns: u64) -> Result<(), SinkError> {
+        self.flows.watermark(now_ns)?;
+        self.alerts.watermark(now_ns)?;
+        self.eve.watermark(now_ns)
+    }
+
+    fn finish(&mut self) -> Result<SinkStats, SinkError> {
+        let mut s = self.flows.finish()?;
+        let a = self.alerts.finish()?;
+        self.eve.finish()?;
+        s.alerts = a.records;
+        s.alert_files = a.files;
+        s.alert_files.append(&mut self.eve.done);
+        s.bytes += a.bytes;
+        Ok(s)
+    }
+}

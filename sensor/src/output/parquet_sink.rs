@@ -1,7 +1,9 @@
-//! Writes flow records as Parquet under
-//! `DIR/flows/sensor=ID/date=YYYY-MM-DD/hour=HH/part-NNNNN.parquet`.
+//! Writes records as Parquet under
+//! `DIR/TABLE/sensor=ID/date=YYYY-MM-DD/hour=HH/part-NNNNN.parquet`, where
+//! TABLE is `flows` or `alerts`.
 //!
-//! The partition is the hour of a record's first packet. Each file is
+//! The partition is the hour of a flow record's first packet, of an
+//! alert's time. Each file is
 //! written under a hidden temporary name (`.part-NNNNN.parquet.tmp`, which
 //! readers skip), renamed when complete, and its SHA-256 is then added to
 //! `_SHA256SUMS` in the same directory (`sha256sum -c _SHA256SUMS` checks
@@ -28,9 +30,76 @@ use parquet::file::properties::WriterProperties;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use arrow_schema::SchemaRef;
+
+use super::alert_columns::AlertOut;
 use super::columns::Columns;
-use crate::flow::FlowRecord;
+use crate::engine::FlowOut;
 use mekong_schema::meta;
+
+/// A table of the output tree: its directory, schema and rows.
+pub trait Table {
+    /// The row type.
+    type Row;
+    /// Directory under the output root.
+    const DIR: &'static str;
+    /// Empty column builders.
+    fn columns() -> Columns;
+    /// The Arrow schema.
+    fn schema() -> SchemaRef;
+    /// Its version (for the footer).
+    fn schema_version() -> u32;
+    /// The partition hour of a row (hours since the epoch).
+    fn hour(r: &Self::Row) -> u64;
+    /// Appends a row.
+    fn append(c: &mut Columns, r: &Self::Row, sensor_id: &str);
+}
+
+/// Flow records.
+pub struct Flows;
+
+impl Table for Flows {
+    type Row = FlowOut;
+    const DIR: &'static str = "flows";
+    fn columns() -> Columns {
+        Columns::flows()
+    }
+    fn schema() -> SchemaRef {
+        mekong_schema::flow_schema()
+    }
+    fn schema_version() -> u32 {
+        mekong_schema::SCHEMA_VERSION
+    }
+    fn hour(r: &FlowOut) -> u64 {
+        (r.summary.first_us.max(0) as u64) / (HOUR_NS / 1000)
+    }
+    fn append(c: &mut Columns, r: &FlowOut, sensor_id: &str) {
+        super::flow_columns::append(c, r, sensor_id);
+    }
+}
+
+/// Alert records.
+pub struct Alerts;
+
+impl Table for Alerts {
+    type Row = AlertOut;
+    const DIR: &'static str = "alerts";
+    fn columns() -> Columns {
+        Columns::alerts()
+    }
+    fn schema() -> SchemaRef {
+        mekong_schema::alert::alert_schema()
+    }
+    fn schema_version() -> u32 {
+        mekong_schema::alert::ALERT_SCHEMA_VERSION
+    }
+    fn hour(r: &AlertOut) -> u64 {
+        r.alert.ts_ns / HOUR_NS
+    }
+    fn append(c: &mut Columns, r: &AlertOut, sensor_id: &str) {
+        super::alert_columns::append(c, r, sensor_id);
+    }
+}
 
 /// Errors while writing output.
 #[derive(Debug, Error)]
@@ -53,7 +122,7 @@ pub enum SinkError {
     Arrow(#[from] ArrowError),
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SinkError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SinkError + '_ {
     move |source| SinkError::Io {
         path: path.to_path_buf(),
         source,
@@ -127,11 +196,15 @@ pub struct SinkStats {
     pub records: u64,
     /// Files completed.
     pub files: Vec<PathBuf>,
-    /// Bytes of completed files.
+    /// Bytes of completed Parquet files.
     pub bytes: u64,
+    /// Alerts written.
+    pub alerts: u64,
+    /// Alert files completed (Parquet and EVE JSON).
+    pub alert_files: Vec<PathBuf>,
 }
 
-struct HashingFile {
+pub(crate) struct HashingFile {
     inner: BufWriter<File>,
     hash: Sha256,
     bytes: u64,
@@ -162,16 +235,18 @@ struct Part {
     file: Option<OpenFile>,
 }
 
-/// The Parquet writer of flow records.
-pub struct ParquetSink {
+/// The Parquet writer of one table.
+pub struct ParquetSink<T: Table> {
     cfg: SinkConfig,
     prov: Arc<Provenance>,
     props: WriterProperties,
     parts: BTreeMap<u64, Part>,
     stats: SinkStats,
+    _t: std::marker::PhantomData<T>,
 }
 
-const HOUR_NS: u64 = 3_600_000_000_000;
+/// Nanoseconds in an hour.
+pub const HOUR_NS: u64 = 3_600_000_000_000;
 
 /// Encoded bytes a row group may buffer before it is written out.
 const ROW_GROUP_BYTES: usize = 16 << 20;
@@ -179,10 +254,10 @@ const ROW_GROUP_BYTES: usize = 16 << 20;
 /// Name of the checksum list in each partition directory.
 pub const SUMS_FILE: &str = "_SHA256SUMS";
 
-impl ParquetSink {
+impl<T: Table> ParquetSink<T> {
     /// A sink writing under `cfg.out_dir`.
-    pub fn new(cfg: SinkConfig, prov: Arc<Provenance>) -> Result<ParquetSink, SinkError> {
-        let root = cfg.out_dir.join("flows");
+    pub fn new(cfg: SinkConfig, prov: Arc<Provenance>) -> Result<ParquetSink<T>, SinkError> {
+        let root = cfg.out_dir.join(T::DIR);
         fs::create_dir_all(&root).map_err(io_err(&root))?;
         let level = ZstdLevel::try_new(cfg.zstd_level)?;
         let props = WriterProperties::builder()
@@ -196,6 +271,7 @@ impl ParquetSink {
             props,
             parts: BTreeMap::new(),
             stats: SinkStats::default(),
+            _t: std::marker::PhantomData,
         })
     }
 
@@ -205,23 +281,17 @@ impl ParquetSink {
     }
 
     fn dir_of(&self, hour: u64) -> PathBuf {
-        let dt = DateTime::<Utc>::from_timestamp((hour * 3600) as i64, 0).unwrap_or_default();
-        self.cfg
-            .out_dir
-            .join("flows")
-            .join(format!("sensor={}", self.cfg.sensor_id))
-            .join(format!("date={}", dt.format("%Y-%m-%d")))
-            .join(format!("hour={}", dt.format("%H")))
+        partition_dir(&self.cfg, T::DIR, hour)
     }
 
     /// Adds one record.
-    pub fn write(&mut self, r: &FlowRecord) -> Result<(), SinkError> {
-        let hour = r.entry.first_ns / HOUR_NS;
+    pub fn write(&mut self, r: &T::Row) -> Result<(), SinkError> {
+        let hour = T::hour(r);
         let part = self.parts.entry(hour).or_insert_with(|| Part {
-            cols: Columns::new(),
+            cols: T::columns(),
             file: None,
         });
-        part.cols.append(r, &self.cfg.sensor_id);
+        T::append(&mut part.cols, r, &self.cfg.sensor_id);
         self.stats.records += 1;
         if part.cols.rows() >= self.cfg.batch_rows {
             self.flush_part(hour, false)?;
@@ -263,7 +333,7 @@ impl ParquetSink {
         if part.cols.rows() > 0 {
             let batch = part.cols.finish()?;
             if part.file.is_none() {
-                part.file = Some(open_file(&dir, &self.props)?);
+                part.file = Some(open_file(&dir, &self.props, T::schema())?);
             }
             if let Some(f) = part.file.as_mut() {
                 f.writer.write(&batch)?;
@@ -281,7 +351,8 @@ impl ParquetSink {
             .is_some_and(|f| f.rows >= self.cfg.max_rows_per_file);
         if close || full {
             if let Some(f) = part.file.take() {
-                let (path, bytes) = close_file(f, &self.prov, &self.cfg.sensor_id)?;
+                let (path, bytes) =
+                    close_file(f, &self.prov, &self.cfg.sensor_id, T::schema_version())?;
                 self.stats.bytes += bytes;
                 self.stats.files.push(path);
             }
@@ -290,7 +361,21 @@ impl ParquetSink {
     }
 }
 
-fn open_file(dir: &Path, props: &WriterProperties) -> Result<OpenFile, SinkError> {
+/// The directory of a table's partition.
+pub fn partition_dir(cfg: &SinkConfig, table: &str, hour: u64) -> PathBuf {
+    let dt = DateTime::<Utc>::from_timestamp((hour * 3600) as i64, 0).unwrap_or_default();
+    cfg.out_dir
+        .join(table)
+        .join(format!("sensor={}", cfg.sensor_id))
+        .join(format!("date={}", dt.format("%Y-%m-%d")))
+        .join(format!("hour={}", dt.format("%H")))
+}
+
+fn open_file(
+    dir: &Path,
+    props: &WriterProperties,
+    schema: SchemaRef,
+) -> Result<OpenFile, SinkError> {
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut n = 0u32;
     let (path, tmp) = loop {
@@ -308,7 +393,7 @@ fn open_file(dir: &Path, props: &WriterProperties) -> Result<OpenFile, SinkError
         hash: Sha256::new(),
         bytes: 0,
     };
-    let writer = ArrowWriter::try_new(hf, mekong_schema::flow_schema(), Some(props.clone()))?;
+    let writer = ArrowWriter::try_new(hf, schema, Some(props.clone()))?;
     Ok(OpenFile {
         writer,
         tmp,
@@ -321,12 +406,10 @@ fn close_file(
     mut f: OpenFile,
     prov: &Provenance,
     sensor_id: &str,
+    version: u32,
 ) -> Result<(PathBuf, u64), SinkError> {
     let kv = [
-        (
-            meta::SCHEMA_VERSION,
-            mekong_schema::SCHEMA_VERSION.to_string(),
-        ),
+        (meta::SCHEMA_VERSION, version.to_string()),
         (meta::SENSOR_ID, sensor_id.to_string()),
         (
             meta::SOFTWARE,
@@ -369,24 +452,24 @@ fn close_file(
     file.sync_all().map_err(io_err(&f.tmp))?;
     drop(file);
     fs::rename(&f.tmp, &f.path).map_err(io_err(&f.path))?;
-    let digest: String = hf
-        .hash
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let name = f
-        .path
+    add_checksum(&f.path, hf.hash)?;
+    Ok((f.path, hf.bytes))
+}
+
+/// Adds a finished file's SHA-256 to the `_SHA256SUMS` of its directory
+/// (`sha256sum -c` checks it; the leading underscore keeps Parquet dataset
+/// readers from opening it).
+pub(crate) fn add_checksum(path: &Path, hash: Sha256) -> Result<(), SinkError> {
+    let digest: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("part.parquet");
-    // One `_SHA256SUMS` per partition directory (`sha256sum -c` checks it);
-    // the leading underscore keeps Parquet dataset readers from opening it.
-    let sums = f.path.with_file_name(SUMS_FILE);
-    let sums_tmp = f.path.with_file_name(format!(".{SUMS_FILE}.tmp"));
+    let sums = path.with_file_name(SUMS_FILE);
+    let sums_tmp = path.with_file_name(format!(".{SUMS_FILE}.tmp"));
     let mut text = fs::read_to_string(&sums).unwrap_or_default();
     text.push_str(&format!("{digest}  {name}\n"));
     fs::write(&sums_tmp, text).map_err(io_err(&sums_tmp))?;
     fs::rename(&sums_tmp, &sums).map_err(io_err(&sums))?;
-    Ok((f.path, hf.bytes))
+    Ok(())
 }

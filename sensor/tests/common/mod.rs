@@ -29,6 +29,7 @@ pub fn config(dir: &Path, pcap: &Path) -> RunConfig {
         defrag: DefragConfig::default(),
         sink: SinkConfig::new(dir.join("out"), "test".into()),
         progress: false,
+        detect: Some(Default::default()),
     }
 }
 
@@ -36,5 +37,5 @@ pub fn config(dir: &Path, pcap: &Path) -> RunConfig {
 /// not a capture the sensor reads.
 pub fn records(dir: &Path, pcap: &Path) -> Option<(RunSummary, Vec<Row>)> {
     let summary = run(&config(dir, pcap)).ok()?;
-    Some((summary, read_rows(&dir.join("out"))))
+    Some((summary, read_rows(&dir.join("out/flows"))))
 }

@@ -93,11 +93,11 @@ impl Reassembler {
 
     /// Accounts a segment of `data` at `seq`, passing the bytes now in order
     /// to `deliver` (several calls when waiting bytes join them).
-    pub fn segment(
+    pub fn segment<F: FnMut(&[u8])>(
         &mut self,
         seq: u32,
         data: &[u8],
-        deliver: &mut dyn FnMut(&[u8]),
+        deliver: &mut F,
     ) -> Result<(), Hole> {
         let off = i64::from(seq.wrapping_sub(self.next) as i32);
         let skip = usize::try_from(-off).unwrap_or(0);

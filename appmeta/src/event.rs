@@ -1,0 +1,526 @@
+//! Per-transaction application events: every HTTP request and response of a
+//! keep-alive connection, every DNS message, every TLS hello and
+//! certificate, every SSH banner and key exchange, every login outcome.
+//!
+//! A flow record keeps the first of each (and counts); detectors and rules
+//! see every transaction. Parsers push events into an [`Events`] buffer the
+//! caller owns and clears: text goes into one reused string and events into
+//! one reused list, so steady-state parsing allocates nothing. Readers get
+//! borrowed [`AppEvent`]s.
+
+use std::ops::Range;
+
+use crate::text::push_text;
+
+/// Longest text kept of one field of an event.
+pub const MAX_FIELD: usize = 1024;
+
+/// Protocols whose logins the parsers judge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginProto {
+    /// FTP (`USER`/`PASS`, then `230` or `530`).
+    Ftp,
+    /// Telnet (a `login:` prompt, then the shell or `Login incorrect`).
+    Telnet,
+    /// POP3 (`USER`/`PASS` or `APOP`, then `+OK` or `-ERR`).
+    Pop3,
+    /// IMAP (`LOGIN`, then `OK` or `NO`).
+    Imap,
+}
+
+/// What a login came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginResult {
+    /// Refused.
+    Failed,
+    /// Accepted.
+    Succeeded,
+}
+
+/// One application event, borrowed from the buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppEvent<'a> {
+    /// An HTTP request head.
+    HttpRequest {
+        /// Method.
+        method: &'a str,
+        /// Request target.
+        uri: &'a str,
+        /// Host header.
+        host: Option<&'a str>,
+        /// User-Agent header.
+        user_agent: Option<&'a str>,
+        /// The scheme of the Authorization header (`Basic`, `NTLM`...);
+        /// the credentials themselves are never kept.
+        auth_scheme: Option<&'a str>,
+        /// Content-Type header.
+        content_type: Option<&'a str>,
+        /// Declared body length.
+        content_length: Option<u64>,
+    },
+    /// An HTTP response head.
+    HttpResponse {
+        /// Status code.
+        status: u16,
+        /// Content-Type header.
+        content_type: Option<&'a str>,
+        /// A WWW-Authenticate or Proxy-Authenticate header was present.
+        challenge: bool,
+    },
+    /// A DNS message.
+    Dns {
+        /// A response (else a query).
+        response: bool,
+        /// Transaction id.
+        id: u16,
+        /// First question's name.
+        qname: Option<&'a str>,
+        /// First question's type.
+        qtype: u16,
+        /// Response code.
+        rcode: u8,
+        /// Answer records.
+        answers: u16,
+        /// Message size, bytes.
+        size: u32,
+    },
+    /// A TLS ClientHello (over TCP or in QUIC's Initial).
+    TlsClientHello {
+        /// Server name.
+        sni: Option<&'a str>,
+        /// JA3.
+        ja3: Option<&'a str>,
+        /// JA4.
+        ja4: Option<&'a str>,
+    },
+    /// A TLS ServerHello.
+    TlsServerHello {
+        /// JA3S.
+        ja3s: Option<&'a str>,
+        /// Negotiated version.
+        version: u16,
+        /// Chosen cipher.
+        cipher: u16,
+    },
+    /// The server's certificate (TLS 1.2 and below).
+    TlsCertificate {
+        /// Subject, RFC 4514.
+        subject: &'a str,
+        /// Issuer, RFC 4514.
+        issuer: &'a str,
+        /// SHA-256 of the DER, hex.
+        sha256: &'a str,
+    },
+    /// An SSH version banner.
+    SshBanner {
+        /// 0 client, 1 server.
+        dir: u8,
+        /// The banner line.
+        banner: &'a str,
+    },
+    /// An SSH KEXINIT.
+    SshKexinit {
+        /// 0 client, 1 server.
+        dir: u8,
+        /// HASSH (client) or HASSHServer.
+        hassh: &'a str,
+    },
+    /// A login and its outcome.
+    Login {
+        /// Protocol.
+        proto: LoginProto,
+        /// Outcome.
+        result: LoginResult,
+    },
+}
+
+type Span = Range<u32>;
+
+#[derive(Clone, Debug)]
+enum Raw {
+    HttpRequest {
+        method: Span,
+        uri: Span,
+        host: Option<Span>,
+        user_agent: Option<Span>,
+        auth_scheme: Option<Span>,
+        content_type: Option<Span>,
+        content_length: Option<u64>,
+    },
+    HttpResponse {
+        status: u16,
+        content_type: Option<Span>,
+        challenge: bool,
+    },
+    Dns {
+        response: bool,
+        id: u16,
+        qname: Option<Span>,
+        qtype: u16,
+        rcode: u8,
+        answers: u16,
+        size: u32,
+    },
+    TlsClientHello {
+        sni: Option<Span>,
+        ja3: Option<Span>,
+        ja4: Option<Span>,
+    },
+    TlsServerHello {
+        ja3s: Option<Span>,
+        version: u16,
+        cipher: u16,
+    },
+    TlsCertificate {
+        subject: Span,
+        issuer: Span,
+        sha256: Span,
+    },
+    SshBanner {
+        dir: u8,
+        banner: Span,
+    },
+    SshKexinit {
+        dir: u8,
+        hassh: Span,
+    },
+    Login {
+        proto: LoginProto,
+        result: LoginResult,
+    },
+}
+
+/// A buffer of events, reused.
+#[derive(Clone, Debug, Default)]
+pub struct Events {
+    text: String,
+    list: Vec<Raw>,
+    /// Events refused because the buffer held [`MAX_EVENTS`] already.
+    pub dropped: u64,
+}
+
+/// Events a buffer holds before the caller takes them (one packet's worth
+/// is far fewer).
+pub const MAX_EVENTS: usize = 4096;
+
+impl Events {
+    /// An empty buffer.
+    pub fn new() -> Events {
+        Events::default()
+    }
+
+    /// Forgets every event, keeping the memory.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.list.clear();
+    }
+
+    /// Events held.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// True when none is held.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    fn bytes(&mut self, b: &[u8]) -> Span {
+        let start = self.text.len();
+        push_text(&mut self.text, b, start + MAX_FIELD);
+        start as u32..self.text.len() as u32
+    }
+
+    fn str(&mut self, s: &str) -> Span {
+        self.bytes(s.as_bytes())
+    }
+
+    fn opt(&mut self, b: Option<&[u8]>) -> Option<Span> {
+        b.map(|b| self.bytes(b))
+    }
+
+    fn opt_str(&mut self, s: Option<&str>) -> Option<Span> {
+        s.map(|s| self.str(s))
+    }
+
+    fn push(&mut self, r: Raw) {
+        if self.list.len() >= MAX_EVENTS {
+            self.dropped += 1;
+            return;
+        }
+        self.list.push(r);
+    }
+
+    /// Adds an HTTP request.
+    #[allow(clippy::too_many_arguments)]
+    pub fn http_request(
+        &mut self,
+        method: &[u8],
+        uri: &[u8],
+        host: Option<&[u8]>,
+        user_agent: Option<&[u8]>,
+        auth_scheme: Option<&[u8]>,
+        content_type: Option<&[u8]>,
+        content_length: Option<u64>,
+    ) {
+        if self.list.len() >= MAX_EVENTS {
+            self.dropped += 1;
+            return;
+        }
+        let r = Raw::HttpRequest {
+            method: self.bytes(method),
+            uri: self.bytes(uri),
+            host: self.opt(host),
+            user_agent: self.opt(user_agent),
+            auth_scheme: self.opt(auth_scheme),
+            content_type: self.opt(content_type),
+            content_length,
+        };
+        self.push(r);
+    }
+
+    /// Adds an HTTP response.
+    pub fn http_response(&mut self, status: u16, content_type: Option<&[u8]>, challenge: bool) {
+        let content_type = self.opt(content_type);
+        self.push(Raw::HttpResponse {
+            status,
+            content_type,
+            challenge,
+        });
+    }
+
+    /// Adds a DNS message.
+    #[allow(clippy::too_many_arguments)]
+    pub fn dns(
+        &mut self,
+        response: bool,
+        id: u16,
+        qname: Option<&str>,
+        qtype: u16,
+        rcode: u8,
+        answers: u16,
+        size: u32,
+    ) {
+        let qname = self.opt_str(qname);
+        self.push(Raw::Dns {
+            response,
+            id,
+            qname,
+            qtype,
+            rcode,
+            answers,
+            size,
+        });
+    }
+
+    /// Adds a ClientHello.
+    pub fn tls_client_hello(&mut self, sni: Option<&str>, ja3: Option<&str>, ja4: Option<&str>) {
+        let r = Raw::TlsClientHello {
+            sni: self.opt_str(sni),
+            ja3: self.opt_str(ja3),
+            ja4: self.opt_str(ja4),
+        };
+        self.push(r);
+    }
+
+    /// Adds a ServerHello.
+    pub fn tls_server_hello(&mut self, ja3s: Option<&str>, version: u16, cipher: u16) {
+        let ja3s = self.opt_str(ja3s);
+        self.push(Raw::TlsServerHello {
+            ja3s,
+            version,
+            cipher,
+        });
+    }
+
+    /// Adds a certificate.
+    pub fn tls_certificate(&mut self, subject: &str, issuer: &str, sha256: &str) {
+        let r = Raw::TlsCertificate {
+            subject: self.str(subject),
+            issuer: self.str(issuer),
+            sha256: self.str(sha256),
+        };
+        self.push(r);
+    }
+
+    /// Adds an SSH banner of direction `dir`.
+    pub fn ssh_banner(&mut self, dir: u8, banner: &str) {
+        let banner = self.str(banner);
+        self.push(Raw::SshBanner { dir, banner });
+    }
+
+    /// Adds an SSH KEXINIT's HASSH of direction `dir`.
+    pub fn ssh_kexinit(&mut self, dir: u8, hassh: &str) {
+        let hassh = self.str(hassh);
+        self.push(Raw::SshKexinit { dir, hassh });
+    }
+
+    /// Adds a login outcome.
+    pub fn login(&mut self, proto: LoginProto, result: LoginResult) {
+        self.push(Raw::Login { proto, result });
+    }
+
+    fn s(&self, r: &Span) -> &str {
+        self.text
+            .get(r.start as usize..r.end as usize)
+            .unwrap_or_default()
+    }
+
+    fn o(&self, r: &Option<Span>) -> Option<&str> {
+        r.as_ref().map(|r| self.s(r))
+    }
+
+    /// The `i`th event.
+    pub fn get(&self, i: usize) -> Option<AppEvent<'_>> {
+        Some(match self.list.get(i)? {
+            Raw::HttpRequest {
+                method,
+                uri,
+                host,
+                user_agent,
+                auth_scheme,
+                content_type,
+                content_length,
+            } => AppEvent::HttpRequest {
+                method: self.s(method),
+                uri: self.s(uri),
+                host: self.o(host),
+                user_agent: self.o(user_agent),
+                auth_scheme: self.o(auth_scheme),
+                content_type: self.o(content_type),
+                content_length: *content_length,
+            },
+            Raw::HttpResponse {
+                status,
+                content_type,
+                challenge,
+            } => AppEvent::HttpResponse {
+                status: *status,
+                content_type: self.o(content_type),
+                challenge: *challenge,
+            },
+            Raw::Dns {
+                response,
+                id,
+                qname,
+                qtype,
+                rcode,
+                answers,
+                size,
+            } => AppEvent::Dns {
+                response: *response,
+                id: *id,
+                qname: self.o(qname),
+                qtype: *qtype,
+                rcode: *rcode,
+                answers: *answers,
+                size: *size,
+            },
+            Raw::TlsClientHello { sni, ja3, ja4 } => AppEvent::TlsClientHello {
+                sni: self.o(sni),
+                ja3: self.o(ja3),
+                ja4: self.o(ja4),
+            },
+            Raw::TlsServerHello {
+                ja3s,
+                version,
+                cipher,
+            } => AppEvent::TlsServerHello {
+                ja3s: self.o(ja3s),
+                version: *version,
+                cipher: *cipher,
+            },
+            Raw::TlsCertificate {
+                subject,
+                issuer,
+                sha256,
+            } => AppEvent::TlsCertificate {
+                subject: self.s(subject),
+                issuer: self.s(issuer),
+                sha256: self.s(sha256),
+            },
+            Raw::SshBanner { dir, banner } => AppEvent::SshBanner {
+                dir: *dir,
+                banner: self.s(banner),
+            },
+            Raw::SshKexinit { dir, hassh } => AppEvent::SshKexinit {
+                dir: *dir,
+                hassh: self.s(hassh),
+            },
+            Raw::Login { proto, result } => AppEvent::Login {
+                proto: *proto,
+                result: *result,
+            },
+        })
+    }
+
+    /// Every event, in order.
+    pub fn iter(&self) -> impl Iterator<Item = AppEvent<'_>> {
+        (0..self.list.len()).filter_map(|i| self.get(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_borrow_their_text() {
+        let mut e = Events::new();
+        e.http_request(
+            b"GET",
+            b"/a",
+            Some(b"example.com"),
+            None,
+            Some(b"Basic"),
+            None,
+            None,
+        );
+        e.dns(false, 7, Some("example.com"), 1, 0, 0, 29);
+        e.http_response(401, None, true);
+        let v: Vec<AppEvent<'_>> = e.iter().collect();
+        assert_eq!(v.len(), 3);
+        assert!(matches!(
+            v[0],
+            AppEvent::HttpRequest {
+                uri: "/a",
+                host: Some("example.com"),
+                auth_scheme: Some("Basic"),
+                ..
+            }
+        ));
+        assert!(matches!(
+            v[1],
+            AppEvent::Dns {
+                id: 7,
+                qname: Some("example.com"),
+                ..
+            }
+        ));
+        assert!(matches!(
+            v[2],
+            AppEvent::HttpResponse {
+                status: 401,
+                challenge: true,
+                ..
+            }
+        ));
+        e.clear();
+        assert!(e.is_empty());
+    }
+
+    #[test]
+    fn fields_are_bounded_and_printable() {
+        let mut e = Events::new();
+        let long = vec![b'a'; 5000];
+        e.http_request(b"GET", &long, None, Some(b"x\x01y"), None, None, None);
+        let Some(AppEvent::HttpRequest {
+            uri, user_agent, ..
+        }) = e.get(0)
+        else {
+            panic!()
+        };
+        assert_eq!(uri.len(), MAX_FIELD);
+        assert_eq!(user_agent, Some("x\\x01y"));
+    }
+}

@@ -1,0 +1,348 @@
+//! Logins of the cleartext protocols whose servers speak first: FTP, Telnet,
+//! POP3 and IMAP. The parser reads each direction line by line and tells,
+//! for every attempt, whether the server accepted it. It keeps no user
+//! name and no password: only the outcome leaves it.
+
+use crate::event::{Events, LoginProto, LoginResult};
+use crate::{Outcome, Step};
+
+/// Longest line read.
+const MAX_LINE: usize = 2048;
+/// Lines read per direction before the parser stops (a login exchange
+/// takes a few; an interactive session is not read).
+const MAX_LINES: u16 = 512;
+
+fn has(hay: &[u8], needle: &[u8]) -> bool {
+    hay.len() >= needle.len()
+        && hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Recognises a login protocol from the first bytes a server sent.
+pub fn detect(first: &[u8], ports: (u16, u16)) -> Outcome<LoginProto> {
+    let on = |p: u16| ports.0 == p || ports.1 == p;
+    if first.len() < 4 {
+        let prefixes: [&[u8]; 4] = [b"220", b"+OK", b"* OK", &[0xff]];
+        return if prefixes
+            .iter()
+            .any(|p| p.starts_with(first) || first.starts_with(p))
+        {
+            Outcome::Incomplete
+        } else {
+            Outcome::NotThis
+        };
+    }
+    if first[0] == 0xff && (0xfb..=0xfe).contains(&first[1]) {
+        return Outcome::Parsed(LoginProto::Telnet);
+    }
+    let line_end = first
+        .iter()
+        .position(|&c| c == b'\n')
+        .unwrap_or(first.len());
+    let line = &first[..line_end];
+    if line.starts_with(b"220") && matches!(line[3], b' ' | b'-') {
+        if on(21) || has(line, b"ftp") {
+            return Outcome::Parsed(LoginProto::Ftp);
+        }
+        return Outcome::NotThis; // SMTP and others greet with 220 too
+    }
+    if line.starts_with(b"+OK") {
+        return Outcome::Parsed(LoginProto::Pop3);
+    }
+    if line.starts_with(b"* OK") || line.starts_with(b"* PREAUTH") {
+        return Outcome::Parsed(LoginProto::Imap);
+    }
+    if (on(23) || on(2323)) && (has(first, b"login:") || has(first, b"username:")) {
+        return Outcome::Parsed(LoginProto::Telnet);
+    }
+    Outcome::NotThis
+}
+
+/// The login state of one connection.
+#[derive(Clone, Debug)]
+pub struct LoginSession {
+    proto: LoginProto,
+    /// 0 nothing asked, 1 a user name sent, 2 a secret sent.
+    pending: u8,
+    tag: [u8; 16],
+    tag_len: usize,
+    lines: [u16; 2],
+    done: bool,
+    /// Attempts judged.
+    pub attempts: u32,
+}
+
+/// Removes Telnet commands (IAC sequences) from a line, in place.
+fn strip_telnet(line: &[u8], out: &mut [u8; MAX_LINE]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < line.len() && n < out.len() {
+        let c = line[i];
+        if c == 0xff {
+            match line.get(i + 1) {
+                Some(0xff) => {
+                    out[n] = 0xff;
+                    n += 1;
+                    i += 2;
+                }
+                Some(0xfb..=0xfe) => i += 3,
+                Some(0xfa) => {
+                    // Subnegotiation until IAC SE.
+                    let mut j = i + 2;
+                    while j + 1 < line.len() && !(line[j] == 0xff && line[j + 1] == 0xf0) {
+                        j += 1;
+                    }
+                    i = j + 2;
+                }
+                _ => i += 2,
+            }
+            continue;
+        }
+        if c != 0 && c != b'\r' {
+            out[n] = c;
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+impl LoginSession {
+    /// A session for `proto`.
+    pub fn new(proto: LoginProto) -> LoginSession {
+        LoginSession {
+            proto,
+            pending: 0,
+            tag: [0; 16],
+            tag_len: 0,
+            lines: [0; 2],
+            done: false,
+            attempts: 0,
+        }
+    }
+
+    fn judge(&mut self, result: LoginResult, ev: &mut Events) {
+        self.attempts += 1;
+        ev.login(self.proto, result);
+        self.pending = 0;
+        if result == LoginResult::Succeeded {
+            self.done = true;
+        }
+    }
+
+    /// Parses the next in-order bytes of direction `dir` (0 client).
+    pub fn parse(&mut self, dir: usize, data: &[u8], ev: &mut Events) -> Step {
+        let d = dir.min(1);
+        if self.done || self.lines[d] >= MAX_LINES {
+            return Step::Done;
+        }
+        let nl = match crate::line_end(data, MAX_LINE) {
+            Ok(nl) => nl,
+            Err(Step::Malformed) => return Step::Consumed(data.len().min(MAX_LINE)),
+            Err(step) => return step,
+        };
+        self.lines[d] += 1;
+        let mut buf = [0u8; MAX_LINE];
+        let n = strip_telnet(&data[..nl], &mut buf);
+        let line = &buf[..n];
+        match (self.proto, d) {
+            (LoginProto::Ftp, 0) => {
+                if has(&line[..line.len().min(5)], b"USER ") {
+                    self.pending = self.pending.max(1);
+                } else if has(&line[..line.len().min(5)], b"PASS ") {
+                    self.pending = 2;
+                }
+            }
+            (LoginProto::Ftp, _) => {
+                // Only the last line of a reply (`530 ` rather than `530-`).
+                let last = line.len() >= 4 && line[3] == b' ';
+                if self.pending > 0 && last {
+                    if line.starts_with(b"230") {
+                        self.judge(LoginResult::Succeeded, ev);
+                    } else if line.starts_with(b"530") {
+                        self.judge(LoginResult::Failed, ev);
+                    }
+                }
+            }
+            (LoginProto::Telnet, 0) => {}
+            (LoginProto::Telnet, _) => {
+                const FAIL: [&[u8]; 5] = [
+                    b"login incorrect",
+                    b"login failed",
+                    b"authentication failed",
+                    b"incorrect password",
+                    b"access denied",
+                ];
+                if FAIL.iter().any(|f| has(line, f)) {
+                    self.judge(LoginResult::Failed, ev);
+                } else if has(line, b"last login") || has(line, b"busybox v") {
+                    self.judge(LoginResult::Succeeded, ev);
+                }
+            }
+            (LoginProto::Pop3, 0) => {
+                let head = &line[..line.len().min(5)];
+                if has(head, b"USER ") {
+                    self.pending = 1;
+                } else if has(head, b"PASS ") || has(head, b"APOP ") || has(head, b"AUTH ") {
+                    self.pending = 2;
+                }
+            }
+            (LoginProto::Pop3, _) => {
+                if line.starts_with(b"-ERR") && self.pending > 0 {
+                    self.judge(LoginResult::Failed, ev);
+                } else if line.starts_with(b"+OK") {
+                    if self.pending == 2 {
+                        self.judge(LoginResult::Succeeded, ev);
+                    } else {
+                        self.pending = 0;
+                    }
+                }
+            }
+            (LoginProto::Imap, 0) => {
+                let mut parts = line.splitn(3, |&c| c == b' ');
+                let tag = parts.next().unwrap_or_default();
+                let cmd = parts.next().unwrap_or_default();
+                if (cmd.eq_ignore_ascii_case(b"LOGIN") || cmd.eq_ignore_ascii_case(b"AUTHENTICATE"))
+                    && !tag.is_empty()
+                    && tag.len() <= self.tag.len()
+                {
+                    self.tag[..tag.len()].copy_from_slice(tag);
+                    self.tag_len = tag.len();
+                    self.pending = 2;
+                }
+            }
+            (LoginProto::Imap, _) => {
+                let tag = &self.tag[..self.tag_len];
+                if self.pending == 2
+                    && line.len() > tag.len()
+                    && line.starts_with(tag)
+                    && line[tag.len()] == b' '
+                {
+                    let rest = &line[tag.len() + 1..];
+                    if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case(b"OK") {
+                        self.judge(LoginResult::Succeeded, ev);
+                    } else if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case(b"NO") {
+                        self.judge(LoginResult::Failed, ev);
+                    }
+                }
+            }
+        }
+        Step::Consumed(nl + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::AppEvent;
+
+    fn run(proto: LoginProto, talk: &[(usize, &[u8])]) -> Vec<LoginResult> {
+        let mut s = LoginSession::new(proto);
+        let mut ev = Events::new();
+        for (d, bytes) in talk {
+            let mut pos = 0;
+            while pos < bytes.len() {
+                match s.parse(*d, &bytes[pos..], &mut ev) {
+                    Step::Consumed(n) => pos += n,
+                    _ => break,
+                }
+            }
+        }
+        ev.iter()
+            .filter_map(|e| match e {
+                AppEvent::Login { result, .. } => Some(result),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ftp_replies_judge_attempts() {
+        let r = run(
+            LoginProto::Ftp,
+            &[
+                (1, b"220 (vsFTPd 3.0.3)\r\n"),
+                (0, b"USER root\r\n"),
+                (1, b"331 Please specify the password.\r\n"),
+                (0, b"PASS 123456\r\n"),
+                (1, b"530-Login\r\n530 Login incorrect.\r\n"),
+                (0, b"USER admin\r\nPASS admin\r\n"),
+                (1, b"230 Login successful.\r\n"),
+            ],
+        );
+        assert_eq!(r, vec![LoginResult::Failed, LoginResult::Succeeded]);
+    }
+
+    #[test]
+    fn telnet_prompts_without_iac() {
+        let r = run(
+            LoginProto::Telnet,
+            &[
+                (1, &[0xff, 0xfd, 0x01, 0xff, 0xfb, 0x03]),
+                (1, b"\r\n(none) login: "),
+                (0, b"root\r\n"),
+                (1, b"Password: "),
+                (0, b"xc3511\r\n"),
+                (1, b"\r\nLogin incorrect\r\n(none) login: "),
+            ],
+        );
+        assert_eq!(r, vec![LoginResult::Failed]);
+    }
+
+    #[test]
+    fn pop3_and_imap() {
+        let r = run(
+            LoginProto::Pop3,
+            &[
+                (1, b"+OK ready\r\n"),
+                (0, b"USER bob\r\n"),
+                (1, b"+OK\r\n"),
+                (0, b"PASS x\r\n"),
+                (1, b"-ERR denied\r\n"),
+            ],
+        );
+        assert_eq!(r, vec![LoginResult::Failed]);
+        let r = run(
+            LoginProto::Imap,
+            &[
+                (1, b"* OK IMAP4rev1\r\n"),
+                (0, b"a1 LOGIN bob x\r\n"),
+                (1, b"a1 NO [AUTHENTICATIONFAILED] bad\r\n"),
+                (0, b"a2 LOGIN bob y\r\n"),
+                (1, b"* CAPABILITY X\r\na2 OK done\r\n"),
+            ],
+        );
+        assert_eq!(r, vec![LoginResult::Failed, LoginResult::Succeeded]);
+    }
+
+    #[test]
+    fn greetings() {
+        assert_eq!(
+            detect(b"220 (vsFTPd 3.0.3)\r\n", (50000, 21)),
+            Outcome::Parsed(LoginProto::Ftp)
+        );
+        assert_eq!(
+            detect(b"220 ProFTPD Server\r\n", (50000, 2121)),
+            Outcome::Parsed(LoginProto::Ftp)
+        );
+        assert_eq!(
+            detect(b"220 mx.example ESMTP\r\n", (50000, 25)),
+            Outcome::NotThis
+        );
+        assert_eq!(
+            detect(b"+OK POP3 ready\r\n", (1, 110)),
+            Outcome::Parsed(LoginProto::Pop3)
+        );
+        assert_eq!(
+            detect(b"* OK ready\r\n", (1, 143)),
+            Outcome::Parsed(LoginProto::Imap)
+        );
+        assert_eq!(
+            detect(&[0xff, 0xfd, 0x01, 0xff], (1, 23)),
+            Outcome::Parsed(LoginProto::Telnet)
+        );
+        assert_eq!(detect(b"22", (1, 21)), Outcome::Incomplete);
+        assert_eq!(detect(b"SSH-2.0-x\r\n", (1, 22)), Outcome::NotThis);
+    }
+}
