@@ -118,8 +118,8 @@ impl Default for ScanConfig {
     fn default() -> Self {
         ScanConfig {
             enabled: true,
-            window_s: 60,
-            min_ports: 20,
+            window_s: 300,
+            min_ports: 15,
             max_conversation_ratio: 0.2,
             ignore_udp_ports: vec!["33434-33534".into()],
             allow: Vec::new(),
@@ -135,7 +135,8 @@ pub struct SweepConfig {
     pub enabled: bool,
     /// Window from the first probe, seconds.
     pub window_s: u64,
-    /// Distinct hosts probed on one port (TCP or UDP) within the window.
+    /// Distinct hosts of one block (an IPv4 /16, an IPv6 /48) probed on
+    /// one port (TCP or UDP) within the window.
     pub min_hosts: u32,
     /// Most of the probed hosts that may have held a conversation, as a share.
     pub max_conversation_ratio: f64,
@@ -151,10 +152,10 @@ impl Default for SweepConfig {
     fn default() -> Self {
         SweepConfig {
             enabled: true,
-            window_s: 60,
-            min_hosts: 20,
+            window_s: 300,
+            min_hosts: 25,
             max_conversation_ratio: 0.3,
-            icmp_min_hosts: 20,
+            icmp_min_hosts: 25,
             arp_min_hosts: 40,
             allow: Vec::new(),
         }
@@ -195,7 +196,7 @@ impl Default for BruteConfig {
             enabled: true,
             window_s: 600,
             min_failures: 5,
-            min_connections: 12,
+            min_connections: 10,
             max_connection_s: 60,
             max_client_bytes: 16_384,
             spray_min_targets: 10,
@@ -280,8 +281,8 @@ impl Default for AmplificationConfig {
             min_reflectors: 3,
             min_bytes: 200_000,
             udp_ports: vec![
-                17, 19, 53, 111, 123, 137, 161, 389, 500, 1434, 1900, 3283, 3702, 5353, 5683,
-                10001, 11211, 27015,
+                17, 19, 53, 69, 111, 123, 137, 161, 177, 389, 500, 520, 1434, 1900, 3283, 3478,
+                3702, 4500, 5351, 5353, 5683, 10001, 11211, 27015, 32414, 37810,
             ],
             synack_min_reflectors: 20,
         }
@@ -305,6 +306,10 @@ pub struct DnsTunnelConfig {
     /// Bytes carried in names before the base domain, summed, for data over
     /// DNS (T1048.003).
     pub exfil_min_bytes: u64,
+    /// Distinct names under one base whose answers carried data (TXT, NULL
+    /// and the like, averaging 200 bytes or more, at least `exfil_min_bytes`
+    /// in all): a download through DNS even when the names are short.
+    pub download_min_names: u32,
     /// Base domains never alerted (antivirus and CDN lookups that encode
     /// data in names by design).
     pub allow_domains: Vec<String>,
@@ -321,6 +326,7 @@ impl Default for DnsTunnelConfig {
             min_mean_sub_len: 24.0,
             min_mean_entropy: 3.3,
             exfil_min_bytes: 4096,
+            download_min_names: 15,
             allow_domains: vec![
                 "mcafee.com".into(),
                 "sophosxl.net".into(),
@@ -694,6 +700,11 @@ impl DetectConfig {
         )?;
         window("dns_tunnel.window_s", self.dns_tunnel.window_s)?;
         at_least("dns_tunnel.min_names", self.dns_tunnel.min_names, 2)?;
+        at_least(
+            "dns_tunnel.download_min_names",
+            self.dns_tunnel.download_min_names,
+            2,
+        )?;
         at_least(
             "dns_tunnel.min_mean_sub_len",
             self.dns_tunnel.min_mean_sub_len,

@@ -160,11 +160,11 @@ impl HostStage {
             + self.exfil.keys()
     }
 
-    /// The input ended at packet time `end_ns`: every incident closes.
-    pub fn finish(&mut self, end_ns: u64) {
+    /// The input ended: every incident closes.
+    pub fn finish(&mut self) {
         let keys = self.keys() as u64;
         self.stats.peak_state_keys = self.stats.peak_state_keys.max(keys);
-        self.incidents.finish(end_ns);
+        self.incidents.finish();
     }
 
     /// Alerts raised since the last call, in the order raised.

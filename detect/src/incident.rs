@@ -7,9 +7,9 @@
 //! (or the input ends), the incident closes, and if it grew after its first
 //! alert, one more alert (phase `update`) carries the totals: count, first
 //! and last seen, the latest evidence. The update is stamped with the
-//! moment the incident closed: its last evidence plus the window, or the
-//! end of the input when that came first (a function of the packets alone,
-//! whatever the threads).
+//! incident's last evidence (as an alert is stamped with the packet that
+//! raised it), so it lies within the attack's time span, whatever the
+//! threads and whenever the window was seen to pass.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -121,7 +121,7 @@ impl Incidents {
             }
             // The window passed: close it before opening the next.
             if let Some(old) = self.open.remove(&key) {
-                self.close(old, None);
+                self.close(old);
             }
         }
         if self.open.len() >= self.max_open {
@@ -174,12 +174,11 @@ impl Incidents {
         }
     }
 
-    fn close(&mut self, inc: Incident, end: Option<u64>) {
+    fn close(&mut self, inc: Incident) {
         if inc.alert.count > inc.count_at_start {
             let mut a = inc.alert;
             a.phase = Phase::Update;
-            let closed = a.last_ns.saturating_add(self.window_ns);
-            a.ts_ns = end.map_or(closed, |e| closed.min(e.max(a.last_ns)));
+            a.ts_ns = a.last_ns;
             self.out.push(a);
         }
     }
@@ -193,7 +192,7 @@ impl Incidents {
         if let Some(k) = oldest {
             if let Some(inc) = self.open.remove(&k) {
                 self.closed_early += 1;
-                self.close(inc, None);
+                self.close(inc);
             }
         }
     }
@@ -212,21 +211,21 @@ impl Incidents {
             .filter(|(_, i)| now.saturating_sub(i.alert.last_ns) > w)
             .map(|(k, _)| *k)
             .collect();
-        self.close_keys(&mut done, None);
+        self.close_keys(&mut done);
     }
 
-    fn close_keys(&mut self, keys: &mut [Key], end: Option<u64>) {
+    fn close_keys(&mut self, keys: &mut [Key]) {
         let mut closing: Vec<Incident> = keys.iter().filter_map(|k| self.open.remove(k)).collect();
         closing.sort_by_key(|i| (i.alert.last_ns, i.alert.incident));
         for i in closing {
-            self.close(i, end);
+            self.close(i);
         }
     }
 
-    /// Closes every incident: the input ended at packet time `end_ns`.
-    pub fn finish(&mut self, end_ns: u64) {
+    /// Closes every incident (the input ended).
+    pub fn finish(&mut self) {
         let mut all: Vec<Key> = self.open.keys().copied().collect();
-        self.close_keys(&mut all, Some(end_ns));
+        self.close_keys(&mut all);
     }
 
     /// Alerts raised since the last call.
@@ -292,11 +291,7 @@ mod tests {
             (a[0].phase, a[0].count, a[0].first_ns, a[0].last_ns),
             (Phase::Update, 22, 0, 69 * S)
         );
-        assert_eq!(
-            a[0].ts_ns,
-            129 * S,
-            "stamped when it closed: last evidence + window"
-        );
+        assert_eq!(a[0].ts_ns, 69 * S, "stamped with its last evidence");
         // A new hit after the window opens a new incident.
         inc.hit(key(), 200 * S, 5, draft);
         let a: Vec<Alert> = inc.drain().collect();
@@ -307,17 +302,8 @@ mod tests {
     fn an_incident_that_did_not_grow_closes_silently() {
         let mut inc = Incidents::new(10 * S, 10);
         inc.hit(key(), S, 3, draft);
-        inc.finish(2 * S);
+        inc.finish();
         assert_eq!(inc.drain().count(), 1);
-        inc.hit(key(), 3 * S, 3, draft);
-        inc.hit(key(), 4 * S, 1, draft);
-        inc.finish(5 * S);
-        let a: Vec<Alert> = inc.drain().collect();
-        assert_eq!(
-            (a[1].phase, a[1].ts_ns),
-            (Phase::Update, 5 * S),
-            "the input ended first"
-        );
     }
 
     #[test]

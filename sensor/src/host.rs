@@ -20,8 +20,8 @@ pub enum HostMsg {
         /// Its packet time.
         mark: u64,
     },
-    /// The worker has finished; the input ended at this packet time.
-    Done(usize, u64),
+    /// The worker has finished.
+    Done(usize),
 }
 
 /// What the host stage tells the writer.
@@ -45,7 +45,6 @@ pub fn run(
     let mut merger = Merger::new(workers);
     let mut peak = 0usize;
     let mut last_progress = 0u64;
-    let mut end = 0u64;
     for msg in rx {
         match msg {
             HostMsg::Events {
@@ -56,10 +55,7 @@ pub fn run(
                 merger.push(worker, events);
                 merger.mark(worker, mark);
             }
-            HostMsg::Done(w, e) => {
-                end = end.max(e);
-                merger.finish(w);
-            }
+            HostMsg::Done(w) => merger.finish(w),
         }
         peak = peak.max(merger.len());
         while let Some(e) = merger.pop() {
@@ -85,7 +81,7 @@ pub fn run(
     while let Some(e) = merger.pop() {
         stage.event(&e);
     }
-    stage.finish(end);
+    stage.finish();
     let alerts = stage.drain();
     if !alerts.is_empty() {
         out(HostOut::Alerts(alerts));

@@ -423,7 +423,7 @@ impl Worker {
         self.events += sent;
         self.send(true);
         if let Some(h) = &self.htx {
-            let _ = h.send(HostMsg::Done(self.id, end_ns));
+            let _ = h.send(HostMsg::Done(self.id));
         }
         let _ = self.tx.send(WriterMsg::Done(self.id));
         let (app, det) = self.engine.stages();
@@ -470,7 +470,14 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
         ..Provenance::default()
     });
     let workers = cfg.workers.max(1);
-    let sink = Output::new(cfg.sink.clone(), Arc::clone(&prov))?;
+    // An incident's update comes up to its dedup window after its last
+    // evidence, whose hour names its partition: alert partitions stay open
+    // that much longer.
+    let alert_delay = cfg
+        .detect
+        .as_ref()
+        .map_or(0, |d| d.config.alerts.dedup_window_s * 1_000_000_000);
+    let sink = Output::new(cfg.sink.clone(), Arc::clone(&prov), alert_delay)?;
     let live = Arc::new(Live {
         flows: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
         records: AtomicU64::new(0),

@@ -17,6 +17,11 @@
 //! - **Data over DNS** (T1048.003, T1071.004): only the names carry data
 //!   (answers are small address records), once they carried
 //!   `dns_tunnel.exfil_min_bytes`.
+//! - **Download through DNS** (T1071.004, T1572): whatever the names, at
+//!   least `dns_tunnel.download_min_names` distinct names under one base
+//!   got data-carrying answers (TXT, NULL, CNAME, MX...) averaging 200 bytes
+//!   or more and `dns_tunnel.exfil_min_bytes` in all: a stager pulling a
+//!   script through TXT records.
 //!
 //! Base domains in `dns_tunnel.allow_domains` (antivirus lookups, reverse
 //! zones) are never scored. A client that answers DNS queries itself (a
@@ -45,6 +50,8 @@ struct Series {
     data_types: u64,
     responses: u64,
     response_bytes: u64,
+    data_answers: u64,
+    data_answer_bytes: u64,
     samples: Vec<String>,
     base: String,
     alerted: bool,
@@ -57,6 +64,7 @@ pub struct DnsTunnel {
     min_sub: f64,
     min_entropy: f64,
     exfil_bytes: u64,
+    download_names: u64,
     allow_domains: Vec<String>,
     allow: IpSet,
     series: Windowed<(std::net::IpAddr, u64), Series>,
@@ -80,6 +88,7 @@ impl DnsTunnel {
             min_sub: d.min_mean_sub_len,
             min_entropy: d.min_mean_entropy,
             exfil_bytes: d.exfil_min_bytes,
+            download_names: u64::from(d.download_min_names),
             allow_domains: d.allow_domains.clone(),
             allow: DetectConfig::set(&d.allow),
             series: Windowed::new(d.window_s * S, 200_000),
@@ -114,9 +123,21 @@ impl DnsTunnel {
         let ts = e.ts_ns;
         let bkey = hash64(base.as_bytes());
         if d.response {
-            if let Some((s, _)) = self.series.peek(&(client, bkey), ts) {
-                s.responses += 1;
-                s.response_bytes += u64::from(d.size);
+            let Some((s, start)) = self.series.peek(&(client, bkey), ts) else {
+                return;
+            };
+            s.responses += 1;
+            s.response_bytes += u64::from(d.size);
+            if data_type(d.qtype) && d.rcode == 0 {
+                s.data_answers += 1;
+                s.data_answer_bytes += u64::from(d.size);
+            }
+            let downloading = s.names.len() as u64 >= self.download_names
+                && s.data_answers >= self.download_names
+                && s.data_answer_bytes >= 200 * s.data_answers
+                && s.data_answer_bytes >= self.exfil_bytes;
+            if downloading {
+                raise(s, e, start, Kind::Download, cx);
             }
             return;
         }
@@ -149,62 +170,96 @@ impl DnsTunnel {
         let two_way = s.data_types * 3 >= s.queries
             || (s.responses > 0 && s.response_bytes >= 200 * s.responses);
         let carried = s.sum_sub_len >= self.exfil_bytes;
-        if !two_way && !carried {
-            return;
-        }
-        let (sig, what, techniques): (u32, &str, &[&str]) = match (two_way, carried) {
-            (true, true) => (
-                sid::DNS_TUNNEL,
-                "DNS tunnel",
-                &["T1071.004", "T1572", "T1048.003"],
-            ),
-            (true, false) => (sid::DNS_TUNNEL, "DNS tunnel", &["T1071.004", "T1572"]),
-            _ => (
-                sid::DNS_EXFIL,
-                "data exfiltration in DNS names",
-                &["T1048.003", "T1071.004"],
-            ),
+        let kind = match (two_way, carried) {
+            (true, true) => Kind::TunnelCarrying,
+            (true, false) => Kind::Tunnel,
+            (false, true) => Kind::Exfil,
+            (false, false) => return,
         };
-        let key = Key {
-            technique: techniques[0],
-            attacker: client,
-            target: f.resp,
-        };
-        if s.alerted && cx.inc.is_open(&key, ts) {
-            cx.inc.hit(key, ts, 1, || unreachable_draft(f));
-            return;
-        }
-        s.alerted = true;
-        let ev = evidence! {
-            "base_domain" => s.base.clone(),
-            "queries" => s.queries,
-            "distinct_names" => n as u64,
-            "mean_prefix_len" => (mean_sub * 10.0).round() / 10.0,
-            "mean_prefix_entropy" => (mean_ent * 1000.0).round() / 1000.0,
-            "bytes_in_names" => s.sum_sub_len,
-            "data_type_share" => ((s.data_types as f64 / s.queries as f64) * 1000.0).round() / 1000.0,
-            "responses" => s.responses,
-            "mean_response_bytes" => s.response_bytes.checked_div(s.responses).unwrap_or(0),
-            "sample_names" => s.samples.clone(),
-            "window_s" => secs(ts - start),
-        };
-        let q = s.queries;
-        let d = draft(
-            "dns.tunnel",
-            sig,
-            format!("MEKONG DNS {what} under {} by {}", s.base, client),
-            "trojan-activity",
-            techniques,
-            client,
-            f.resp,
-            Some(f.resp_port),
-            f,
-            start,
-            ev,
-        );
-        cx.inc.hit(key, ts, q, || d);
+        raise(s, e, start, kind, cx);
     }
+}
 
+/// What a series shows.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Answers carry data back.
+    Tunnel,
+    /// Both ways, and the names carried the exfiltration volume.
+    TunnelCarrying,
+    /// Only the names carry data.
+    Exfil,
+    /// Only the answers carry data.
+    Download,
+}
+
+fn raise(s: &mut Series, e: &HostEvent, start: u64, kind: Kind, cx: &mut Cx<'_>) {
+    let f = &e.flow;
+    let ts = e.ts_ns;
+    let client = f.orig;
+    let n = s.names.len();
+    let (sig, what, techniques): (u32, &str, &[&str]) = match kind {
+        Kind::TunnelCarrying => (
+            sid::DNS_TUNNEL,
+            "DNS tunnel",
+            &["T1071.004", "T1572", "T1048.003"],
+        ),
+        Kind::Tunnel => (sid::DNS_TUNNEL, "DNS tunnel", &["T1071.004", "T1572"]),
+        Kind::Download => (
+            sid::DNS_TUNNEL,
+            "download through DNS answers",
+            &["T1071.004", "T1572"],
+        ),
+        Kind::Exfil => (
+            sid::DNS_EXFIL,
+            "data exfiltration in DNS names",
+            &["T1048.003", "T1071.004"],
+        ),
+    };
+    let key = Key {
+        technique: techniques[0],
+        attacker: client,
+        target: f.resp,
+    };
+    if s.alerted && cx.inc.is_open(&key, ts) {
+        cx.inc.hit(key, ts, 1, || unreachable_draft(f));
+        return;
+    }
+    s.alerted = true;
+    let scored = s.scored.max(1) as f64;
+    let ev = evidence! {
+        "base_domain" => s.base.clone(),
+        "queries" => s.queries,
+        "distinct_names" => n as u64,
+        "mean_prefix_len" => (s.sum_sub_len as f64 / scored * 10.0).round() / 10.0,
+        "mean_prefix_entropy" => (s.sum_entropy / scored * 1000.0).round() / 1000.0,
+        "bytes_in_names" => s.sum_sub_len,
+        "data_type_share" => ((s.data_types as f64 / s.queries.max(1) as f64) * 1000.0).round() / 1000.0,
+        "responses" => s.responses,
+        "mean_response_bytes" => s.response_bytes.checked_div(s.responses).unwrap_or(0),
+        "data_answers" => s.data_answers,
+        "data_answer_bytes" => s.data_answer_bytes,
+        "sample_names" => s.samples.clone(),
+        "window_s" => secs(ts - start),
+    };
+    let q = s.queries;
+    let d = draft(
+        "dns.tunnel",
+        sig,
+        format!("MEKONG DNS {what} under {} by {}", s.base, client),
+        "trojan-activity",
+        techniques,
+        client,
+        f.resp,
+        Some(f.resp_port),
+        f,
+        start,
+        ev,
+    );
+    cx.inc.hit(key, ts, q, || d);
+}
+
+impl DnsTunnel {
     /// Drops state whose windows have passed.
     pub fn sweep(&mut self, now: u64) {
         self.series.sweep(now);

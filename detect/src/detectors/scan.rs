@@ -16,8 +16,8 @@
 //!   and at most `scan.max_conversation_ratio` of them held a conversation.
 //! - **Horizontal sweep** (T1046, and T1595.001 from outside `home_net`):
 //!   one source probes one port on at least `sweep.min_hosts` distinct hosts
-//!   within `sweep.window_s`, at most `sweep.max_conversation_ratio` of them
-//!   conversing.
+//!   of one block (an IPv4 /16, an IPv6 /48) within `sweep.window_s`, at
+//!   most `sweep.max_conversation_ratio` of them conversing.
 //! - **ICMP and ARP host sweeps** (T1018, and T1595.001 from outside):
 //!   echo, timestamp or address-mask requests to at least
 //!   `sweep.icmp_min_hosts` hosts, or ARP requests for at least
@@ -147,7 +147,7 @@ pub struct Scans {
     sweep_allow: IpSet,
     flags_allow: IpSet,
     vertical: Windowed<(IpAddr, IpAddr, u8), Vertical>,
-    horizontal: Windowed<(IpAddr, u8, u16), Horizontal>,
+    horizontal: Windowed<(IpAddr, u8, u16, IpAddr), Horizontal>,
     icmp: Windowed<IpAddr, HostSweep>,
     arp: Windowed<IpAddr, HostSweep>,
     flags: Windowed<IpAddr, Flags>,
@@ -259,7 +259,10 @@ impl Scans {
                 if let Some((v, _)) = self.vertical.peek(&(f.orig, f.resp, f.proto), ts) {
                     v.conv.insert(u64::from(f.resp_port));
                 }
-                if let Some((h, _)) = self.horizontal.peek(&(f.orig, f.proto, f.resp_port), ts) {
+                if let Some((h, _)) = self
+                    .horizontal
+                    .peek(&(f.orig, f.proto, f.resp_port, block_of(f.resp)), ts)
+                {
                     h.conv.insert(hash_ip(f.resp));
                 }
             }
@@ -358,7 +361,10 @@ impl Scans {
     fn horizontal_probe(&mut self, e: &HostEvent, _kind: ProbeKind, cx: &mut Cx<'_>) {
         let f = &e.flow;
         let ts = e.ts_ns;
-        let Slot::Live(h, start) = self.horizontal.get((f.orig, f.proto, f.resp_port), ts) else {
+        let Slot::Live(h, start) = self
+            .horizontal
+            .get((f.orig, f.proto, f.resp_port, block_of(f.resp)), ts)
+        else {
             return;
         };
         if h.hosts.is_empty() {
@@ -567,6 +573,23 @@ impl Scans {
             + self.icmp.len()
             + self.arp.len()
             + self.flags.len()
+    }
+}
+
+/// The block a sweep is counted in: the IPv4 /16 or IPv6 /48 of a host.
+/// Sweeps probe a network; a client trying many scattered internet hosts
+/// on one port (a miner's failover pools, a browser's many servers) does
+/// not concentrate in one.
+pub fn block_of(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V4(v) => {
+            let o = v.octets();
+            IpAddr::V4(std::net::Ipv4Addr::new(o[0], o[1], 0, 0))
+        }
+        IpAddr::V6(v) => {
+            let s = v.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+        }
     }
 }
 

@@ -40,12 +40,20 @@ pub struct Output {
 }
 
 impl Output {
-    /// Sinks under `cfg.out_dir`.
-    pub fn new(cfg: SinkConfig, prov: Arc<Provenance>) -> Result<Output, SinkError> {
+    /// Sinks under `cfg.out_dir`; alert partitions stay open `alert_delay_ns`
+    /// longer than flow partitions (an incident's update alert comes up to
+    /// its dedup window after the evidence that stamps it).
+    pub fn new(
+        cfg: SinkConfig,
+        prov: Arc<Provenance>,
+        alert_delay_ns: u64,
+    ) -> Result<Output, SinkError> {
+        let mut acfg = cfg.clone();
+        acfg.close_after_ns = acfg.close_after_ns.saturating_add(alert_delay_ns);
         Ok(Output {
-            flows: ParquetSink::new(cfg.clone(), Arc::clone(&prov))?,
-            alerts: ParquetSink::new(cfg.clone(), prov)?,
-            eve: eve::EveSink::new(cfg),
+            flows: ParquetSink::new(cfg, Arc::clone(&prov))?,
+            alerts: ParquetSink::new(acfg.clone(), prov)?,
+            eve: eve::EveSink::new(acfg),
         })
     }
 }
