@@ -35,7 +35,7 @@
 //! let alerts = stage.drain();
 //! assert_eq!(alerts.len(), 1);
 //! assert_eq!(alerts[0].techniques[0], "T1046");
-//! assert_eq!(alerts[0].count, 20, "the probes when the threshold was crossed");
+//! assert_eq!(alerts[0].count, 15, "the probes when the threshold (15 ports) was crossed");
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
