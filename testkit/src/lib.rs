@@ -124,6 +124,56 @@ pub fn python_with(modules: &[&str]) -> Command {
     Command::new(py)
 }
 
+/// Suricata's EVE JSON schema: `$MEKONG_EVE_SCHEMA`, else
+/// `../shared/eve/suricata-8.0.6-eve-schema.json` next to the workspace.
+///
+/// # Panics
+/// With instructions when the file does not exist.
+pub fn shared_eve_schema() -> PathBuf {
+    let p = std::env::var_os("MEKONG_EVE_SCHEMA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/eve/suricata-8.0.6-eve-schema.json"));
+    assert!(
+        p.is_file(),
+        "Suricata's EVE schema is not at {}: check out ../shared next to the project, or set MEKONG_EVE_SCHEMA",
+        p.display()
+    );
+    p
+}
+
+/// Every EVE JSON line the sensor wrote under `out` (its `alerts/` tree,
+/// `_eve-*.json` files in path order).
+pub fn eve_lines(out: &Path) -> Vec<String> {
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("_eve-") && n.ends_with(".json"))
+            {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&out.join("alerts"), &mut files);
+    files.sort();
+    let mut lines = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read EVE file");
+        lines.extend(
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string),
+        );
+    }
+    lines
+}
+
 /// Hand-built packets in time order, written as a nanosecond pcap.
 #[derive(Clone, Debug, Default)]
 pub struct Trace {

@@ -114,7 +114,8 @@ pub(crate) fn draft(
         dst,
         dst_port,
         proto: flow.proto,
-        flow: Some(*flow),
+        // ARP has no flow: its events carry flow id 0.
+        flow: (flow.uid != 0).then_some(*flow),
         first_ns,
         evidence,
     }

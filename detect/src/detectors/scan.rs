@@ -11,7 +11,8 @@
 //! handshake): scanners learn from handshakes, refusals and silence, not
 //! from conversations.
 //!
-//! - **Vertical scan** (T1046): one source probes at least `scan.min_ports`
+//! - **Vertical scan** (T1046, and T1595 from outside `home_net`): one
+//!   source probes at least `scan.min_ports`
 //!   distinct ports of one host within `scan.window_s` of its first probe,
 //!   and at most `scan.max_conversation_ratio` of them held a conversation.
 //! - **Horizontal sweep** (T1046, and T1595.001 from outside `home_net`):
@@ -336,9 +337,10 @@ impl Scans {
             "probe_kinds" => serde_json::Value::Object(kinds),
         };
         let probes = v.probes;
+        // From outside, scanning a host's services is also active scanning.
         let external = !is_home(cx.home, f.orig);
         let techniques: &[&str] = if external {
-            &["T1046", "T1595.001"]
+            &["T1046", "T1595"]
         } else {
             &["T1046"]
         };
