@@ -6,15 +6,19 @@
 //! `beacon.min_interval_s` to the previous one are one call: a beacon that
 //! opens two connections at once calls once). Once `beacon.min_connections`
 //! calls are known, with a median interval between `beacon.min_interval_s`
-//! and `beacon.max_interval_s`, the series is scored from 0 to 1 as the mean
-//! of three parts:
+//! and `beacon.max_interval_s`, the series is scored from 0 to 1 as a
+//! weighted mean of three parts:
 //!
-//! - interval regularity: 1 − (MAD / median of the intervals) / 0.3, at
-//!   least 0 (the median absolute deviation is robust to the odd missed or
-//!   delayed call);
-//! - interval symmetry: 1 − |Bowley skewness| of the intervals;
-//! - size regularity: the same as the first part for the bytes the client
-//!   sent per connection (when the connections have closed; else neutral).
+//! - interval regularity, weight 2: 1 − (MAD / median of the intervals) /
+//!   0.3, at least 0 (the median absolute deviation is robust to the odd
+//!   missed or delayed call);
+//! - interval symmetry, weight 1: 1 when the Bowley skewness of the
+//!   intervals is within ±0.5, falling to 0 at ±1 (jitter around a period is
+//!   symmetric; on ten intervals a sample skewness of ±0.5 is still noise,
+//!   beyond it the series leans, as queues and human sessions do);
+//! - size regularity, weight 1: the same as the first part for the bytes the
+//!   client sent per connection (when at least four have closed; else left
+//!   out).
 //!
 //! A series scoring at least `beacon.min_score`, with interval regularity of
 //! at least 0.5, is a beacon; T1071.001 for web ports (80, 443, 8080, 8443)
@@ -88,7 +92,7 @@ pub fn score(intervals: &[f64], sizes: &[f64]) -> Score {
     } else {
         0.0
     };
-    let symmetry = 1.0 - bowley.abs().min(1.0);
+    let symmetry = (1.0 - (bowley.abs() - 0.5).max(0.0) / 0.5).clamp(0.0, 1.0);
     let size = (sizes.len() >= 4).then(|| {
         let mut s = sizes.to_vec();
         let med = quantile(&mut s, 0.5);
@@ -98,8 +102,8 @@ pub fn score(intervals: &[f64], sizes: &[f64]) -> Score {
         (1.0 - (mad(sizes, med) / med) / 0.3).clamp(0.0, 1.0)
     });
     let parts = match size {
-        Some(s) => (regularity + symmetry + s) / 3.0,
-        None => (regularity + symmetry) / 2.0,
+        Some(s) => (2.0 * regularity + symmetry + s) / 4.0,
+        None => (2.0 * regularity + symmetry) / 3.0,
     };
     Score {
         score: parts,
