@@ -41,7 +41,7 @@ pub fn detect(first: &[u8], ports: (u16, u16)) -> Outcome<LoginProto> {
         .position(|&c| c == b'\n')
         .unwrap_or(first.len());
     let line = &first[..line_end];
-    if line.starts_with(b"220") && matches!(line[3], b' ' | b'-') {
+    if line.len() >= 4 && line.starts_with(b"220") && matches!(line[3], b' ' | b'-') {
         if on(21) || has(line, b"ftp") {
             return Outcome::Parsed(LoginProto::Ftp);
         }
@@ -344,5 +344,11 @@ mod tests {
         );
         assert_eq!(detect(b"22", (1, 21)), Outcome::Incomplete);
         assert_eq!(detect(b"SSH-2.0-x\r\n", (1, 22)), Outcome::NotThis);
+    }
+
+    /// Regression: fuzzing found a greeting line shorter than its code.
+    #[test]
+    fn r_fuzz_short_greeting_line() {
+        assert_eq!(detect(b"220\nxx", (1, 21)), Outcome::NotThis);
     }
 }

@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mekong_appmeta::quic::{self, QuicSession};
-use mekong_appmeta::{AppMeta, UdpSession};
+use mekong_appmeta::{AppMeta, Events, UdpSession};
 
 fuzz_target!(|data: &[u8]| {
     let _ = quic::detect(data);
@@ -14,7 +14,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = q.hello(0);
     let mut meta = AppMeta::default();
     if let Some(mut s) = UdpSession::detect(data, 0, (50000, 443), &mut meta) {
-        s.datagram(0, data, &mut meta);
-        s.datagram(1, data, &mut meta);
+        let mut ev = Events::new();
+        s.datagram(0, data, &mut meta, &mut ev);
+        s.datagram(1, data, &mut meta, &mut ev);
     }
 });

@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mekong_appmeta::ssh::{self, SshMeta, SshSession};
-use mekong_appmeta::Step;
+use mekong_appmeta::{Events, Step};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, data)) = data.split_first() else { return };
@@ -11,9 +11,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = k.hassh(sel & 1 == 1);
     }
     let (mut s, mut meta, mut a) = (SshSession::default(), SshMeta::default(), 0);
+    let mut ev = Events::new();
     let mut pos = 0;
     while pos < data.len() {
-        match s.parse(usize::from(sel & 1), &data[pos..], &mut meta, &mut a) {
+        match s.parse(usize::from(sel & 1), &data[pos..], &mut meta, &mut a, &mut ev) {
             Step::Consumed(n) => pos += n.max(1),
             _ => break,
         }

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mekong_appmeta::tls_session::{TlsMeta, TlsSession};
-use mekong_appmeta::{fingerprint, tls, x509, Outcome};
+use mekong_appmeta::{fingerprint, tls, x509, Events, Outcome};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, data)) = data.split_first() else { return };
@@ -26,5 +26,5 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let (mut s, mut meta, mut a) = (TlsSession::default(), TlsMeta::default(), 0);
-    let _ = s.parse(usize::from(sel & 1), data, &mut meta, &mut a);
+    let _ = s.parse(usize::from(sel & 1), data, &mut meta, &mut a, &mut Events::new());
 });
