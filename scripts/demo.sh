@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo: Mekong makes its own labelled capture of an office network under
-# attack, runs the sensor on it, and shows what the flow records reveal next
-# to the ground truth.
+# attack, runs the sensor on it, and shows the alerts it raised next to the
+# ground truth, how they score against it, and what the flow records reveal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -20,5 +20,12 @@ for r in rows:
     print(f"  {r['scenario']:<18} {r['technique']:<16} {r['attacker']:<16} {r['target']:<28} {r['start_utc']}")
 PY
 echo
+echo "What Mekong detected ($out/alerts, the start alert of each incident):"
+.venv/bin/python3 scripts/demo_report.py "$out" alerts
+echo
+echo "The alerts scored against the ground truth (web exploits, T1190, are for Suricata-syntax rules):"
+cat "$out"/alerts/*/*/*/_eve-*.json > "$out/eve.json"
+./target/release/mekong-datasets score --labels "$out/demo.labels.csv" --alerts "$out/eve.json" | sed -n '1,/^$/p'
+echo
 echo "What the flow records show ($out/flows, queried with DuckDB):"
-.venv/bin/python3 scripts/demo_report.py "$out"
+.venv/bin/python3 scripts/demo_report.py "$out" flows

@@ -1,10 +1,13 @@
-"""What Mekong found in the demo capture: DuckDB queries over the flow records."""
+"""What Mekong found in the demo capture: DuckDB queries over the alert
+records (`alerts`) or the flow records (`flows`)."""
 import sys
 
 import duckdb
 
 root = sys.argv[1]
+part = sys.argv[2] if len(sys.argv) > 2 else "flows"
 flows = f"read_parquet('{root}/flows/**/*.parquet', hive_partitioning = 1)"
+alerts = f"read_parquet('{root}/alerts/**/*.parquet', hive_partitioning = 1)"
 con = duckdb.connect()
 
 
@@ -18,6 +21,23 @@ def show(title, sql):
     for r in rows:
         print("  " + "  ".join(str(v).ljust(w) for v, w in zip(r, widths)))
 
+
+if part == "alerts":
+    show("Alerts, as they were raised (packet time)", f"""
+        SELECT strftime(ts, '%H:%M:%S') AS time, array_to_string(technique_ids, ',') AS techniques,
+               left(signature, 72) AS signature, count AS evidence
+        FROM {alerts} WHERE phase = 'start'
+        QUALIFY row_number() OVER (PARTITION BY detector, technique_ids[1], src_addr ORDER BY ts) = 1
+        ORDER BY ts""")
+    show("Incidents by technique and tactic", f"""
+        SELECT technique_ids[1] AS technique, technique_names[1] AS name, tactic_names[1] AS tactic,
+               count(DISTINCT incident) AS incidents, sum(count) FILTER (WHERE phase = 'update') AS evidence_total
+        FROM {alerts} GROUP BY ALL ORDER BY incidents DESC""")
+    show("Flows that raised alerts (joined on flow_uid)", f"""
+        SELECT f.orig_addr, f.resp_addr, f.resp_port, f.app_proto, f.alert_count,
+               array_to_string(f.alert_techniques, ',') AS techniques
+        FROM {flows} f WHERE f.alert_count > 0 ORDER BY f.first_ts LIMIT 8""")
+    sys.exit(0)
 
 show("Flow records", f"""
     SELECT CASE proto WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp' WHEN 1 THEN 'icmp' ELSE proto::varchar END AS proto,

@@ -14,10 +14,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use mekong_datasets::generate::{generate, Options};
-use mekong_sensor::decode::DefragConfig;
-use mekong_sensor::flow::FlowConfig;
+use mekong_detect::event::HostEvent;
+use mekong_detect::host::HostStage;
+use mekong_sensor::app::AppStage;
+use mekong_sensor::capture::CaptureFile;
+use mekong_sensor::decode::{Decoded, Decoder, DefragConfig};
+use mekong_sensor::detect::DetectStage;
+use mekong_sensor::engine::Engine;
+use mekong_sensor::flow::{EndReason, FlowConfig};
 use mekong_sensor::output::SinkConfig;
-use mekong_sensor::pipeline::{run, RunConfig, RunSummary};
+use mekong_sensor::pipeline::{run, Detection, RunConfig, RunSummary, Stages};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -72,16 +78,17 @@ fn ensure_capture(path: &Path, opts: &Options) -> Result<()> {
 }
 
 fn sense(pcap: &Path, out: &Path, workers: usize, max_flows: usize) -> Result<RunSummary> {
-    sense_with(pcap, out, workers, max_flows, true)
+    sense_with(pcap, out, workers, max_flows, true, true)
 }
 
-/// A run with application parsing on or off (`app`).
+/// A run with application parsing (`app`) and detection (`detect`) on or off.
 fn sense_with(
     pcap: &Path,
     out: &Path,
     workers: usize,
     max_flows: usize,
     app: bool,
+    detect: bool,
 ) -> Result<RunSummary> {
     let _ = std::fs::remove_dir_all(out);
     let mut flow = FlowConfig {
@@ -97,9 +104,7 @@ fn sense_with(
         defrag: DefragConfig::default(),
         sink: SinkConfig::new(out.to_path_buf(), "bench".into()),
         progress: false,
-        detect: Some(std::sync::Arc::new(
-            mekong_sensor::pipeline::Detection::default(),
-        )),
+        detect: detect.then(|| Arc::new(Detection::default())),
     };
     Ok(run(&cfg)?)
 }
@@ -150,6 +155,68 @@ fn rss_anon_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The host stage alone: the events the workers raise on `pcap` (collected
+/// first), then the time and memory the detectors take over them.
+fn host_stage_alone(pcap: &Path) -> Result<(u64, f64, u64, u64)> {
+    let file = CaptureFile::open(pcap)?;
+    let cfg = FlowConfig::default();
+    let det = Detection::default();
+    let stages: Stages = (
+        Some(AppStage::new(cfg.app)),
+        Some(DetectStage::new(Arc::clone(&det.flow))),
+    );
+    let mut engine = Engine::new(cfg, stages);
+    let mut dec = Decoder::new(DefragConfig::default());
+    let mut events: Vec<HostEvent> = Vec::new();
+    let mut last = 0;
+    for raw in file.packets() {
+        let raw = raw?;
+        last = raw.ts_ns;
+        if let Decoded::Packet(p) = dec.decode(&raw) {
+            engine.process(&p);
+        } else {
+            engine.advance(raw.ts_ns);
+        }
+        events.append(engine.events());
+        engine.records().clear();
+    }
+    engine.flush(last, EndReason::Eof, &mut |r, ev| {
+        r.clear();
+        events.append(ev);
+    });
+    drop(engine);
+    let before = rss_anon_kib();
+    let peak = Arc::new(AtomicU64::new(before));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, stop) = (Arc::clone(&peak), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_anon_kib(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let t = Instant::now();
+    let mut stage = HostStage::new(&det.config);
+    for e in &events {
+        stage.event(e);
+    }
+    stage.finish();
+    let _alerts = stage.drain();
+    let secs = t.elapsed().as_secs_f64();
+    peak.fetch_max(rss_anon_kib(), Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let grown = peak.load(Ordering::Relaxed).saturating_sub(before) * 1024;
+    Ok((
+        events.len() as u64,
+        secs,
+        grown,
+        stage.stats().peak_state_keys,
+    ))
+}
+
 /// Runs the benchmark and returns its figures as JSON (also printed as a table).
 pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
     std::fs::create_dir_all(&cfg.workdir)?;
@@ -176,6 +243,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
     let mut w1 = Vec::new();
     let mut w2 = Vec::new();
     let mut spine = Vec::new();
+    let mut no_detect = Vec::new();
     let out = cfg.workdir.join("out");
     let mut summary = None;
     for _ in 0..runs {
@@ -193,13 +261,17 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
         sense(&mixed, &out, 2, 1_000_000)?;
         w2.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        sense_with(&mixed, &out, 1, 1_000_000, false)?;
+        sense_with(&mixed, &out, 1, 1_000_000, true, false)?;
+        no_detect.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        sense_with(&mixed, &out, 1, 1_000_000, false, false)?;
         spine.push(t.elapsed().as_secs_f64());
         summary = Some(s);
     }
     let s = summary.context("no run")?;
     let (tcpdump, cat, w1, w2) = (median(tcpdump), median(cat), median(w1), median(w2));
-    let spine = median(spine);
+    let (spine, no_detect) = (median(spine), median(no_detect));
+    let (host_events, host_s, host_bytes, host_keys) = host_stage_alone(&mixed)?;
     let app = s.app;
     let pkts = s.packets as f64;
     let bytes_per_flow = s.output.bytes as f64 / s.output.records.max(1) as f64;
@@ -234,9 +306,19 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
         "ratio_1_worker_to_tcpdump": w1 / tcpdump,
         "ratio_2_workers_to_tcpdump": w2 / tcpdump,
         "ratio_cat_to_tcpdump": cat / tcpdump,
+        "mekong_1_worker_no_detect_s": no_detect,
+        "ratio_no_detect_to_tcpdump": no_detect / tcpdump,
+        "ratio_detect_to_no_detect": w1 / no_detect,
         "mekong_1_worker_no_app_s": spine,
         "ratio_no_app_to_tcpdump": spine / tcpdump,
-        "ratio_app_to_no_app": w1 / spine,
+        "ratio_app_to_no_app": no_detect / spine,
+        "alerts": s.output.alerts,
+        "alerts_by_technique": s.alerts_by_technique,
+        "host_events": host_events,
+        "host_stage_s": host_s,
+        "host_events_per_s": host_events as f64 / host_s.max(1e-9),
+        "host_stage_peak_bytes": host_bytes,
+        "host_stage_peak_keys": host_keys,
         "app_flows": {"dns": app.flows[0], "tls": app.flows[1], "http": app.flows[2], "ssh": app.flows[3], "quic": app.flows[4]},
         "app_peak_buffer_bytes": app.peak_buffer_bytes,
         "parquet_bytes": s.output.bytes,
@@ -270,9 +352,20 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
         w2 / tcpdump
     );
     println!(
-        "  mekong-sensor, 1 worker, --no-app (the spine alone): {spine:.3} s  ({:.2}x); application metadata costs {:.2}x the spine",
+        "  mekong-sensor, 1 worker, --no-detect: {no_detect:.3} s  ({:.2}x); detection costs {:.2}x ({} alerts)",
+        no_detect / tcpdump,
+        w1 / no_detect,
+        s.output.alerts
+    );
+    println!(
+        "  mekong-sensor, 1 worker, --no-app --no-detect (the spine alone): {spine:.3} s  ({:.2}x); application metadata costs {:.2}x the spine",
         spine / tcpdump,
-        w1 / spine
+        no_detect / spine
+    );
+    println!(
+        "  host stage alone: {host_events} events in {host_s:.3} s = {:.2} M events/s; {host_keys} keys of state and {:.1} MiB at its peak",
+        host_events as f64 / host_s.max(1e-9) / 1e6,
+        host_bytes as f64 / (1 << 20) as f64
     );
     println!(
         "  application flows: dns {}, tls {}, http {}, ssh {}, quic {}; peak stream buffers {} bytes",

@@ -136,10 +136,11 @@ pub fn split_base(name: &str) -> (&str, &str) {
 /// Shannon entropy, bits per character, of the bytes of `s` other than dots,
 /// letters folded to lower case.
 pub fn entropy(s: &str) -> f64 {
-    let mut counts = [0u32; 256];
+    let mut counts = [0u16; 256];
     let mut n = 0u32;
     for b in s.bytes().filter(|&b| b != b'.') {
-        counts[usize::from(b.to_ascii_lowercase())] += 1;
+        let c = &mut counts[usize::from(b.to_ascii_lowercase())];
+        *c = c.saturating_add(1);
         n += 1;
     }
     if n == 0 {
@@ -170,24 +171,37 @@ pub fn dns_event(name: &str, qtype: u16, rcode: u8, response: bool, size: usize)
     }
     let lower = std::str::from_utf8(&buf[..n]).unwrap_or("");
     let (sub, base) = split_base(lower);
-    let sub_len = sub.bytes().filter(|&b| b != b'.').count();
-    let max_label = sub.split('.').map(str::len).max().unwrap_or(0);
+    // One pass over the prefix: its bytes, labels and longest label.
+    let (mut sub_len, mut labels, mut max_label, mut run) = (0usize, 0usize, 0usize, 0usize);
+    for b in sub.bytes() {
+        if b == b'.' {
+            labels += 1;
+            max_label = max_label.max(run);
+            run = 0;
+        } else {
+            sub_len += 1;
+            run += 1;
+        }
+    }
+    max_label = max_label.max(run);
+    if !sub.is_empty() {
+        labels += 1;
+    }
+    let (tail, cut) = ShortStr::tail(lower);
     DnsEvent {
         response,
         qtype,
         rcode,
-        base: ShortStr::new(base),
+        base_hash: hash64(base.as_bytes()),
         name_hash: hash64(&buf[..n]),
         sub_len: sub_len.min(usize::from(u16::MAX)) as u16,
-        sub_labels: if sub.is_empty() {
-            0
-        } else {
-            sub.split('.').count().min(255) as u8
-        },
+        sub_labels: labels.min(255) as u8,
         sub_entropy: entropy(sub) as f32,
         max_label: max_label.min(255) as u8,
         size: size.min(usize::from(u16::MAX)) as u16,
-        sample: ShortStr::new(name),
+        base_len: base.len().min(255) as u8,
+        tail,
+        cut,
     }
 }
 
@@ -236,7 +250,16 @@ mod tests {
     #[test]
     fn events_measure_the_part_before_the_base() {
         let e = dns_event("MZXW6YTBOI.ORSXG5A.t.Cloudsync-API.net", 16, 0, false, 80);
-        assert_eq!(e.base.as_str(), "cloudsync-api.net");
+        assert_eq!(e.base(), "cloudsync-api.net");
+        let long = format!("{}.t.cloudsync-api.net", "a".repeat(200));
+        let l = dns_event(&long, 16, 0, false, 300);
+        assert_eq!(l.base(), "cloudsync-api.net");
+        assert!(
+            l.cut
+                && l.sample().starts_with('\u{2026}')
+                && l.sample().ends_with(".t.cloudsync-api.net")
+        );
+        assert_eq!(l.sub_len, 201, "measured on the whole name");
         assert_eq!(e.sub_len, 10 + 7 + 1);
         assert_eq!(e.sub_labels, 3);
         assert_eq!(e.max_label, 10);

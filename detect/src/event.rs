@@ -144,6 +144,20 @@ pub struct ShortStr<const N: usize> {
 }
 
 impl<const N: usize> ShortStr<N> {
+    /// The last `N` bytes of `s` (cut at a character boundary), and whether
+    /// anything was cut off.
+    pub fn tail(s: &str) -> (Self, bool) {
+        let n = N.min(255);
+        if s.len() <= n {
+            return (ShortStr::new(s), false);
+        }
+        let mut start = s.len() - n;
+        while !s.is_char_boundary(start) {
+            start += 1;
+        }
+        (ShortStr::new(&s[start..]), true)
+    }
+
     /// The first `N` bytes of `s` (cut at a character boundary).
     pub fn new(s: &str) -> Self {
         let mut n = s.len().min(N).min(255);
@@ -188,8 +202,9 @@ pub struct DnsEvent {
     pub qtype: u16,
     /// Response code (responses).
     pub rcode: u8,
-    /// The registrable domain the name is under (`cloudsync-api.net`).
-    pub base: ShortStr<64>,
+    /// Hash of the registrable domain the name is under (series are keyed
+    /// by it).
+    pub base_hash: u64,
     /// Hash of the whole name, lower-cased (distinct names are counted by it).
     pub name_hash: u64,
     /// Bytes of the name before the base domain, dots left out (what a
@@ -203,8 +218,35 @@ pub struct DnsEvent {
     pub max_label: u8,
     /// Size of the DNS message, bytes.
     pub size: u16,
-    /// The start of the name, for evidence.
-    pub sample: ShortStr<96>,
+    /// The name's last bytes, lower-cased: the base domain and what
+    /// precedes it, for evidence.
+    pub tail: ShortStr<72>,
+    /// Bytes of the base domain at the end of `tail`.
+    pub base_len: u8,
+    /// The name was longer than `tail`.
+    pub cut: bool,
+}
+
+impl DnsEvent {
+    /// The base domain (`cloudsync-api.net`), as far as `tail` holds it.
+    pub fn base(&self) -> &str {
+        let t = self.tail.as_str();
+        let n = usize::from(self.base_len).min(t.len());
+        let mut start = t.len() - n;
+        while !t.is_char_boundary(start) {
+            start += 1;
+        }
+        &t[start..]
+    }
+
+    /// The name for evidence: its tail, `…` before it when cut.
+    pub fn sample(&self) -> String {
+        if self.cut {
+            format!("\u{2026}{}", self.tail.as_str())
+        } else {
+            self.tail.as_str().to_string()
+        }
+    }
 }
 
 /// What a login attempt came to, as the protocol showed it.

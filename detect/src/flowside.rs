@@ -20,7 +20,7 @@ pub struct FlowDetectors {
     /// Indicator lists.
     pub indicators: Indicators,
     mining: bool,
-    pools: Vec<String>,
+    pools: hashbrown::HashSet<String>,
 }
 
 fn kind_index(k: Matched) -> usize {
@@ -64,7 +64,12 @@ impl FlowDetectors {
         Arc::new(FlowDetectors {
             indicators,
             mining: c.mining.enabled,
-            pools: c.mining.pool_domains.clone(),
+            pools: c
+                .mining
+                .pool_domains
+                .iter()
+                .map(|d| d.trim_matches('.').to_ascii_lowercase())
+                .collect(),
         })
     }
 
@@ -87,11 +92,29 @@ impl FlowDetectors {
         self.pool(name, "dns_query")
     }
 
+    /// The pool domain `name` is or is under: each suffix of the name
+    /// looked up once (a name has few labels, the list many domains).
+    fn pool_of(&self, name: &str) -> Option<&String> {
+        let mut s = name.trim_end_matches('.');
+        loop {
+            let hit = if s.bytes().any(|b| b.is_ascii_uppercase()) {
+                self.pools.get(&s.to_ascii_lowercase())
+            } else {
+                self.pools.get(s)
+            };
+            if hit.is_some() {
+                return hit;
+            }
+            s = &s[s.find('.')? + 1..];
+        }
+    }
+
     fn pool(&self, name: &str, field: &str) -> Option<Finding> {
-        if !self.mining {
+        if !self.mining || self.pools.is_empty() {
             return None;
         }
-        let pool = self.pools.iter().find(|p| under(name, p))?;
+        let pool = self.pool_of(name)?;
+        debug_assert!(under(name, pool));
         Some(Finding {
             detector: "mining.pool",
             signature_id: sid::MINING_POOL,

@@ -10,8 +10,7 @@
 //! were spread: the same capture gives the same events in the same order,
 //! so the same alerts, with 1 worker or N.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use hashbrown::HashSet;
@@ -22,7 +21,7 @@ use crate::detectors::{
     amplify::Amplify, beacon::Beacon, brute::Brute, dnstunnel::DnsTunnel, exfil::Exfil,
     flood::Floods, scan::Scans, Cx,
 };
-use crate::event::{EventKind, HostEvent};
+use crate::event::{EventKind, FlowRef, HostEvent};
 use crate::incident::{Draft, Incidents, Key};
 use crate::net::IpSet;
 
@@ -44,6 +43,9 @@ pub struct HostStats {
     /// Events that arrived after later ones had been released (a worker's
     /// clock went backwards).
     pub late: u64,
+    /// New keys of detector state refused because a table was full (a
+    /// flood of new sources): the evidence of those keys is not counted.
+    pub refused_keys: u64,
 }
 
 /// Every detector and the incidents.
@@ -179,6 +181,13 @@ impl HostStage {
         HostStats {
             suppressed: self.incidents.suppressed,
             closed_early: self.incidents.closed_early,
+            refused_keys: self.scans.refused()
+                + self.brute.refused()
+                + self.floods.refused()
+                + self.amplify.refused()
+                + self.dns.refused()
+                + self.beacon.refused()
+                + self.exfil.refused(),
             ..self.stats
         }
     }
@@ -241,62 +250,64 @@ fn finding(e: &HostEvent, f: &crate::event::Finding, cx: &mut Cx<'_>) {
     cx.inc.hit(key, e.ts_ns, 1, || d);
 }
 
-/// An event with its place in the merge order.
-struct Queued {
-    key: (u64, u8, [u8; 16], [u8; 16], u16, u16, u8, u16),
-    seq: u64,
-    event: HostEvent,
-}
-
-impl PartialEq for Queued {
-    fn eq(&self, o: &Self) -> bool {
-        (self.key, self.seq) == (o.key, o.seq)
-    }
-}
-impl Eq for Queued {}
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Queued {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (self.key, self.seq).cmp(&(o.key, o.seq))
-    }
-}
-
 /// Merges the events of several workers in packet-time order (see the
 /// module documentation).
+///
+/// Each worker's batches wait in its own queue, in its order (which is time
+/// order). The next events to release are those of the earliest time at the
+/// queues' heads, once that time is below every live worker's watermark:
+/// all events of that time are then known, and are released sorted by
+/// (kind, endpoints). Batches are kept as they came and handed back empty
+/// ([`Merger::spent`]), so workers can reuse them without allocating.
 pub struct Merger {
-    heap: BinaryHeap<Reverse<Queued>>,
+    queues: Vec<VecDeque<(Vec<HostEvent>, usize)>>,
+    ready: VecDeque<HostEvent>,
     marks: Vec<u64>,
     done: Vec<bool>,
-    seq: u64,
-    released: u64,
+    held: usize,
+    spent: Vec<(usize, Vec<HostEvent>)>,
+}
+
+/// What an event taken out of a batch leaves in its place.
+fn placeholder() -> HostEvent {
+    HostEvent {
+        ts_ns: 0,
+        flow: FlowRef {
+            uid: 0,
+            proto: 0,
+            vlan: 0,
+            orig: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            orig_port: 0,
+            resp: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            resp_port: 0,
+        },
+        kind: EventKind::Accepted,
+    }
 }
 
 impl Merger {
     /// A merger of `workers` sources.
     pub fn new(workers: usize) -> Merger {
+        let n = workers.max(1);
         Merger {
-            heap: BinaryHeap::new(),
-            marks: vec![0; workers.max(1)],
-            done: vec![false; workers.max(1)],
-            seq: 0,
-            released: 0,
+            queues: (0..n).map(|_| VecDeque::new()).collect(),
+            ready: VecDeque::new(),
+            marks: vec![0; n],
+            done: vec![false; n],
+            held: 0,
+            spent: Vec::new(),
         }
     }
 
-    /// Events of worker `w`, in its order.
-    pub fn push(&mut self, _w: usize, events: impl IntoIterator<Item = HostEvent>) {
-        for event in events {
-            self.seq += 1;
-            self.heap.push(Reverse(Queued {
-                key: event.order_key(),
-                seq: self.seq,
-                event,
-            }));
+    /// A batch of events of worker `w`, in its order.
+    pub fn push(&mut self, w: usize, events: Vec<HostEvent>) {
+        let w = w.min(self.queues.len() - 1);
+        if events.is_empty() {
+            self.spent.push((w, events));
+            return;
         }
+        self.held += events.len();
+        self.queues[w].push_back((events, 0));
     }
 
     /// Worker `w` has reached packet time `ts`.
@@ -324,25 +335,83 @@ impl Merger {
             .unwrap_or(u64::MAX)
     }
 
+    fn head(&self, w: usize) -> Option<&HostEvent> {
+        self.queues[w].front().and_then(|(b, i)| b.get(*i))
+    }
+
+    fn take(&mut self, w: usize) -> Option<HostEvent> {
+        let q = &mut self.queues[w];
+        let (b, i) = q.front_mut()?;
+        let e = std::mem::replace(b.get_mut(*i)?, placeholder());
+        *i += 1;
+        if *i >= b.len() {
+            if let Some((mut b, _)) = q.pop_front() {
+                b.clear();
+                self.spent.push((w, b));
+            }
+        }
+        self.held -= 1;
+        Some(e)
+    }
+
     /// The next event that can no longer be preceded, if any.
     pub fn pop(&mut self) -> Option<HostEvent> {
-        let wm = self.watermark();
-        let ready = self.heap.peek().is_some_and(|Reverse(q)| q.key.0 < wm);
-        if !ready {
+        if let Some(e) = self.ready.pop_front() {
+            return Some(e);
+        }
+        let mut t = u64::MAX;
+        let mut at = 0;
+        let mut heads = 0;
+        for w in 0..self.queues.len() {
+            if let Some(e) = self.head(w) {
+                heads += 1;
+                if e.ts_ns < t {
+                    t = e.ts_ns;
+                    at = w;
+                }
+            }
+        }
+        if heads == 0 || t >= self.watermark() {
             return None;
         }
-        self.released += 1;
-        self.heap.pop().map(|Reverse(q)| q.event)
+        // Alone at its time (the common case): released at once.
+        let alone = (0..self.queues.len())
+            .filter(|&w| self.head(w).is_some_and(|e| e.ts_ns == t))
+            .count()
+            == 1;
+        if alone {
+            let e = self.take(at)?;
+            if self.head(at).is_none_or(|n| n.ts_ns != t) {
+                return Some(e);
+            }
+            self.ready.push_back(e);
+        }
+        for w in 0..self.queues.len() {
+            while self.head(w).is_some_and(|e| e.ts_ns == t) {
+                if let Some(e) = self.take(w) {
+                    self.ready.push_back(e);
+                }
+            }
+        }
+        if self.ready.len() > 1 {
+            self.ready.make_contiguous().sort_by_key(|e| e.order_key());
+        }
+        self.ready.pop_front()
+    }
+
+    /// Emptied batches, with the worker each came from, to hand back.
+    pub fn spent(&mut self) -> std::vec::Drain<'_, (usize, Vec<HostEvent>)> {
+        self.spent.drain(..)
     }
 
     /// Events held.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.held + self.ready.len()
     }
 
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
     }
 }
 
@@ -370,10 +439,10 @@ mod tests {
     #[test]
     fn the_merge_waits_for_every_worker_and_orders_ties() {
         let mut m = Merger::new(2);
-        m.push(0, [ev(10, 2), ev(20, 1)]);
+        m.push(0, vec![ev(10, 2), ev(20, 1)]);
         m.mark(0, 25);
         assert!(m.pop().is_none(), "worker 1 may still send earlier events");
-        m.push(1, [ev(10, 1)]);
+        m.push(1, vec![ev(10, 1)]);
         m.mark(1, 15);
         let a = m.pop().unwrap();
         let b = m.pop().unwrap();

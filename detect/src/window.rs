@@ -128,6 +128,9 @@ impl<K: Hash + Eq + Copy, S: Default> Windowed<K, S> {
     /// window ended.
     pub fn get(&mut self, key: K, ts: u64) -> Slot<'_, S> {
         if self.map.len() >= self.cap && !self.map.contains_key(&key) {
+            // Full: expired windows are dropped at most once a second of
+            // packet time (a flood of new keys must not rescan the table
+            // for each), else the key is refused and counted.
             self.sweep(ts);
             if self.map.len() >= self.cap {
                 self.refused += 1;
@@ -154,7 +157,7 @@ impl<K: Hash + Eq + Copy, S: Default> Windowed<K, S> {
     /// Drops windows that ended before `ts` (at most once a second of
     /// packet time).
     pub fn sweep(&mut self, ts: u64) {
-        if ts.saturating_sub(self.last_sweep) < 1_000_000_000 && self.map.len() < self.cap {
+        if ts.saturating_sub(self.last_sweep) < 1_000_000_000 {
             return;
         }
         self.last_sweep = ts;

@@ -140,7 +140,7 @@ proptest! {
                 for w in 0..3 {
                     let end = (idx[w] + chunk).min(per[w].len());
                     if idx[w] < end {
-                        m.push(w, per[w][idx[w]..end].iter().cloned());
+                        m.push(w, per[w][idx[w]..end].to_vec());
                         idx[w] = end;
                         progressed = true;
                     }

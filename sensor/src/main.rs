@@ -296,6 +296,7 @@ fn summary_json(s: &RunSummary, workers: usize) -> serde_json::Value {
             "peak_state_keys": s.host.peak_state_keys,
             "peak_queue": s.host_peak_queue,
             "late_events": s.host.late,
+            "refused_state_keys": s.host.refused_keys,
         },
         "alert_files": s.output.alert_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "files": s.output.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),

@@ -148,7 +148,31 @@ enum WriterMsg {
     Records(Vec<FlowOut>),
     Tick(usize, u64),
     Done(usize),
+    /// From the host stage's thread.
     Host(HostOut),
+    /// From a worker, for the host stage running in the writer's thread.
+    HostIn(HostMsg),
+}
+
+/// Where a worker's events go: the host stage's thread, or the writer's
+/// thread when the host stage runs there.
+#[derive(Clone)]
+enum EventsTo {
+    Host(Sender<HostMsg>),
+    Writer(Sender<WriterMsg>),
+}
+
+impl EventsTo {
+    fn send(&self, m: HostMsg) {
+        match self {
+            EventsTo::Host(tx) => {
+                let _ = tx.send(m);
+            }
+            EventsTo::Writer(tx) => {
+                let _ = tx.send(WriterMsg::HostIn(m));
+            }
+        }
+    }
 }
 
 /// Shared live counters (progress line).
@@ -196,30 +220,120 @@ fn annotate(r: &mut FlowOut, notes: &mut Notes) {
     }
 }
 
+/// What the writer thread hands back: sink totals, records written, and the
+/// inline host stage's statistics with its alert count.
+type WriterDone = (SinkStats, Written, Option<(HostStats, usize)>);
+
 fn writer_thread(
     mut sink: Output,
     rx: Receiver<WriterMsg>,
     workers: usize,
     live: Arc<Live>,
     detect: bool,
-) -> Result<(SinkStats, Written), SinkError> {
+    mut inline: Option<crate::host::HostSide>,
+) -> Result<WriterDone, SinkError> {
     let mut marks = vec![0u64; workers];
     let mut done = vec![false; workers];
     let mut progress = if detect { 0 } else { u64::MAX };
     let mut pending: Vec<FlowOut> = Vec::new();
     let mut notes = Notes::new();
     let mut written = Written::default();
-    let write = |sink: &mut Output, mut r: FlowOut, notes: &mut Notes| -> Result<(), SinkError> {
-        annotate(&mut r, notes);
-        sink.flow(&r)
-    };
+    let mut inbox: Vec<HostOut> = Vec::new();
     for msg in rx {
+        let msgs = match msg {
+            WriterMsg::HostIn(m) => {
+                if let Some(side) = inline.as_mut() {
+                    side.message(m, &mut |o| inbox.push(o));
+                }
+                std::mem::take(&mut inbox)
+                    .into_iter()
+                    .map(WriterMsg::Host)
+                    .collect()
+            }
+            m => vec![m],
+        };
+        for msg in msgs {
+            writer_msg(
+                msg,
+                &mut sink,
+                &mut Ctx {
+                    marks: &mut marks,
+                    done: &mut done,
+                    progress: &mut progress,
+                    pending: &mut pending,
+                    notes: &mut notes,
+                    written: &mut written,
+                    live: &live,
+                    workers,
+                },
+            )?;
+        }
+    }
+    let mut host = None;
+    if let Some(side) = inline.take() {
+        let stats = side.finish(workers, &mut |o| inbox.push(o));
+        for o in std::mem::take(&mut inbox) {
+            writer_msg(
+                WriterMsg::Host(o),
+                &mut sink,
+                &mut Ctx {
+                    marks: &mut marks,
+                    done: &mut done,
+                    progress: &mut progress,
+                    pending: &mut pending,
+                    notes: &mut notes,
+                    written: &mut written,
+                    live: &live,
+                    workers,
+                },
+            )?;
+        }
+        host = Some(stats);
+    }
+    for r in pending {
+        annotate_write(&mut sink, r, &mut notes)?;
+    }
+    Ok((sink.finish()?, written, host))
+}
+
+fn annotate_write(sink: &mut Output, mut r: FlowOut, notes: &mut Notes) -> Result<(), SinkError> {
+    annotate(&mut r, notes);
+    sink.flow(&r)
+}
+
+/// The writer's state, for [`writer_msg`].
+struct Ctx<'a> {
+    marks: &'a mut Vec<u64>,
+    done: &'a mut Vec<bool>,
+    progress: &'a mut u64,
+    pending: &'a mut Vec<FlowOut>,
+    notes: &'a mut Notes,
+    written: &'a mut Written,
+    live: &'a Live,
+    workers: usize,
+}
+
+fn writer_msg(msg: WriterMsg, sink: &mut Output, c: &mut Ctx<'_>) -> Result<(), SinkError> {
+    let write = annotate_write;
+    let (marks, done, pending, notes, written, live, workers) = (
+        &mut *c.marks,
+        &mut *c.done,
+        &mut *c.pending,
+        &mut *c.notes,
+        &mut *c.written,
+        c.live,
+        c.workers,
+    );
+    let progress = &mut *c.progress;
+    let sink = &mut *sink;
+    {
         match msg {
+            WriterMsg::HostIn(_) => {}
             WriterMsg::Records(v) => {
                 let n = v.len() as u64;
                 for r in v {
-                    if (r.summary.last_us.max(0) as u64).saturating_mul(1000) < progress {
-                        write(&mut sink, r, &mut notes)?;
+                    if (r.summary.last_us.max(0) as u64).saturating_mul(1000) < *progress {
+                        write(sink, r, notes)?;
                     } else {
                         pending.push(r);
                     }
@@ -259,31 +373,28 @@ fn writer_thread(
                 sink.alerts_flushed()?;
             }
             WriterMsg::Host(HostOut::Progress(p)) => {
-                progress = p;
+                *progress = p;
                 let mut keep = Vec::new();
-                for r in std::mem::take(&mut pending) {
-                    if (r.summary.last_us.max(0) as u64).saturating_mul(1000) < progress {
-                        write(&mut sink, r, &mut notes)?;
+                for r in std::mem::take(pending) {
+                    if (r.summary.last_us.max(0) as u64).saturating_mul(1000) < *progress {
+                        write(sink, r, notes)?;
                     } else {
                         keep.push(r);
                     }
                 }
-                pending = keep;
+                *pending = keep;
             }
             WriterMsg::Tick(w, now) => {
                 marks[w] = marks[w].max(now);
                 let low = (0..workers).filter(|&i| !done[i]).map(|i| marks[i]).min();
                 if let Some(low) = low {
-                    sink.watermark(low.min(progress))?;
+                    sink.watermark(low.min(*progress))?;
                 }
             }
             WriterMsg::Done(w) => done[w] = true,
         }
     }
-    for r in pending {
-        write(&mut sink, r, &mut notes)?;
-    }
-    Ok((sink.finish()?, written))
+    Ok(())
 }
 
 /// The stages of a worker: application parsing, then detection (each may
@@ -305,7 +416,9 @@ struct Worker {
     decoder: Decoder,
     engine: Engine<Stages>,
     tx: Sender<WriterMsg>,
-    htx: Option<Sender<HostMsg>>,
+    htx: Option<EventsTo>,
+    /// Event batches the host stage has emptied, to be filled again.
+    spares: Option<Receiver<Vec<HostEvent>>>,
     events: u64,
 }
 
@@ -314,7 +427,8 @@ impl Worker {
         id: usize,
         cfg: &RunConfig,
         tx: Sender<WriterMsg>,
-        htx: Option<Sender<HostMsg>>,
+        htx: Option<EventsTo>,
+        spares: Option<Receiver<Vec<HostEvent>>>,
     ) -> Worker {
         let n = cfg.workers.max(1);
         let mut flow = cfg.flow.clone();
@@ -332,6 +446,7 @@ impl Worker {
             engine: Engine::new(flow, (app, det)),
             tx,
             htx,
+            spares,
             events: 0,
         }
     }
@@ -377,10 +492,15 @@ impl Worker {
         }
         let now = self.engine.table().now();
         if let Some(h) = &self.htx {
+            let spare = self
+                .spares
+                .as_ref()
+                .and_then(|r| r.try_recv().ok())
+                .unwrap_or_else(|| Vec::with_capacity(1024));
             let ev = self.engine.events();
             self.events += ev.len() as u64;
-            let events = std::mem::replace(ev, Vec::with_capacity(1024));
-            let _ = h.send(HostMsg::Events {
+            let events = std::mem::replace(ev, spare);
+            h.send(HostMsg::Events {
                 worker: self.id,
                 events,
                 mark: now,
@@ -411,7 +531,7 @@ impl Worker {
                 if !ev.is_empty() {
                     sent += ev.len() as u64;
                     // Flows ending at the end of input raise events up to `end_ns`.
-                    let _ = h.send(HostMsg::Events {
+                    h.send(HostMsg::Events {
                         worker: id,
                         events: std::mem::take(ev),
                         mark: 0,
@@ -423,7 +543,7 @@ impl Worker {
         self.events += sent;
         self.send(true);
         if let Some(h) = &self.htx {
-            let _ = h.send(HostMsg::Done(self.id));
+            h.send(HostMsg::Done(self.id));
         }
         let _ = self.tx.send(WriterMsg::Done(self.id));
         let (app, det) = self.engine.stages();
@@ -483,44 +603,67 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
         records: AtomicU64::new(0),
     });
     let detect = cfg.detect.clone();
+    // The channels that bring each worker its emptied event batches back.
+    let mut spares: Vec<Option<Receiver<Vec<HostEvent>>>> = (0..workers).map(|_| None).collect();
+    let mut returns = Vec::new();
+    if detect.is_some() {
+        for s in spares.iter_mut() {
+            let (tx, rx) = bounded::<Vec<HostEvent>>(16);
+            returns.push(tx);
+            *s = Some(rx);
+        }
+    }
+    // With one worker the host stage runs in the writer's thread (the
+    // reader and the writer already fill two cores); with more, in its own.
+    let inline = workers == 1;
     let (wtx, wrx) = bounded::<WriterMsg>(16);
     let writer = {
         let live = Arc::clone(&live);
         let on = detect.is_some();
+        let side = match (&detect, inline) {
+            (Some(d), true) => Some(crate::host::HostSide::new(
+                &d.config,
+                workers,
+                std::mem::take(&mut returns),
+            )),
+            _ => None,
+        };
         thread::Builder::new()
             .name("mekong-writer".into())
-            .spawn(move || writer_thread(sink, wrx, workers, live, on))
+            .spawn(move || writer_thread(sink, wrx, workers, live, on, side))
             .map_err(|e| RunError::Internal(e.to_string()))?
     };
-    // The host stage, when detection is on.
-    let (htx, host) = match &detect {
-        Some(d) => {
+    let (htx, host) = match (&detect, inline) {
+        (Some(_), true) => (Some(EventsTo::Writer(wtx.clone())), None),
+        (Some(d), false) => {
             let (htx, hrx) = bounded::<HostMsg>(64);
             let wtx = wtx.clone();
             let config = d.config.clone();
+            let returns = std::mem::take(&mut returns);
             let h = thread::Builder::new()
                 .name("mekong-host".into())
                 .spawn(move || {
-                    crate::host::run(&config, workers, hrx, &|m| {
+                    crate::host::run(&config, workers, hrx, returns, &mut |m| {
                         let _ = wtx.send(WriterMsg::Host(m));
                     })
                 })
                 .map_err(|e| RunError::Internal(e.to_string()))?;
-            (Some(htx), Some(h))
+            (Some(EventsTo::Host(htx)), Some(h))
         }
-        None => (None, None),
+        (None, _) => (None, None),
     };
     let mut summary = RunSummary::default();
     let mut progress = Progress::new(cfg.progress, start);
     let maps: Vec<Arc<Mmap>> = files.iter().map(|f| f.bytes()).collect();
 
-    let mut local = (workers == 1).then(|| Worker::new(0, cfg, wtx.clone(), htx.clone()));
+    let mut local =
+        (workers == 1).then(|| Worker::new(0, cfg, wtx.clone(), htx.clone(), spares[0].take()));
     let mut senders = Vec::new();
     let mut handles = Vec::new();
     if workers > 1 {
-        for id in 0..workers {
+        for (id, spare) in spares.iter_mut().enumerate().take(workers) {
             let (tx, rx) = bounded::<WorkerMsg>(8);
-            let mut w = Worker::new(id, cfg, wtx.clone(), htx.clone());
+            let mut w = Worker::new(id, cfg, wtx.clone(), htx.clone(), spare.take());
             let maps = maps.clone();
             let live = Arc::clone(&live);
             let h = thread::Builder::new()
@@ -664,9 +807,13 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
         summary.host = hs;
         summary.host_peak_queue = peak;
     }
-    let (out, written) = writer
+    let (out, written, inline_host) = writer
         .join()
         .map_err(|_| RunError::Internal("the writer panicked".into()))??;
+    if let Some((hs, peak)) = inline_host {
+        summary.host = hs;
+        summary.host_peak_queue = peak;
+    }
     summary.output = out;
     summary.alerts_by_technique = written.by_technique;
     summary.alerts_by_detector = written.by_detector;

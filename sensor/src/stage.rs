@@ -48,18 +48,18 @@ pub struct FlowCtx<'a> {
 }
 
 impl FlowCtx<'_> {
-    /// The flow as events name it (computed on demand: its identifier is
-    /// a hash, not worth computing for every packet).
+    /// The flow as events name it (built on demand: most packets raise no
+    /// event).
     pub fn flow(&self) -> FlowRef {
         flow_ref(self.entry, self.sensor)
     }
 }
 
 /// A flow entry as events name it.
-pub fn flow_ref(e: &FlowEntry, sensor: &str) -> FlowRef {
+pub fn flow_ref(e: &FlowEntry, _sensor: &str) -> FlowRef {
     let (orig, resp) = e.addrs();
     FlowRef {
-        uid: crate::flow::key::flow_uid(sensor, &e.key, e.flow_start_ns),
+        uid: e.uid,
         proto: e.key.proto,
         vlan: e.key.vlan,
         orig,

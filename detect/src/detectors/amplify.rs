@@ -231,6 +231,11 @@ impl Amplify {
         self.synack.sweep(now);
     }
 
+    /// Keys refused because a table was full.
+    pub fn refused(&self) -> u64 {
+        self.udp.refused + self.synack.refused
+    }
+
     /// Keys held.
     pub fn keys(&self) -> usize {
         self.udp.len() + self.synack.len()

@@ -133,6 +133,7 @@ pub struct Beacon {
     series: HashMap<(IpAddr, IpAddr, u16, u8), Series>,
     clients: HashMap<(IpAddr, u16, u8), (Distinct, u64)>,
     last_sweep: u64,
+    refused: u64,
 }
 
 const CAP: usize = 500_000;
@@ -157,6 +158,7 @@ impl Beacon {
             series: HashMap::new(),
             clients: HashMap::new(),
             last_sweep: 0,
+            refused: 0,
         }
     }
 
@@ -213,6 +215,7 @@ impl Beacon {
         if self.series.len() >= CAP && !self.series.contains_key(&key) {
             self.sweep(ts);
             if self.series.len() >= CAP {
+                self.refused += 1;
                 return;
             }
         }
@@ -308,6 +311,11 @@ impl Beacon {
             .retain(|_, s| s.starts.back().is_some_and(|&t| now.saturating_sub(t) <= w));
         self.clients
             .retain(|_, (_, seen)| now.saturating_sub(*seen) <= w);
+    }
+
+    /// Keys refused because a table was full.
+    pub fn refused(&self) -> u64 {
+        self.refused
     }
 
     /// Keys held.

@@ -281,6 +281,11 @@ impl Brute {
         self.spray.sweep(now);
     }
 
+    /// Keys refused because a table was full.
+    pub fn refused(&self) -> u64 {
+        self.pairs.refused + self.spray.refused
+    }
+
     /// Keys held.
     pub fn keys(&self) -> usize {
         self.pairs.len() + self.spray.len()

@@ -36,7 +36,7 @@ use crate::event::{EventKind, HostEvent};
 use crate::evidence;
 use crate::incident::Key;
 use crate::net::IpSet;
-use crate::window::{hash64, Distinct, Slot, Windowed};
+use crate::window::{Distinct, Slot, Windowed};
 
 use super::scan::unreachable_draft;
 
@@ -116,12 +116,12 @@ impl DnsTunnel {
         {
             return;
         }
-        let base = d.base.as_str();
+        let base = d.base();
         if base.is_empty() || self.allow_domains.iter().any(|a| under(base, a)) {
             return;
         }
         let ts = e.ts_ns;
-        let bkey = hash64(base.as_bytes());
+        let bkey = d.base_hash;
         if d.response {
             let Some((s, start)) = self.series.peek(&(client, bkey), ts) else {
                 return;
@@ -155,7 +155,7 @@ impl DnsTunnel {
             s.sum_sub_len += u64::from(d.sub_len);
             s.sum_entropy += f64::from(d.sub_entropy);
             if s.samples.len() < 3 {
-                s.samples.push(d.sample.as_str().to_string());
+                s.samples.push(d.sample());
             }
         }
         let n = s.names.len();
@@ -263,6 +263,11 @@ impl DnsTunnel {
     /// Drops state whose windows have passed.
     pub fn sweep(&mut self, now: u64) {
         self.series.sweep(now);
+    }
+
+    /// Keys refused because a table was full.
+    pub fn refused(&self) -> u64 {
+        self.series.refused
     }
 
     /// Keys held.

@@ -134,6 +134,11 @@ impl Exfil {
         self.pairs.sweep(now);
     }
 
+    /// Keys refused because a table was full.
+    pub fn refused(&self) -> u64 {
+        self.pairs.refused
+    }
+
     /// Keys held.
     pub fn keys(&self) -> usize {
         self.pairs.len()

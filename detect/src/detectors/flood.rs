@@ -250,6 +250,11 @@ impl Floods {
         self.targets.sweep(now);
     }
 
+    /// Keys refused because a table was full.
+    pub fn refused(&self) -> u64 {
+        self.targets.refused
+    }
+
     /// Keys held.
     pub fn keys(&self) -> usize {
         self.targets.len()

@@ -154,7 +154,9 @@ pub struct Scans {
     flags: Windowed<IpAddr, Flags>,
 }
 
-const CAP: usize = 200_000;
+/// Keys per table: a flood of spoofed sources fills it and is refused
+/// (and counted), never grows it.
+const CAP: usize = 100_000;
 const S: u64 = 1_000_000_000;
 
 impl Scans {
@@ -566,6 +568,15 @@ impl Scans {
         self.icmp.sweep(now);
         self.arp.sweep(now);
         self.flags.sweep(now);
+    }
+
+    /// Keys refused because a table was full.
+    pub fn refused(&self) -> u64 {
+        self.vertical.refused
+            + self.horizontal.refused
+            + self.icmp.refused
+            + self.arp.refused
+            + self.flags.refused
     }
 
     /// Keys held, all tables together.

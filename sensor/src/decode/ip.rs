@@ -32,6 +32,12 @@ pub(crate) struct Parsed<'a> {
     /// Payload length as the header declares.
     pub payload_len: u32,
     pub fragment: Option<Frag>,
+    /// TTL (IPv4) or hop limit (IPv6).
+    pub ttl: u8,
+    /// Identification (IPv4); 0 for IPv6.
+    pub id: u16,
+    /// Type of service (IPv4) or traffic class (IPv6): DSCP and ECN.
+    pub tos: u8,
 }
 
 /// The Fragment header among IPv6 extension headers, walked with bounds
@@ -100,6 +106,9 @@ pub(crate) fn parse<'a>(ctx: &mut Ctx, b: &'a [u8], depth: usize) -> Result<Pars
                 payload: payload.payload,
                 payload_len: total - hl,
                 fragment,
+                ttl: h.ttl(),
+                id: h.identification(),
+                tos: (h.dcp().value() << 2) | h.ecn().value(),
             }
         }
         LaxIpSlice::Ipv6(s) => {
@@ -122,6 +131,9 @@ pub(crate) fn parse<'a>(ctx: &mut Ctx, b: &'a [u8], depth: usize) -> Result<Pars
                 payload: payload.payload,
                 payload_len: plen.saturating_sub(exts),
                 fragment,
+                ttl: h.hop_limit(),
+                id: 0,
+                tos: h.traffic_class(),
             }
         }
     };
@@ -207,6 +219,10 @@ pub(crate) struct L4<'a> {
     pub header_len: u32,
     pub payload_len: u32,
     pub payload: &'a [u8],
+    /// TCP options as captured (empty otherwise).
+    pub options: &'a [u8],
+    /// TCP urgent pointer.
+    pub urgent: u16,
 }
 
 fn be16(b: &[u8], o: usize) -> u16 {
@@ -247,6 +263,10 @@ pub(crate) fn transport<'a>(
                 ctx.anomalies |= anomaly::TCP_FLAGS;
             }
             let window = if data.len() >= 16 { be16(data, 14) } else { 0 };
+            let urgent = if data.len() >= 20 { be16(data, 18) } else { 0 };
+            let options = data
+                .get(20..(hl as usize).min(data.len()))
+                .unwrap_or_default();
             let (payload, payload_len) = rest(hl);
             Ok(L4 {
                 sport: be16(data, 0),
@@ -260,6 +280,8 @@ pub(crate) fn transport<'a>(
                 header_len: hl,
                 payload_len,
                 payload,
+                options,
+                urgent,
             })
         }
         17 => {
@@ -277,6 +299,8 @@ pub(crate) fn transport<'a>(
                 header_len: 8,
                 payload_len,
                 payload,
+                options: &[],
+                urgent: 0,
             })
         }
         1 | 58 => {
@@ -303,6 +327,8 @@ pub(crate) fn transport<'a>(
                 header_len: 8,
                 payload_len,
                 payload,
+                options: &[],
+                urgent: 0,
             })
         }
         _ => Ok(L4 {
@@ -312,6 +338,8 @@ pub(crate) fn transport<'a>(
             header_len: 0,
             payload_len: wire_len,
             payload: data,
+            options: &[],
+            urgent: 0,
         }),
     }
 }

@@ -187,6 +187,17 @@ pub struct PacketView<'a> {
     pub payload_len: u32,
     /// Captured payload bytes (shorter than `payload_len` when truncated).
     pub payload: &'a [u8],
+    /// TTL (IPv4) or hop limit (IPv6) of the (inner) packet.
+    pub ttl: u8,
+    /// IPv4 identification (0 for IPv6).
+    pub ip_id: u16,
+    /// IPv4 type of service or IPv6 traffic class: DSCP (high six bits) and
+    /// ECN (low two).
+    pub tos: u8,
+    /// TCP options as captured (empty for other protocols).
+    pub tcp_options: &'a [u8],
+    /// TCP urgent pointer (0 for other protocols).
+    pub urgent: u16,
     /// Number of IP fragments the packet was reassembled from (0 if none).
     pub frags: u16,
     /// Anomaly bits (`mekong_schema::anomaly`).
@@ -488,6 +499,9 @@ impl Decoder {
             payload: head,
             payload_len: inc.received,
             fragment: None,
+            ttl: 0,
+            id: 0,
+            tos: 0,
         };
         let l4 = if head.is_empty() {
             None
@@ -501,6 +515,8 @@ impl Decoder {
             header_len: 0,
             payload_len: inc.received,
             payload: &[],
+            options: &[],
+            urgent: 0,
         });
         // The UDP length names the whole datagram, not what arrived.
         ctx.anomalies &= !mekong_schema::anomaly::UDP_LENGTH;
@@ -537,6 +553,11 @@ fn view<'a>(
         l4_header_len: t.header_len,
         payload_len: t.payload_len,
         payload: t.payload,
+        ttl: p.ttl,
+        ip_id: p.id,
+        tos: p.tos,
+        tcp_options: t.options,
+        urgent: t.urgent,
         frags,
         anomalies: ctx.anomalies,
     }

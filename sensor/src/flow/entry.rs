@@ -50,6 +50,9 @@ pub struct DirStats {
 pub struct FlowEntry {
     /// Canonical key.
     pub key: FlowKey,
+    /// Flow identifier (`flow_uid`: the sensor id, the key and the first
+    /// packet's time, hashed once when the flow starts).
+    pub uid: i64,
     /// True when the key's `lo` side is the originator.
     pub orig_is_lo: bool,
     /// First packet of the flow (origin of the active-timeout grid), ns.
@@ -114,6 +117,7 @@ impl FlowEntry {
         };
         FlowEntry {
             key,
+            uid: 0,
             orig_is_lo,
             flow_start_ns: p.first_ns,
             piece: 0,

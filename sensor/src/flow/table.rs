@@ -328,7 +328,7 @@ impl FlowTable {
             } else {
                 Tunnel::default()
             };
-            let uid = flow_uid(&self.cfg.sensor_id, &e.key, e.flow_start_ns);
+            let uid = e.uid;
             let entry = *e;
             out.ended(
                 idx,
@@ -512,6 +512,7 @@ impl FlowTable {
             self.evict_one(out);
         }
         let mut e = FlowEntry::new(key, src_is_lo, p);
+        e.uid = flow_uid(&self.cfg.sensor_id, &e.key, e.flow_start_ns);
         e.update(p, src_is_lo);
         let dir = usize::from(src_is_lo != e.orig_is_lo);
         let closed = e.closing_since().is_some();
