@@ -42,13 +42,39 @@ fn hash12(s: &str) -> String {
     hex(&Sha256::digest(s.as_bytes())[..6])
 }
 
+/// `v` as four lower-case hex digits (the formatter is slow in the hot path).
+fn push_hex4(s: &mut String, v: u16) {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    for shift in [12, 8, 4, 0] {
+        s.push(char::from(H[usize::from((v >> shift) & 0xf)]));
+    }
+}
+
+/// `v` in decimal.
+fn push_dec(s: &mut String, v: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        s.push(char::from(b));
+    }
+}
+
 fn join_hex(values: &[u16]) -> String {
     let mut s = String::with_capacity(values.len() * 5);
-    for (i, v) in values.iter().enumerate() {
+    for (i, &v) in values.iter().enumerate() {
         if i > 0 {
             s.push(',');
         }
-        let _ = write!(s, "{v:04x}");
+        push_hex4(&mut s, v);
     }
     s
 }
@@ -124,26 +150,37 @@ pub fn ja4(ch: &ClientHello, quic: bool) -> String {
     out
 }
 
-fn push_dashed<T: std::fmt::Display>(s: &mut String, values: impl Iterator<Item = T>) {
+fn push_dashed<T: Copy + Into<u32>>(s: &mut String, values: impl Iterator<Item = T>) {
     for (i, v) in values.enumerate() {
         if i > 0 {
             s.push('-');
         }
-        let _ = write!(s, "{v}");
+        push_dec(s, v.into());
     }
 }
 
 /// The JA3 string of a ClientHello: version, ciphers, extensions, groups
 /// and point formats, decimal, dash-joined within a field, GREASE left out.
 pub fn ja3_string(ch: &ClientHello) -> String {
-    let mut s = format!("{},", ch.version);
-    push_dashed(&mut s, ch.ciphers.iter().filter(|&&c| !is_grease(c)));
+    let mut s = String::with_capacity(
+        8 + 6 * (ch.ciphers.len() + ch.extensions.len() + ch.groups.len())
+            + 4 * ch.point_formats.len(),
+    );
+    push_dec(&mut s, u32::from(ch.version));
     s.push(',');
-    push_dashed(&mut s, ch.extensions.iter().filter(|&&e| !is_grease(e)));
+    push_dashed(
+        &mut s,
+        ch.ciphers.iter().copied().filter(|&c| !is_grease(c)),
+    );
     s.push(',');
-    push_dashed(&mut s, ch.groups.iter().filter(|&&g| !is_grease(g)));
+    push_dashed(
+        &mut s,
+        ch.extensions.iter().copied().filter(|&e| !is_grease(e)),
+    );
     s.push(',');
-    push_dashed(&mut s, ch.point_formats.iter());
+    push_dashed(&mut s, ch.groups.iter().copied().filter(|&g| !is_grease(g)));
+    s.push(',');
+    push_dashed(&mut s, ch.point_formats.iter().copied());
     s
 }
 
@@ -155,7 +192,7 @@ pub fn ja3(ch: &ClientHello) -> String {
 /// The JA3S string of a ServerHello: version, cipher, extensions.
 pub fn ja3s_string(sh: &ServerHello) -> String {
     let mut s = format!("{},{},", sh.version, sh.cipher);
-    push_dashed(&mut s, sh.extensions.iter());
+    push_dashed(&mut s, sh.extensions.iter().copied());
     s
 }
 
@@ -217,6 +254,21 @@ mod tests {
             ..ClientHello::default()
         };
         assert_eq!(ja4(&ch, true), "q10i000000_000000000000_000000000000");
+    }
+
+    #[test]
+    fn decimal_and_hex_digits_by_hand() {
+        let mut s = String::new();
+        for v in [0u32, 7, 10, 65535, 771, u32::MAX] {
+            push_dec(&mut s, v);
+            s.push(' ');
+        }
+        assert_eq!(s, "0 7 10 65535 771 4294967295 ");
+        let mut h = String::new();
+        for v in [0u16, 0x0a0b, 0xffff, 0x1301] {
+            push_hex4(&mut h, v);
+        }
+        assert_eq!(h, "00000a0bffff1301");
     }
 
     #[test]

@@ -6,11 +6,12 @@
 //! Each measurement is the median of several runs.
 #![deny(missing_docs)]
 
+pub mod heap;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use mekong_datasets::generate::{generate, Options};
@@ -109,8 +110,8 @@ fn sense_with(
     Ok(run(&cfg)?)
 }
 
-/// Peak anonymous memory (KiB) while reading a flood of `n` flows, and the
-/// number of flows held at once.
+/// Peak heap bytes (counted by [`heap`]) while reading a flood of `n` flows,
+/// and the number of flows held at once.
 fn flood_peak(cfg: &BenchConfig, n: u64) -> Result<(u64, u64)> {
     let rate = (n / 10).max(1);
     let flood = cfg.workdir.join(format!("synflood-{n}.pcap"));
@@ -126,33 +127,14 @@ fn flood_peak(cfg: &BenchConfig, n: u64) -> Result<(u64, u64)> {
         ("syn_flood".into(), "at".into(), "0".into()),
     ];
     ensure_capture(&flood, &fo)?;
-    let peak = Arc::new(AtomicU64::new(rss_anon_kib()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (peak, stop) = (Arc::clone(&peak), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_anon_kib(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        })
-    };
-    let s = sense(&flood, &cfg.workdir.join("out-flood"), 1, n as usize + 1)?;
-    stop.store(true, Ordering::Relaxed);
-    let _ = sampler.join();
+    heap::reset_peak();
+    let before = heap::live();
+    let s = sense(&flood, &cfg.workdir.join("out-flood"), 1, n as usize + 1);
+    let grown = u64::try_from(heap::peak() - before).unwrap_or(0);
+    heap::stop();
+    let s = s?;
     let _ = std::fs::remove_dir_all(cfg.workdir.join("out-flood"));
-    Ok((peak.load(Ordering::Relaxed), s.table.peak_flows))
-}
-
-fn rss_anon_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("RssAnon"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    Ok((grown, s.table.peak_flows))
 }
 
 /// The host stage alone: the events the workers raise on `pcap` (collected
@@ -185,18 +167,8 @@ fn host_stage_alone(pcap: &Path) -> Result<(u64, f64, u64, u64)> {
         events.append(ev);
     });
     drop(engine);
-    let before = rss_anon_kib();
-    let peak = Arc::new(AtomicU64::new(before));
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (peak, stop) = (Arc::clone(&peak), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_anon_kib(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        })
-    };
+    heap::reset_peak();
+    let before = heap::live();
     let t = Instant::now();
     let mut stage = HostStage::new(&det.config);
     for e in &events {
@@ -205,10 +177,8 @@ fn host_stage_alone(pcap: &Path) -> Result<(u64, f64, u64, u64)> {
     stage.finish();
     let _alerts = stage.drain();
     let secs = t.elapsed().as_secs_f64();
-    peak.fetch_max(rss_anon_kib(), Ordering::Relaxed);
-    stop.store(true, Ordering::Relaxed);
-    let _ = sampler.join();
-    let grown = peak.load(Ordering::Relaxed).saturating_sub(before) * 1024;
+    let grown = u64::try_from(heap::peak() - before).unwrap_or(0);
+    heap::stop();
     Ok((
         events.len() as u64,
         secs,
@@ -282,13 +252,12 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
     // fixed costs (output buffers, queues); the larger run's average is an
     // upper bound.
     let (small_n, big_n) = (cfg.memory_flows / 2, cfg.memory_flows);
-    let before = rss_anon_kib();
     let (small_peak, small_flows) = flood_peak(cfg, small_n)?;
     let (big_peak, big_flows) = flood_peak(cfg, big_n)?;
-    let slope = (big_peak.saturating_sub(small_peak) as f64 * 1024.0)
+    let slope = big_peak.saturating_sub(small_peak) as f64
         / (big_flows.saturating_sub(small_flows).max(1)) as f64;
-    let average = (big_peak.saturating_sub(before) as f64 * 1024.0) / big_flows.max(1) as f64;
-    let (peak_kib, per_flow) = (big_peak, slope);
+    let average = big_peak as f64 / big_flows.max(1) as f64;
+    let (peak_kib, per_flow) = (big_peak / 1024, slope);
     let ms_flows = big_flows;
 
     let report = serde_json::json!({
@@ -324,8 +293,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
         "parquet_bytes": s.output.bytes,
         "parquet_bytes_per_flow": bytes_per_flow,
         "memory_flows": ms_flows,
-        "memory_anon_peak_kib": peak_kib,
-        "memory_anon_before_kib": before,
+        "memory_heap_peak_kib": peak_kib,
         "memory_bytes_per_active_flow": per_flow,
         "memory_bytes_per_flow_average": average,
     });
@@ -375,7 +343,7 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
         "  Parquet: {} bytes for {} records = {bytes_per_flow:.1} bytes per flow",
         s.output.bytes, s.output.records
     );
-    println!("  memory: {per_flow:.0} bytes per active flow (slope between {small_flows} and {ms_flows} flows held at once; average with fixed costs {average:.0} bytes, peak {peak_kib} KiB)");
+    println!("  memory: {per_flow:.0} bytes per active flow (slope between {small_flows} and {ms_flows} flows held at once; average with fixed costs {average:.0} bytes, heap peak {peak_kib} KiB)");
     std::fs::write(
         cfg.workdir.join("results.json"),
         serde_json::to_vec_pretty(&report)?,

@@ -1,6 +1,6 @@
 //! The flow summary: everything a finished record says, computed once from
-//! the flow's state when the record ends (conn_state, history, Community ID,
-//! statistics, timing), and read by the Parquet columns and by the stages'
+//! the flow's state when the record ends (conn_state, history, statistics,
+//! timing; the Community ID on demand), and read by the Parquet columns and by the stages'
 //! flow-end hooks alike. Nothing downstream reads `FlowEntry` internals.
 
 use std::net::IpAddr;
@@ -98,8 +98,6 @@ pub struct FlowSummary {
     pub continues: bool,
     /// Why it ended.
     pub end: EndReason,
-    /// Community ID v1.
-    pub community_id: ShortStr<32>,
     /// Outer VLAN.
     pub vlan: Option<u16>,
     /// Inner VLAN.
@@ -155,13 +153,26 @@ pub struct FlowSummary {
 }
 
 impl FlowSummary {
+    /// Community ID v1 (seed 0). Computed where it is written, by the output
+    /// thread, not by the worker that ends the flow.
+    pub fn community_id(&self) -> ShortStr<32> {
+        let mut cid = String::with_capacity(32);
+        community_id_into(
+            &mut cid,
+            self.proto,
+            self.orig,
+            self.resp,
+            self.orig_port,
+            self.resp_port,
+        );
+        ShortStr::new(&cid)
+    }
+
     /// The summary of a record.
     pub fn of(r: &FlowRecord) -> FlowSummary {
         let e = &r.entry;
         let (orig, resp) = e.addrs();
         let tcp = e.key.proto == 6;
-        let mut cid = String::with_capacity(32);
-        community_id_into(&mut cid, e.key.proto, orig, resp, e.orig_port, e.resp_port);
         let dir = |d: usize| {
             let s = &e.dir[d];
             DirSummary {
@@ -198,7 +209,6 @@ impl FlowSummary {
             piece: e.piece,
             continues: r.continues,
             end: r.end,
-            community_id: ShortStr::new(&cid),
             vlan: e.vlan(),
             inner_vlan: e.inner_vlan(),
             ip_version: e.key.version,

@@ -28,7 +28,7 @@ fn write_record(w: &mut Row<'_>, r: &FlowOut, sensor_id: &str) {
     w.u32("piece", Some(s.piece));
     w.bool("continues", Some(s.continues));
     w.str("sensor_id", Some(sensor_id));
-    w.str("community_id", Some(s.community_id.as_str()));
+    w.str("community_id", Some(s.community_id().as_str()));
     w.u16("vlan", s.vlan);
     w.u16("inner_vlan", s.inner_vlan);
     w.u8("ip_version", Some(s.ip_version));
