@@ -17,6 +17,15 @@ fn main() -> anyhow::Result<()> {
     }
     // `cargo bench` runs in the crate directory; keep the data in the workspace target.
     cfg.workdir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
-    mekong_benches::bench(&cfg)?;
+    let report = mekong_benches::bench(&cfg)?;
+    // MEKONG_BENCH_README=1 writes the table into benches/README.md.
+    let readme = std::env::var_os("MEKONG_BENCH_README")
+        .map(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"));
+    mekong_benches::publish(
+        &cfg,
+        &report,
+        "cargo bench -p mekong-benches",
+        readme.as_deref(),
+    )?;
     Ok(())
 }

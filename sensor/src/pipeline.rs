@@ -147,6 +147,16 @@ pub struct RunSummary {
 enum WriterMsg {
     Records(Vec<FlowOut>),
     Tick(usize, u64),
+    /// What a worker hands over at once, so that one message, not three,
+    /// takes a place in the bounded channel: its finished records, its
+    /// events when the host stage runs in the writer's thread, and its
+    /// packet time.
+    Step {
+        worker: usize,
+        records: Option<Vec<FlowOut>>,
+        events: Option<HostMsg>,
+        mark: u64,
+    },
     Done(usize),
     /// From the host stage's thread.
     Host(HostOut),
@@ -174,6 +184,13 @@ impl EventsTo {
         }
     }
 }
+
+/// Messages the writer's queue holds. The writer works in bursts (a Parquet
+/// batch encoded and compressed at once): a queue of 64 steps (each the
+/// records and events of up to 4,096 packets, at most 1,024 records) lets
+/// the workers read on meanwhile, at a bound of 64 x 1,024 records of
+/// about 1.2 KiB.
+const WRITER_QUEUE: usize = 64;
 
 /// Shared live counters (progress line).
 #[derive(Default)]
@@ -240,18 +257,31 @@ fn writer_thread(
     let mut written = Written::default();
     let mut inbox: Vec<HostOut> = Vec::new();
     for msg in rx {
-        let msgs = match msg {
-            WriterMsg::HostIn(m) => {
-                if let Some(side) = inline.as_mut() {
-                    side.message(m, &mut |o| inbox.push(o));
-                }
-                std::mem::take(&mut inbox)
-                    .into_iter()
-                    .map(WriterMsg::Host)
-                    .collect()
+        let mut msgs = Vec::new();
+        let mut host_in = |m: HostMsg, msgs: &mut Vec<WriterMsg>| {
+            if let Some(side) = inline.as_mut() {
+                side.message(m, &mut |o| inbox.push(o));
             }
-            m => vec![m],
+            msgs.extend(inbox.drain(..).map(WriterMsg::Host));
         };
+        match msg {
+            WriterMsg::HostIn(m) => host_in(m, &mut msgs),
+            WriterMsg::Step {
+                worker,
+                records,
+                events,
+                mark,
+            } => {
+                if let Some(v) = records {
+                    msgs.push(WriterMsg::Records(v));
+                }
+                if let Some(m) = events {
+                    host_in(m, &mut msgs);
+                }
+                msgs.push(WriterMsg::Tick(worker, mark));
+            }
+            m => msgs.push(m),
+        }
         for msg in msgs {
             writer_msg(
                 msg,
@@ -328,7 +358,7 @@ fn writer_msg(msg: WriterMsg, sink: &mut Output, c: &mut Ctx<'_>) -> Result<(), 
     let sink = &mut *sink;
     {
         match msg {
-            WriterMsg::HostIn(_) => {}
+            WriterMsg::HostIn(_) | WriterMsg::Step { .. } => {}
             WriterMsg::Records(v) => {
                 let n = v.len() as u64;
                 for r in v {
@@ -486,11 +516,10 @@ impl Worker {
 
     fn send(&mut self, force: bool) {
         let recs = self.engine.records();
-        if !recs.is_empty() && (force || recs.len() >= 256) {
-            let v = std::mem::replace(recs, Vec::with_capacity(512));
-            let _ = self.tx.send(WriterMsg::Records(v));
-        }
+        let records = (!recs.is_empty() && (force || recs.len() >= 256))
+            .then(|| std::mem::replace(recs, Vec::with_capacity(512)));
         let now = self.engine.table().now();
+        let mut events = None;
         if let Some(h) = &self.htx {
             let spare = self
                 .spares
@@ -499,14 +528,24 @@ impl Worker {
                 .unwrap_or_else(|| Vec::with_capacity(1024));
             let ev = self.engine.events();
             self.events += ev.len() as u64;
-            let events = std::mem::replace(ev, spare);
-            h.send(HostMsg::Events {
+            let batch = HostMsg::Events {
                 worker: self.id,
-                events,
+                events: std::mem::replace(ev, spare),
                 mark: now,
-            });
+            };
+            match h {
+                EventsTo::Host(tx) => {
+                    let _ = tx.send(batch);
+                }
+                EventsTo::Writer(_) => events = Some(batch),
+            }
         }
-        let _ = self.tx.send(WriterMsg::Tick(self.id, now));
+        let _ = self.tx.send(WriterMsg::Step {
+            worker: self.id,
+            records,
+            events,
+            mark: now,
+        });
     }
 
     /// Accounts datagrams the decoder gave up on.
@@ -616,7 +655,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
     // With one worker the host stage runs in the writer's thread (the
     // reader and the writer already fill two cores); with more, in its own.
     let inline = workers == 1;
-    let (wtx, wrx) = bounded::<WriterMsg>(16);
+    let (wtx, wrx) = bounded::<WriterMsg>(WRITER_QUEUE);
     let writer = {
         let live = Arc::clone(&live);
         let on = detect.is_some();

@@ -10,12 +10,12 @@
 
 use std::sync::Arc;
 
-use std::hash::BuildHasher;
+use std::hash::Hasher;
 
 use hashbrown::{HashMap, HashTable};
 
 use super::entry::FlowEntry;
-use super::key::{flow_uid, FlowKey, FxBuild};
+use super::key::{flow_uid, FlowKey, FxBuild, FxHasher};
 use crate::app::AppConfig;
 use crate::decode::{tcp_flags as F, PacketView, Transport, Tunnel};
 use crate::stream::StreamConfig;
@@ -129,8 +129,32 @@ pub struct FlowConfig {
     pub stream: StreamConfig,
 }
 
+/// The table's hash of a key: six FxHash steps over the key read as words
+/// (the derived `Hash` feeds it byte slices with length prefixes), finished
+/// by a 64-bit mixer so the low bits hashbrown uses are well spread.
 fn key_hash(k: &FlowKey) -> u64 {
-    super::key::mix(FxBuild::default().hash_one(k))
+    let w = |b: &[u8; 16], i: usize| {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(&b[i..i + 8]);
+        u64::from_le_bytes(x)
+    };
+    let ports = u64::from(k.lo_port)
+        | u64::from(k.hi_port) << 16
+        | u64::from(k.vlan) << 32
+        | u64::from(k.inner_vlan) << 48;
+    let tail = u64::from(k.proto) | u64::from(k.version) << 8;
+    let mut h = FxHasher::default();
+    for v in [
+        w(&k.lo, 0),
+        w(&k.lo, 8),
+        w(&k.hi, 0),
+        w(&k.hi, 8),
+        ports,
+        tail,
+    ] {
+        h.write_u64(v);
+    }
+    super::key::mix(h.finish())
 }
 
 /// Seconds to nanoseconds.
