@@ -31,7 +31,8 @@ if part == "alerts":
         ORDER BY ts""")
     show("Incidents by technique and tactic", f"""
         SELECT technique_ids[1] AS technique, technique_names[1] AS name, tactic_names[1] AS tactic,
-               count(DISTINCT incident) AS incidents, sum(count) FILTER (WHERE phase = 'update') AS evidence_total
+               count(DISTINCT incident) AS incidents,
+               coalesce(sum(count) FILTER (WHERE phase = 'update'), sum(count)) AS evidence_total
         FROM {alerts} GROUP BY ALL ORDER BY incidents DESC""")
     show("Flows that raised alerts (joined on flow_uid)", f"""
         SELECT f.orig_addr, f.resp_addr, f.resp_port, f.app_proto, f.alert_count,
