@@ -1,0 +1,294 @@
+//! The multi-pattern prefilter: one fast pattern per rule, all the rules of
+//! a buffer in one automaton, one pass over the buffer naming the rules
+//! worth verifying. Two back ends, measured against each other in the
+//! benchmark: the `aho-corasick` crate (two automata, one for patterns
+//! with `nocase`) and Hyperscan (one database, `CASELESS` per pattern;
+//! with the `hyperscan` feature).
+
+use std::fmt;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+
+/// Which back end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// The `aho-corasick` crate.
+    AhoCorasick,
+    /// Hyperscan (Debian's `libhyperscan`).
+    #[default]
+    Hyperscan,
+}
+
+impl Backend {
+    /// Hyperscan when built with it, else aho-corasick.
+    pub fn best() -> Backend {
+        if cfg!(feature = "hyperscan") {
+            Backend::Hyperscan
+        } else {
+            Backend::AhoCorasick
+        }
+    }
+
+    /// The name (`hyperscan`, `aho-corasick`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::AhoCorasick => "aho-corasick",
+            Backend::Hyperscan => "hyperscan",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(s: &str) -> Option<Backend> {
+        match s {
+            "aho-corasick" | "ac" => Some(Backend::AhoCorasick),
+            "hyperscan" | "hs" => Some(Backend::Hyperscan),
+            _ => None,
+        }
+    }
+}
+
+/// A pattern and the rules it stands for.
+#[derive(Clone, Debug)]
+struct Pat {
+    bytes: Vec<u8>,
+    nocase: bool,
+    rules: Vec<u32>,
+}
+
+enum Engine {
+    Ac {
+        /// Case-sensitive patterns and their ids.
+        cs: Option<(AhoCorasick, Vec<u32>)>,
+        /// Case-insensitive ones.
+        ci: Option<(AhoCorasick, Vec<u32>)>,
+    },
+    #[cfg(feature = "hyperscan")]
+    Hs(hyperscan::BlockDatabase),
+}
+
+/// One buffer's prefilter.
+pub struct Prefilter {
+    pats: Vec<Pat>,
+    engine: Engine,
+}
+
+impl fmt::Debug for Prefilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Prefilter")
+            .field("patterns", &self.pats.len())
+            .finish()
+    }
+}
+
+/// Per-thread state of prefilter scans.
+#[derive(Default)]
+pub struct Scratch {
+    stamp: Vec<u32>,
+    gen: u32,
+    hits: Vec<u32>,
+    #[cfg(feature = "hyperscan")]
+    hs: Option<hyperscan::Scratch>,
+}
+
+impl fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scratch").finish()
+    }
+}
+
+impl Scratch {
+    fn begin(&mut self, pats: usize) {
+        if self.stamp.len() < pats {
+            self.stamp.resize(pats, 0);
+        }
+        self.gen = self.gen.wrapping_add(1);
+        if self.gen == 0 {
+            self.stamp.iter_mut().for_each(|s| *s = 0);
+            self.gen = 1;
+        }
+        self.hits.clear();
+    }
+
+    fn hit(&mut self, pat: u32) {
+        let s = &mut self.stamp[pat as usize];
+        if *s != self.gen {
+            *s = self.gen;
+            self.hits.push(pat);
+        }
+    }
+}
+
+/// Escapes bytes as a Hyperscan expression matching them literally.
+#[cfg(feature = "hyperscan")]
+fn hs_literal(b: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(b.len() * 4);
+    for &c in b {
+        if c.is_ascii_alphanumeric() {
+            s.push(char::from(c));
+        } else {
+            let _ = write!(s, "\\x{c:02x}");
+        }
+    }
+    s
+}
+
+impl Prefilter {
+    /// Builds a prefilter of `(pattern, nocase, rule)` triples.
+    pub fn build(items: &[(Vec<u8>, bool, u32)], backend: Backend) -> Result<Prefilter, String> {
+        let mut pats: Vec<Pat> = Vec::new();
+        let mut index: std::collections::HashMap<(Vec<u8>, bool), usize> = Default::default();
+        for (p, nocase, rule) in items {
+            let key = (p.clone(), *nocase);
+            let i = *index.entry(key).or_insert_with(|| {
+                pats.push(Pat {
+                    bytes: p.clone(),
+                    nocase: *nocase,
+                    rules: Vec::new(),
+                });
+                pats.len() - 1
+            });
+            pats[i].rules.push(*rule);
+        }
+        let engine = match backend {
+            Backend::AhoCorasick => {
+                let build = |nocase: bool| -> Result<Option<(AhoCorasick, Vec<u32>)>, String> {
+                    let ids: Vec<u32> = (0..pats.len() as u32)
+                        .filter(|&i| pats[i as usize].nocase == nocase)
+                        .collect();
+                    if ids.is_empty() {
+                        return Ok(None);
+                    }
+                    let ac = AhoCorasickBuilder::new()
+                        .match_kind(MatchKind::Standard)
+                        .ascii_case_insensitive(nocase)
+                        .kind(Some(AhoCorasickKind::DFA))
+                        .build(ids.iter().map(|&i| &pats[i as usize].bytes))
+                        .or_else(|_| {
+                            AhoCorasickBuilder::new()
+                                .match_kind(MatchKind::Standard)
+                                .ascii_case_insensitive(nocase)
+                                .build(ids.iter().map(|&i| &pats[i as usize].bytes))
+                        })
+                        .map_err(|e| e.to_string())?;
+                    Ok(Some((ac, ids)))
+                };
+                Engine::Ac {
+                    cs: build(false)?,
+                    ci: build(true)?,
+                }
+            }
+            Backend::Hyperscan => {
+                #[cfg(feature = "hyperscan")]
+                {
+                    use hyperscan::prelude::*;
+                    let mut ps = Vec::with_capacity(pats.len());
+                    for (i, p) in pats.iter().enumerate() {
+                        let mut flags = CompileFlags::SINGLEMATCH;
+                        if p.nocase {
+                            flags |= CompileFlags::CASELESS;
+                        }
+                        let mut pat = Pattern::with_flags(hs_literal(&p.bytes), flags)
+                            .map_err(|e| e.to_string())?;
+                        pat.id = Some(i);
+                        ps.push(pat);
+                    }
+                    let patterns: Patterns = ps.into_iter().collect();
+                    let db: BlockDatabase = patterns.build().map_err(|e| e.to_string())?;
+                    Engine::Hs(db)
+                }
+                #[cfg(not(feature = "hyperscan"))]
+                {
+                    return Err("this build has no Hyperscan (the hyperscan feature)".into());
+                }
+            }
+        };
+        Ok(Prefilter { pats, engine })
+    }
+
+    /// Distinct patterns.
+    pub fn patterns(&self) -> usize {
+        self.pats.len()
+    }
+
+    /// Scans `data`, calling `rule` for every rule whose pattern occurs
+    /// (a rule may be named more than once).
+    pub fn scan(&self, data: &[u8], scratch: &mut Scratch, rule: &mut dyn FnMut(u32)) {
+        scratch.begin(self.pats.len());
+        match &self.engine {
+            Engine::Ac { cs, ci } => {
+                for (ac, ids) in [cs, ci].into_iter().flatten() {
+                    for m in ac.find_overlapping_iter(data) {
+                        scratch.hit(ids[m.pattern().as_usize()]);
+                    }
+                }
+            }
+            #[cfg(feature = "hyperscan")]
+            Engine::Hs(db) => {
+                use hyperscan::prelude::*;
+                if scratch.hs.is_none() {
+                    scratch.hs = db.alloc_scratch().ok();
+                } else if let Some(s) = scratch.hs.as_mut() {
+                    // One scratch serves every database of the thread once
+                    // grown to the largest (a no-op when big enough).
+                    let _ = db.realloc_scratch(s);
+                }
+                if let Some(s) = scratch.hs.take() {
+                    let _ = db.scan(data, &s, |id: u32, _from, _to, _flags| {
+                        scratch.hit(id);
+                        Matching::Continue
+                    });
+                    scratch.hs = Some(s);
+                }
+            }
+        }
+        for i in 0..scratch.hits.len() {
+            let p = scratch.hits[i];
+            for &r in &self.pats[p as usize].rules {
+                rule(r);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(p: &Prefilter, data: &[u8]) -> Vec<u32> {
+        let mut s = Scratch::default();
+        let mut v = Vec::new();
+        p.scan(data, &mut s, &mut |r| v.push(r));
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    fn backends() -> Vec<Backend> {
+        let mut v = vec![Backend::AhoCorasick];
+        if cfg!(feature = "hyperscan") {
+            v.push(Backend::Hyperscan);
+        }
+        v
+    }
+
+    #[test]
+    fn every_occurring_pattern_names_its_rules_in_both_back_ends() {
+        let items = vec![
+            (b"GET".to_vec(), false, 1),
+            (b"get".to_vec(), true, 2),
+            (b"/admin".to_vec(), false, 3),
+            (b"min".to_vec(), false, 4),
+            (vec![0, 0xff, b'"'], false, 5),
+            (b"GET".to_vec(), false, 6),
+        ];
+        for b in backends() {
+            let p = Prefilter::build(&items, b).expect("builds");
+            assert_eq!(p.patterns(), 5, "{b:?}");
+            assert_eq!(names(&p, b"GET /admin"), vec![1, 2, 3, 4, 6], "{b:?}");
+            assert_eq!(names(&p, b"get /x"), vec![2], "{b:?}");
+            assert_eq!(names(&p, b"a\x00\xff\"b"), vec![5], "{b:?}");
+            assert!(names(&p, b"").is_empty(), "{b:?}");
+        }
+    }
+}
