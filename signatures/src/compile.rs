@@ -744,8 +744,15 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
         }
     }
 
-    // The application a rule's buffers belong to.
+    // The application a rule's buffers belong to (file.data is HTTP's
+    // here: Mekong does not extract files of other protocols).
     for l in &lists {
+        if l.buf == Buf::FileData && app.is_some_and(|a| a != App::Http) {
+            return Err(unsupported(
+                "file.data",
+                format!("unsupported keyword file.data of {}", app.map_or("", App::name)),
+            ));
+        }
         if let Some(a) = l.buf.app() {
             match app {
                 None => app = Some(a),
@@ -801,13 +808,16 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
     }
 
     let points: Vec<Point> = if has_app_buf {
-        if has_pkt {
+        let a = app.unwrap_or(App::Http);
+        // Payload contents beside application buffers match the raw
+        // message of the transaction (an HTTP request or response as
+        // received, a DNS message).
+        if has_pkt && !matches!(a, App::Http | App::Dns) {
             return Err(unsupported(
                 "pkt_data",
-                "unsupported keyword pkt_data mixed with application buffers",
+                format!("unsupported keyword pkt_data mixed with {} buffers", a.name()),
             ));
         }
-        let a = app.unwrap_or(App::Http);
         match a {
             App::Http => match side {
                 Some(1) => vec![Point::HttpResponse],

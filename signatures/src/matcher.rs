@@ -183,7 +183,12 @@ impl Read {
             return None;
         }
         let at = at as usize;
-        let n = usize::from(self.bytes);
+        let n = if self.bytes == 0 {
+            // Text of any length: what is there, up to 23 digits.
+            data.len().checked_sub(at)?.min(23)
+        } else {
+            usize::from(self.bytes)
+        };
         let b = data.get(at..at.checked_add(n)?)?;
         let mut v = match self.base {
             NumBase::Binary => {

@@ -207,19 +207,18 @@ fn find_sid(body: &str) -> Option<u32> {
     })
 }
 
-/// Splits the option body at every `;` not escaped by a backslash and not
-/// inside a quoted value.
+/// Splits the option body at every `;` not escaped by a backslash (as
+/// Suricata does: a `;` inside a value must be written `\;`, quotes do
+/// not protect it).
 fn split_options(body: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let b = body.as_bytes();
     let mut start = 0;
     let mut i = 0;
-    let mut quoted = false;
     while i < b.len() {
         match b[i] {
             b'\\' => i += 1,
-            b'"' => quoted = !quoted,
-            b';' if !quoted => {
+            b';' => {
                 out.push(&body[start..i]);
                 start = i + 1;
             }
@@ -457,6 +456,30 @@ fn unquote(kw: &str, v: &str) -> Result<String, RuleError> {
     Ok(out)
 }
 
+/// Removes the quotes of a pcre value, resolving only `\"` and `\;`:
+/// other backslashes belong to the expression.
+fn unquote_pcre(kw: &str, v: &str) -> Result<String, RuleError> {
+    let v = v.trim();
+    let inner = v
+        .strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .filter(|_| v.len() >= 2)
+        .ok_or_else(|| RuleError::invalid(Some(kw), "the value must be in double quotes"))?;
+    let mut out = String::with_capacity(inner.len());
+    let mut it = inner.chars().peekable();
+    while let Some(c) = it.next() {
+        if c == '\\' && matches!(it.peek(), Some('"') | Some(';')) {
+            out.extend(it.next());
+        } else if c == '\\' {
+            out.push(c);
+            out.extend(it.next());
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 /// The bytes of a content string: text with `|hex|` runs.
 pub fn content_bytes(kw: &str, s: &str) -> Result<Vec<u8>, RuleError> {
     let mut out = Vec::with_capacity(s.len());
@@ -616,10 +639,12 @@ fn byte_flag(kw: &str, word: &str, o: &mut ByteOpts) -> Result<bool, RuleError> 
 }
 
 fn byte_count(kw: &str, s: &str, max: u8) -> Result<u8, RuleError> {
+    // With `string`, 0 means: the digits there are (up to the maximum).
+    let min = if max > 8 { 0 } else { 1 };
     parse_int(s)
         .and_then(|v| u8::try_from(v).ok())
-        .filter(|&v| v >= 1 && v <= max)
-        .ok_or_else(|| RuleError::invalid(Some(kw), format!("bytes must be 1 to {max}, not {s:?}")))
+        .filter(|&v| v >= min && v <= max)
+        .ok_or_else(|| RuleError::invalid(Some(kw), format!("bytes must be {min} to {max}, not {s:?}")))
 }
 
 fn parse_byte_test(kw: &str, v: &str) -> Result<ByteTest, RuleError> {
@@ -1082,6 +1107,8 @@ const UNSUPPORTED: &[&str] = &[
     "ack",
     "ttl_decrement",
     "tcp.flags",
+    "tls.version",
+    "ssl_state",
 ];
 
 /// Parses one option into `options` (content modifiers change the last
@@ -1331,7 +1358,7 @@ fn parse_option(kw: &str, v: Option<&str>, options: &mut Vec<Opt>) -> Result<(),
                 Some(b) => (true, b),
                 None => (false, v),
             };
-            let text = unquote(kw, body)?;
+            let text = unquote_pcre(kw, body)?;
             let inner = text.strip_prefix('/').ok_or_else(|| {
                 RuleError::invalid(Some(kw), "the expression must start with '/'")
             })?;
