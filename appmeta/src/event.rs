@@ -132,7 +132,40 @@ pub enum AppEvent<'a> {
         /// Outcome.
         result: LoginResult,
     },
+    /// The raw head of an HTTP request (`dir` 0) or response (1), start
+    /// line to blank line, right after its `HttpRequest`/`HttpResponse`
+    /// (only when raw data is wanted: [`Events::want_raw`]).
+    HttpHead {
+        /// 0 request, 1 response.
+        dir: u8,
+        /// The head as received (at most [`MAX_RAW`] bytes).
+        head: &'a [u8],
+        /// A body follows.
+        body: bool,
+    },
+    /// Body bytes of the current HTTP message of `dir`, de-chunked, as
+    /// they arrive (raw data wanted only).
+    HttpBody {
+        /// 0 request, 1 response.
+        dir: u8,
+        /// The bytes.
+        data: &'a [u8],
+    },
+    /// The current HTTP message of `dir` ended (raw data wanted only).
+    HttpBodyEnd {
+        /// 0 request, 1 response.
+        dir: u8,
+    },
+    /// The DER of the server's certificate, after its `TlsCertificate`
+    /// (raw data wanted only).
+    TlsCertDer {
+        /// DER.
+        der: &'a [u8],
+    },
 }
+
+/// Longest raw field copied into an event (heads, body pieces, DER).
+pub const MAX_RAW: usize = 64 * 1024;
 
 type Span = Range<u32>;
 
@@ -188,15 +221,34 @@ enum Raw {
         proto: LoginProto,
         result: LoginResult,
     },
+    HttpHead {
+        dir: u8,
+        head: Span,
+        body: bool,
+    },
+    HttpBody {
+        dir: u8,
+        data: Span,
+    },
+    HttpBodyEnd {
+        dir: u8,
+    },
+    TlsCertDer {
+        der: Span,
+    },
 }
 
 /// A buffer of events, reused.
 #[derive(Clone, Debug, Default)]
 pub struct Events {
     text: String,
+    raw: Vec<u8>,
     list: Vec<Raw>,
     /// Events refused because the buffer held [`MAX_EVENTS`] already.
     pub dropped: u64,
+    /// Raise the raw events too (HTTP heads and bodies, certificate DER):
+    /// the rule engine wants them; without rules they cost nothing.
+    pub want_raw: bool,
 }
 
 /// Events a buffer holds before the caller takes them (one packet's worth
@@ -212,7 +264,51 @@ impl Events {
     /// Forgets every event, keeping the memory.
     pub fn clear(&mut self) {
         self.text.clear();
+        self.raw.clear();
         self.list.clear();
+    }
+
+    fn raw_span(&mut self, b: &[u8]) -> Span {
+        let start = self.raw.len();
+        self.raw.extend_from_slice(&b[..b.len().min(MAX_RAW)]);
+        start as u32..self.raw.len() as u32
+    }
+
+    fn r(&self, r: &Span) -> &[u8] {
+        self.raw
+            .get(r.start as usize..r.end as usize)
+            .unwrap_or_default()
+    }
+
+    /// Adds the raw head of an HTTP message (when raw data is wanted).
+    pub fn http_head(&mut self, dir: u8, head: &[u8], body: bool) {
+        if self.want_raw {
+            let head = self.raw_span(head);
+            self.push(Raw::HttpHead { dir, head, body });
+        }
+    }
+
+    /// Adds body bytes of an HTTP message (when raw data is wanted).
+    pub fn http_body(&mut self, dir: u8, data: &[u8]) {
+        if self.want_raw && !data.is_empty() {
+            let data = self.raw_span(data);
+            self.push(Raw::HttpBody { dir, data });
+        }
+    }
+
+    /// The HTTP message of `dir` ended (when raw data is wanted).
+    pub fn http_body_end(&mut self, dir: u8) {
+        if self.want_raw {
+            self.push(Raw::HttpBodyEnd { dir });
+        }
+    }
+
+    /// Adds a certificate's DER (when raw data is wanted).
+    pub fn tls_cert_der(&mut self, der: &[u8]) {
+        if self.want_raw {
+            let der = self.raw_span(der);
+            self.push(Raw::TlsCertDer { der });
+        }
     }
 
     /// Events held.
@@ -451,6 +547,17 @@ impl Events {
                 proto: *proto,
                 result: *result,
             },
+            Raw::HttpHead { dir, head, body } => AppEvent::HttpHead {
+                dir: *dir,
+                head: self.r(head),
+                body: *body,
+            },
+            Raw::HttpBody { dir, data } => AppEvent::HttpBody {
+                dir: *dir,
+                data: self.r(data),
+            },
+            Raw::HttpBodyEnd { dir } => AppEvent::HttpBodyEnd { dir: *dir },
+            Raw::TlsCertDer { der } => AppEvent::TlsCertDer { der: self.r(der) },
         })
     }
 

@@ -369,7 +369,9 @@ impl HttpSession {
             Body::Length(n) => {
                 let k = n.min(data.len() as u64);
                 self.count_body(d, k, meta);
+                ev.http_body(d as u8, &data[..k as usize]);
                 self.body[d] = if n == k {
+                    ev.http_body_end(d as u8);
                     Body::Head
                 } else {
                     Body::Length(n - k)
@@ -378,6 +380,9 @@ impl HttpSession {
             }
             Body::ChunkData(n) => {
                 let k = n.min(data.len() as u64);
+                // The chunk's data, without the CRLF that ends it.
+                let payload = k.min(n.saturating_sub(2));
+                ev.http_body(d as u8, &data[..payload as usize]);
                 self.body[d] = if n == k {
                     Body::ChunkSize
                 } else {
@@ -414,11 +419,13 @@ impl HttpSession {
                 };
                 if data[..nl].iter().all(|&c| c == b'\r') {
                     self.body[d] = Body::Head;
+                    ev.http_body_end(d as u8);
                 }
                 Step::Consumed(nl + 1)
             }
             Body::UntilClose => {
                 self.count_body(d, data.len() as u64, meta);
+                ev.http_body(d as u8, data);
                 Step::Consumed(data.len())
             }
         }
@@ -484,6 +491,7 @@ impl HttpSession {
                 _ => Body::Head,
             }
         };
+        ev.http_head(0, &data[..req.head_len], self.body[0] != Body::Head);
         Step::Consumed(req.head_len)
     }
 
@@ -505,6 +513,7 @@ impl HttpSession {
         if resp.status == 101 {
             // Switching protocols (WebSocket, h2c): the rest is not HTTP/1.x.
             self.count_response(&resp, meta, anomalies);
+            ev.http_head(1, &data[..resp.head_len], false);
             return Step::Done;
         }
         if resp.status < 200 {
@@ -520,6 +529,7 @@ impl HttpSession {
         };
         self.count_response(&resp, meta, anomalies);
         if kind & 2 != 0 && (200..300).contains(&resp.status) {
+            ev.http_head(1, &data[..resp.head_len], false);
             return Step::Done; // a CONNECT tunnel follows
         }
         let no_body = kind & 1 != 0 || resp.status == 204 || resp.status == 304;
@@ -534,6 +544,7 @@ impl HttpSession {
                 None => Body::UntilClose,
             }
         };
+        ev.http_head(1, &data[..resp.head_len], self.body[1] != Body::Head);
         Step::Consumed(resp.head_len)
     }
 

@@ -177,6 +177,7 @@ impl TlsSession {
                                         *anomalies |= flags::TRUNCATED;
                                     }
                                     ev.tls_certificate(&c.subject, &c.issuer, &c.sha256);
+                                    ev.tls_cert_der(der);
                                     meta.cert = Some(c);
                                 }
                                 None => *anomalies |= flags::MALFORMED,
