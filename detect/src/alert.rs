@@ -112,6 +112,22 @@ pub struct Alert {
     pub count: u64,
     /// The evidence: counts, ports, interval statistics, sample names.
     pub evidence: Map<String, Value>,
+    /// For a signature's alert: what the rule says (classtype, category,
+    /// metadata...), and the direction of the packet or message.
+    pub rule: Option<RuleAlert>,
+}
+
+/// A signature's part of an alert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleAlert {
+    /// The rule.
+    pub meta: std::sync::Arc<crate::event::RuleMeta>,
+    /// From the client.
+    pub to_server: bool,
+    /// Application protocol, when known.
+    pub app_proto: Option<&'static str>,
+    /// Matched in the stream.
+    pub stream: bool,
 }
 
 /// Suricata's EVE timestamp: `2026-03-02T01:10:00.123456+0000`.
@@ -162,9 +178,21 @@ pub fn proto_name(proto: u8) -> String {
 }
 
 impl Alert {
-    /// Category and severity (Suricata priority) from the classtype.
-    pub fn category(&self) -> (&'static str, u8) {
-        classification(self.classtype)
+    /// Category and severity (Suricata priority) from the classtype (a
+    /// rule's own for a signature's alert).
+    pub fn category(&self) -> (&str, u8) {
+        match &self.rule {
+            Some(r) => (r.meta.category.as_str(), r.meta.severity),
+            None => classification(self.classtype),
+        }
+    }
+
+    /// The classtype.
+    pub fn classtype(&self) -> &str {
+        match &self.rule {
+            Some(r) => r.meta.classtype.as_str(),
+            None => self.classtype,
+        }
     }
 
     /// The tactic ids of the techniques, in technique order, without repeats.
@@ -210,6 +238,16 @@ impl Alert {
         }
         if !tactic_names.is_empty() {
             metadata.insert("mitre_tactic_name".into(), list(&tactic_names));
+        }
+        if let Some(r) = &self.rule {
+            for (k, vs) in &r.meta.metadata {
+                if !metadata.contains_key(k) {
+                    metadata.insert(
+                        k.clone(),
+                        Value::Array(vs.iter().map(|v| Value::from(v.as_str())).collect()),
+                    );
+                }
+            }
         }
         metadata.insert("detector".into(), list(&[self.detector]));
         let mut mekong = Map::new();
@@ -266,6 +304,24 @@ impl Alert {
         }
         if let Some(c) = community_id {
             ev.insert("community_id".into(), c.into());
+        }
+        if let Some(r) = &self.rule {
+            ev.insert(
+                "direction".into(),
+                if r.to_server {
+                    "to_server"
+                } else {
+                    "to_client"
+                }
+                .into(),
+            );
+            if let Some(a) = r.app_proto {
+                ev.insert("app_proto".into(), a.into());
+            }
+            ev.insert(
+                "pkt_src".into(),
+                if r.stream { "stream" } else { "wire/pcap" }.into(),
+            );
         }
         ev.insert("host".into(), host.into());
         ev.insert("alert".into(), alert);

@@ -367,6 +367,61 @@ pub enum EventKind {
     },
     /// A flow-level finding.
     Finding(Box<Finding>),
+    /// A signature matched (the host stage's owner applies thresholds and
+    /// raises the alert).
+    Rule(Box<RuleHit>),
+}
+
+/// What every alert of one signature says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleMeta {
+    /// Generator id.
+    pub gid: u32,
+    /// Signature id.
+    pub sid: u32,
+    /// Revision.
+    pub rev: u32,
+    /// Message.
+    pub msg: String,
+    /// The rule's action (`alert`, `drop`...): Mekong only alerts.
+    pub action: String,
+    /// Classtype (empty when none).
+    pub classtype: String,
+    /// The classtype's description.
+    pub category: String,
+    /// Priority.
+    pub severity: u8,
+    /// Metadata, values grouped by key in order (as EVE writes them).
+    pub metadata: Vec<(String, Vec<String>)>,
+    /// ATT&CK technique ids (from metadata, or the documented classtype
+    /// mapping).
+    pub techniques: Vec<String>,
+    /// `target`: `Some(true)` the source is the target, `Some(false)` the
+    /// destination.
+    pub target_is_src: Option<bool>,
+}
+
+/// A signature's match: the rule, and the packet or message's direction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleHit {
+    /// The rule's index in its rule set.
+    pub rule: u32,
+    /// What its alerts say.
+    pub meta: std::sync::Arc<RuleMeta>,
+    /// Source of the packet or message.
+    pub src: IpAddr,
+    /// Source port.
+    pub sport: u16,
+    /// Destination.
+    pub dst: IpAddr,
+    /// Destination port.
+    pub dport: u16,
+    /// From the client.
+    pub to_server: bool,
+    /// Application protocol of the flow (`http`...), when known.
+    pub app_proto: Option<&'static str>,
+    /// Matched in the stream (else a packet or a transaction).
+    pub stream: bool,
 }
 
 /// One event: when, which flow, what.
@@ -396,6 +451,7 @@ impl HostEvent {
             EventKind::Login { .. } => 9,
             EventKind::Arp { .. } => 10,
             EventKind::Finding(_) => 11,
+            EventKind::Rule(_) => 12,
         }
     }
 

@@ -102,6 +102,9 @@ impl HostStage {
         };
         match &e.kind {
             EventKind::Finding(f) => finding(e, f, &mut cx),
+            // Signature matches are the rule engine's: its thresholds and
+            // alerts are applied by the stage's owner, not by detectors.
+            EventKind::Rule(_) => {}
             EventKind::Dns(_) => self.dns.event(e, &mut cx),
             EventKind::Login { .. } => self.brute.event(e, &mut cx),
             EventKind::Volume { .. } => {

@@ -155,6 +155,7 @@ impl Incidents {
             last_ns: ts,
             count: weight,
             evidence: d.evidence,
+            rule: None,
         };
         self.out.push(alert.clone());
         self.open.insert(

@@ -193,6 +193,17 @@ impl<S: Stage> Engine<S> {
             evs.clear();
             r.app = evs;
         }
+        let mut out = StageOut {
+            events: &mut r.events,
+            app: &mut r.app,
+        };
+        r.stages.after_packet(&f, p, &mut out);
+    }
+
+    /// Asks the parsers for raw application data (HTTP heads and bodies,
+    /// certificate DER): the rule engine inspects them.
+    pub fn want_raw_app_data(&mut self, yes: bool) {
+        self.rest.app.want_raw = yes;
     }
 
     /// Moves packet time to `now` (a packet that could not be decoded),

@@ -9,11 +9,16 @@
 //! take turns with the reader. The code is the same either way
 //! ([`HostSide`]), and so are the alerts.
 
+use std::sync::Arc;
+
 use crossbeam_channel::{Receiver, Sender};
-use mekong_detect::alert::Alert;
+use mekong_detect::alert::{Alert, Phase, RuleAlert};
 use mekong_detect::config::DetectConfig;
-use mekong_detect::event::HostEvent;
+use mekong_detect::event::{EventKind, HostEvent, RuleHit};
 use mekong_detect::host::{HostStage, HostStats, Merger};
+use mekong_signatures::threshold::{Match, Thresholds};
+
+use crate::rules::Rules;
 
 /// What workers tell the host stage.
 pub enum HostMsg {
@@ -43,6 +48,10 @@ pub enum HostOut {
 /// The merger and the detectors, fed message by message.
 pub struct HostSide {
     stage: HostStage,
+    rules: Option<Arc<Rules>>,
+    thresholds: Thresholds,
+    rule_alerts: Vec<Alert>,
+    seq: u64,
     merger: Merger,
     returns: Vec<Sender<Vec<HostEvent>>>,
     last_progress: u64,
@@ -54,11 +63,22 @@ impl HostSide {
     /// through `returns` (one channel per worker).
     pub fn new(
         cfg: &DetectConfig,
+        rules: Option<Arc<Rules>>,
         workers: usize,
         returns: Vec<Sender<Vec<HostEvent>>>,
     ) -> HostSide {
+        let thresholds = Thresholds::new(
+            rules
+                .as_ref()
+                .map(|r| r.thresholds.clone())
+                .unwrap_or_default(),
+        );
         HostSide {
             stage: HostStage::new(cfg),
+            rules,
+            thresholds,
+            rule_alerts: Vec::new(),
+            seq: 0,
             merger: Merger::new(workers),
             returns,
             last_progress: 0,
@@ -81,7 +101,7 @@ impl HostSide {
         }
         self.peak = self.peak.max(self.merger.len());
         while let Some(e) = self.merger.pop() {
-            self.stage.event(&e);
+            self.event(&e);
         }
         // Emptied batches go back to their workers, to be filled again.
         for (w, b) in self.merger.spent() {
@@ -93,7 +113,8 @@ impl HostSide {
         if wm != u64::MAX {
             self.stage.advance(wm);
         }
-        let alerts = self.stage.drain();
+        let mut alerts = std::mem::take(&mut self.rule_alerts);
+        alerts.extend(self.stage.drain());
         if !alerts.is_empty() {
             out(HostOut::Alerts(alerts));
         }
@@ -103,6 +124,79 @@ impl HostSide {
         }
     }
 
+    /// One event in packet-time order: a signature's match goes through
+    /// its thresholds to an alert, everything else to the detectors.
+    fn event(&mut self, e: &HostEvent) {
+        match &e.kind {
+            EventKind::Rule(h) => self.rule_hit(e, h),
+            _ => self.stage.event(e),
+        }
+    }
+
+    fn rule_hit(&mut self, e: &HostEvent, h: &RuleHit) {
+        let Some(rules) = &self.rules else { return };
+        let Some(c) = rules.set.rules().get(h.rule as usize) else {
+            return;
+        };
+        let m = Match {
+            gid: h.meta.gid,
+            sid: h.meta.sid,
+            src: h.src,
+            dst: h.dst,
+            sport: h.sport,
+            dport: h.dport,
+            flow: e.flow.uid,
+            ts_ns: e.ts_ns,
+        };
+        if !self
+            .thresholds
+            .alert(&m, c.info.threshold, c.info.detection_filter)
+        {
+            return;
+        }
+        self.seq += 1;
+        let mut id = [0u8; 24];
+        id[..8].copy_from_slice(&e.ts_ns.to_le_bytes());
+        id[8..12].copy_from_slice(&h.meta.sid.to_le_bytes());
+        id[12..20].copy_from_slice(&e.flow.uid.to_le_bytes());
+        id[20..24].copy_from_slice(&(self.seq as u32).to_le_bytes());
+        let incident = mekong_detect::window::hash64(&id);
+        // `target`: the alert's source and target as the rule says; else
+        // the packet's source is the one blamed.
+        let (src, sport, dst, dport) = match h.meta.target_is_src {
+            Some(true) => (h.dst, h.dport, h.src, h.sport),
+            _ => (h.src, h.sport, h.dst, h.dport),
+        };
+        self.rule_alerts.push(Alert {
+            ts_ns: e.ts_ns,
+            incident,
+            phase: Phase::Start,
+            detector: "rule",
+            gid: h.meta.gid,
+            signature_id: h.meta.sid,
+            rev: h.meta.rev,
+            signature: h.meta.msg.clone(),
+            classtype: "",
+            techniques: h.meta.techniques.clone(),
+            src,
+            src_port: Some(sport),
+            dst,
+            dst_port: Some(dport),
+            proto: e.flow.proto,
+            flow: Some(e.flow),
+            first_ns: e.ts_ns,
+            last_ns: e.ts_ns,
+            count: 1,
+            evidence: serde_json::Map::new(),
+            rule: Some(RuleAlert {
+                meta: Arc::clone(&h.meta),
+                to_server: h.to_server,
+                app_proto: h.app_proto,
+                stream: h.stream,
+            }),
+        });
+    }
+
     /// Every worker is gone: what is left is released, every incident
     /// closes. Returns the counters and the most events held at once.
     pub fn finish(mut self, workers: usize, out: &mut dyn FnMut(HostOut)) -> (HostStats, usize) {
@@ -110,10 +204,11 @@ impl HostSide {
             self.merger.finish(w);
         }
         while let Some(e) = self.merger.pop() {
-            self.stage.event(&e);
+            self.event(&e);
         }
         self.stage.finish();
-        let alerts = self.stage.drain();
+        let mut alerts = std::mem::take(&mut self.rule_alerts);
+        alerts.extend(self.stage.drain());
         if !alerts.is_empty() {
             out(HostOut::Alerts(alerts));
         }
@@ -125,12 +220,13 @@ impl HostSide {
 /// Runs the host stage in its own thread until every worker is done.
 pub fn run(
     cfg: &DetectConfig,
+    rules: Option<Arc<Rules>>,
     workers: usize,
     rx: Receiver<HostMsg>,
     returns: Vec<Sender<Vec<HostEvent>>>,
     out: &mut dyn FnMut(HostOut),
 ) -> (HostStats, usize) {
-    let mut side = HostSide::new(cfg, workers, returns);
+    let mut side = HostSide::new(cfg, rules, workers, returns);
     for msg in rx {
         side.message(msg, out);
     }

@@ -20,5 +20,6 @@ pub mod flow;
 pub mod host;
 pub mod output;
 pub mod pipeline;
+pub mod rules;
 pub mod stage;
 pub mod stream;

@@ -19,7 +19,10 @@ use mekong_sensor::flow::table::SEC;
 use mekong_sensor::flow::FlowConfig;
 use mekong_sensor::output::SinkConfig;
 use mekong_sensor::pipeline::{run, Detection, RunConfig, RunSummary};
+use mekong_sensor::rules::load::{load as load_rules, report_lines, RuleSources};
+use mekong_sensor::rules::RulesConfig;
 use mekong_sensor::stream::StreamConfig;
+use mekong_signatures::prefilter::Backend;
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +43,32 @@ enum Cmd {
     CheckDetectors {
         /// The TOML file.
         file: PathBuf,
+    },
+    /// Suricata-syntax rules.
+    Rules {
+        #[command(subcommand)]
+        cmd: RulesCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCmd {
+    /// Load rule files and report every problem in one pass (file, line,
+    /// sid, keyword); exits 1 when a rule is invalid (unsupported rules
+    /// are reported and skipped, not errors).
+    Check {
+        /// Rule files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Set an address or port variable (NAME=VALUE), as in suricata.yaml.
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        /// A classification.config adding classtypes.
+        #[arg(long, value_name = "FILE")]
+        classification_file: Option<PathBuf>,
+        /// List unsupported rules one by one too.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -108,9 +137,30 @@ struct ReadArgs {
     /// Detector thresholds, windows, allow-lists and indicator lists (TOML; signatures/detectors.toml documents every field) [default: built-in defaults].
     #[arg(long, value_name = "FILE")]
     detectors: Option<PathBuf>,
-    /// Do not run the detectors (no alerts).
+    /// Do not run the detectors or the rules (no alerts).
     #[arg(long)]
     no_detect: bool,
+    /// Rule files (Suricata syntax), loaded beside Mekong's shipped rules; repeat for several.
+    #[arg(long = "rules", value_name = "FILE")]
+    rules: Vec<PathBuf>,
+    /// Do not load Mekong's shipped rules (signatures/rules/mekong.rules).
+    #[arg(long)]
+    no_default_rules: bool,
+    /// Run no rules at all (the behavioural detectors still run).
+    #[arg(long)]
+    no_rules: bool,
+    /// Set a rule variable (NAME=VALUE: HOME_NET=[10.0.0.0/8], HTTP_PORTS=[80,8080]); defaults are Suricata's.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    /// A classification.config adding classtypes to Mekong's.
+    #[arg(long, value_name = "FILE")]
+    classification_file: Option<PathBuf>,
+    /// A threshold.config (suppress, threshold, event_filter, rate_filter).
+    #[arg(long, value_name = "FILE")]
+    threshold_file: Option<PathBuf>,
+    /// The rules' multi-pattern prefilter: hyperscan or aho-corasick [default: hyperscan when built in].
+    #[arg(long, value_name = "NAME")]
+    prefilter: Option<String>,
     /// Do not print the progress line.
     #[arg(long)]
     quiet: bool,
@@ -185,6 +235,12 @@ fn config(a: &ReadArgs) -> Result<RunConfig> {
     if a.no_detect && a.detectors.is_some() {
         bail!("--no-detect and --detectors exclude each other");
     }
+    if a.no_detect && (!a.rules.is_empty() || a.threshold_file.is_some()) {
+        bail!("--no-detect turns the rules off too: it excludes --rules and --threshold-file");
+    }
+    if a.no_rules && !a.rules.is_empty() {
+        bail!("--no-rules and --rules exclude each other");
+    }
     let detect = if a.no_detect {
         None
     } else {
@@ -192,7 +248,33 @@ fn config(a: &ReadArgs) -> Result<RunConfig> {
             Some(p) => DetectConfig::load(p)?,
             None => DetectConfig::default(),
         };
-        Some(Arc::new(Detection::new(config)?))
+        let mut d = Detection::new(config)?;
+        if !a.no_rules {
+            let src = RuleSources {
+                builtin: !a.no_default_rules,
+                files: a.rules.clone(),
+                vars: parse_vars(&a.vars)?,
+                classification: a.classification_file.clone(),
+                threshold: a.threshold_file.clone(),
+                backend: match &a.prefilter {
+                    None => None,
+                    Some(n) => Some(Backend::parse(n).ok_or_else(|| {
+                        anyhow::anyhow!("--prefilter {n:?}: hyperscan or aho-corasick")
+                    })?),
+                },
+            };
+            if src.backend == Some(Backend::Hyperscan) && Backend::best() != Backend::Hyperscan {
+                bail!("--prefilter hyperscan: this build has no Hyperscan");
+            }
+            let (rules, report) = load_rules(&src, RulesConfig::default())?;
+            if !a.quiet {
+                for l in report_lines(&report, false) {
+                    eprintln!("mekong-sensor: {l}");
+                }
+            }
+            d.rules = Some(Arc::new(rules));
+        }
+        Some(Arc::new(d))
     };
     let flow = FlowConfig {
         sensor_id: Arc::from(sensor_id.as_str()),
@@ -240,6 +322,43 @@ fn config(a: &ReadArgs) -> Result<RunConfig> {
         progress: !a.quiet,
         detect,
     })
+}
+
+/// `NAME=VALUE` pairs of `--var`.
+fn parse_vars(v: &[String]) -> Result<Vec<(String, String)>> {
+    v.iter()
+        .map(|s| {
+            let (k, val) = s
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--var {s:?}: expected NAME=VALUE"))?;
+            let k = k.trim().trim_start_matches('$');
+            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                bail!("--var {s:?}: bad variable name");
+            }
+            Ok((k.to_string(), val.trim().to_string()))
+        })
+        .collect()
+}
+
+fn check_rules(
+    files: &[PathBuf],
+    vars: &[String],
+    classification: Option<PathBuf>,
+    all: bool,
+) -> Result<bool> {
+    let src = RuleSources {
+        builtin: false,
+        files: files.to_vec(),
+        vars: parse_vars(vars)?,
+        classification,
+        threshold: None,
+        backend: None,
+    };
+    let (_, report) = load_rules(&src, RulesConfig::default())?;
+    for l in report_lines(&report, all) {
+        println!("{l}");
+    }
+    Ok(report.invalid == 0)
 }
 
 fn summary_json(s: &RunSummary, workers: usize) -> serde_json::Value {
@@ -297,6 +416,9 @@ fn summary_json(s: &RunSummary, workers: usize) -> serde_json::Value {
             "peak_queue": s.host_peak_queue,
             "late_events": s.host.late,
             "refused_state_keys": s.host.refused_keys,
+            "rule_inspections": s.rules.inspections,
+            "rule_matches": s.rules.matches,
+            "rule_stream_early_flushes": s.rules.early_flushes,
         },
         "alert_files": s.output.alert_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "files": s.output.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
@@ -420,6 +542,24 @@ fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("mekong-sensor: error: {e:#}");
                     ExitCode::from(1)
+                }
+            };
+        }
+        Cmd::Rules {
+            cmd:
+                RulesCmd::Check {
+                    files,
+                    vars,
+                    classification_file,
+                    all,
+                },
+        } => {
+            return match check_rules(&files, &vars, classification_file, all) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("mekong-sensor: error: {e:#}");
+                    ExitCode::from(2)
                 }
             };
         }

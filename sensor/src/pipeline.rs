@@ -60,6 +60,8 @@ pub struct Detection {
     pub config: DetectConfig,
     /// Indicator lists and flow-level detectors (shared by the workers).
     pub flow: Arc<FlowDetectors>,
+    /// Signatures (Suricata-syntax rules), when loaded.
+    pub rules: Option<Arc<crate::rules::Rules>>,
 }
 
 impl Detection {
@@ -71,7 +73,11 @@ impl Detection {
         let ind =
             mekong_detect::indicators::Indicators::load(&config.indicators, &config.base_dir)?;
         let flow = FlowDetectors::new(&config, ind);
-        Ok(Detection { config, flow })
+        Ok(Detection {
+            config,
+            flow,
+            rules: None,
+        })
     }
 }
 
@@ -80,6 +86,7 @@ impl Default for Detection {
         Detection::new(DetectConfig::default()).unwrap_or_else(|_| Detection {
             config: DetectConfig::default(),
             flow: Arc::default(),
+            rules: None,
         })
     }
 }
@@ -108,6 +115,8 @@ pub struct RunConfig {
 /// The outcome of a run.
 #[derive(Clone, Debug, Default)]
 pub struct RunSummary {
+    /// The rule stage's counters (all workers).
+    pub rules: crate::rules::RulesStats,
     /// Packets read.
     pub packets: u64,
     /// Bytes of the packets on the wire.
@@ -429,7 +438,11 @@ fn writer_msg(msg: WriterMsg, sink: &mut Output, c: &mut Ctx<'_>) -> Result<(), 
 
 /// The stages of a worker: application parsing, then detection (each may
 /// be off).
-pub type Stages = (Option<AppStage>, Option<DetectStage>);
+pub type Stages = (
+    Option<AppStage>,
+    Option<DetectStage>,
+    Option<crate::rules::RuleStage>,
+);
 
 /// What a worker counted.
 struct WorkerStats {
@@ -438,6 +451,7 @@ struct WorkerStats {
     app: AppStats,
     stream: StreamStats,
     events: u64,
+    rules: crate::rules::RulesStats,
 }
 
 /// Flow tracking of one worker.
@@ -470,10 +484,21 @@ impl Worker {
             (Some(d), Some(_)) => Some(DetectStage::new(Arc::clone(&d.flow))),
             _ => None,
         };
+        let rules = match (&cfg.detect, &htx) {
+            (Some(d), Some(_)) => d
+                .rules
+                .as_ref()
+                .filter(|r| !r.set.is_empty())
+                .map(|r| crate::rules::RuleStage::new(Arc::clone(r))),
+            _ => None,
+        };
+        let raw = rules.as_ref().is_some_and(|r| r.wants_raw());
+        let mut engine = Engine::new(flow, (app, det, rules));
+        engine.want_raw_app_data(raw);
         Worker {
             id,
             decoder: Decoder::new(cfg.defrag),
-            engine: Engine::new(flow, (app, det)),
+            engine,
             tx,
             htx,
             spares,
@@ -585,13 +610,14 @@ impl Worker {
             h.send(HostMsg::Done(self.id));
         }
         let _ = self.tx.send(WriterMsg::Done(self.id));
-        let (app, det) = self.engine.stages();
+        let (app, det, rules) = self.engine.stages();
         WorkerStats {
             decode: self.decoder.stats.clone(),
             table: self.engine.table().stats,
             app: app.as_ref().map(AppStage::stats).unwrap_or_default(),
             stream: self.engine.stream_stats(),
             events: self.events + det.as_ref().map_or(0, |_| 0),
+            rules: rules.as_ref().map(|r| r.stats).unwrap_or_default(),
         }
     }
 }
@@ -662,6 +688,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
         let side = match (&detect, inline) {
             (Some(d), true) => Some(crate::host::HostSide::new(
                 &d.config,
+                d.rules.clone(),
                 workers,
                 std::mem::take(&mut returns),
             )),
@@ -678,11 +705,12 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
             let (htx, hrx) = bounded::<HostMsg>(64);
             let wtx = wtx.clone();
             let config = d.config.clone();
+            let rules = d.rules.clone();
             let returns = std::mem::take(&mut returns);
             let h = thread::Builder::new()
                 .name("mekong-host".into())
                 .spawn(move || {
-                    crate::host::run(&config, workers, hrx, returns, &mut |m| {
+                    crate::host::run(&config, rules, workers, hrx, returns, &mut |m| {
                         let _ = wtx.send(WriterMsg::Host(m));
                     })
                 })
@@ -838,6 +866,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
         summary.app.add(&w.app);
         summary.stream.add(&w.stream);
         summary.host_events += w.events;
+        summary.rules.inspections += w.rules.inspections;
+        summary.rules.matches += w.rules.matches;
+        summary.rules.early_flushes += w.rules.early_flushes;
     }
     if let Some(h) = host {
         let (hs, peak) = h

@@ -124,6 +124,13 @@ pub trait Stage {
         let _ = (f, ev, out);
     }
 
+    /// The packet has been through every stage, its stream bytes and its
+    /// application events too (the rule engine inspects packets here, the
+    /// flow's protocol known).
+    fn after_packet(&mut self, f: &FlowCtx<'_>, p: &PacketView<'_>, out: &mut StageOut<'_>) {
+        let _ = (f, p, out);
+    }
+
     /// A record of the flow in `slot` ends (`last` when the flow does).
     fn on_flow_end(
         &mut self,
@@ -163,6 +170,10 @@ macro_rules! tuple_stage {
             #[inline]
             fn on_app_event(&mut self, f: &FlowCtx<'_>, ev: &AppEvent<'_>, out: &mut StageOut<'_>) {
                 $(self.$i.on_app_event(f, ev, out);)+
+            }
+            #[inline]
+            fn after_packet(&mut self, f: &FlowCtx<'_>, p: &PacketView<'_>, out: &mut StageOut<'_>) {
+                $(self.$i.after_packet(f, p, out);)+
             }
             fn on_flow_end(
                 &mut self,
@@ -209,6 +220,12 @@ impl<S: Stage> Stage for Option<S> {
     fn on_app_event(&mut self, f: &FlowCtx<'_>, ev: &AppEvent<'_>, out: &mut StageOut<'_>) {
         if let Some(s) = self {
             s.on_app_event(f, ev, out);
+        }
+    }
+    #[inline]
+    fn after_packet(&mut self, f: &FlowCtx<'_>, p: &PacketView<'_>, out: &mut StageOut<'_>) {
+        if let Some(s) = self {
+            s.after_packet(f, p, out);
         }
     }
     fn on_flow_end(

@@ -34,7 +34,12 @@ fn main() {
     for (r, n) in inv {
         println!("  invalid     {n:6}  {r}");
     }
-    for s in rep.skipped.iter().filter(|s| !s.error.is_unsupported()).take(15) {
+    for s in rep
+        .skipped
+        .iter()
+        .filter(|s| !s.error.is_unsupported())
+        .take(15)
+    {
         println!("    {}: {}", s.source, s.error);
     }
 }

@@ -20,10 +20,13 @@ pub enum Point {
     /// Once per flow direction, on its first packet (rules of addresses
     /// and ports only, as Suricata's IP-only rules).
     IpOnly,
-    /// Every packet: header keywords, `dsize`, the payload of UDP, ICMP and
-    /// other protocols, and of TCP packets (`tcp-pkt`, or before a
-    /// connection is established).
+    /// Every packet: header keywords, `dsize`, `tcp-pkt` payloads, the
+    /// payload of UDP, ICMP and other protocols.
     Packet,
+    /// The payload of packets that have no stream: rules of raw payload
+    /// that match the stream of an established TCP connection and the
+    /// packets of everything else (UDP, ICMP, TCP before its handshake).
+    PacketNoStream,
     /// The in-order bytes of a TCP direction, message by message.
     Stream,
     /// An HTTP request (the client's side of a transaction).
@@ -41,7 +44,7 @@ pub enum Point {
 }
 
 /// How many points there are.
-pub const POINTS: usize = 9;
+pub const POINTS: usize = 10;
 
 impl Point {
     /// Index in arrays.
@@ -750,7 +753,10 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
         if l.buf == Buf::FileData && app.is_some_and(|a| a != App::Http) {
             return Err(unsupported(
                 "file.data",
-                format!("unsupported keyword file.data of {}", app.map_or("", App::name)),
+                format!(
+                    "unsupported keyword file.data of {}",
+                    app.map_or("", App::name)
+                ),
             ));
         }
         if let Some(a) = l.buf.app() {
@@ -815,7 +821,10 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
         if has_pkt && !matches!(a, App::Http | App::Dns) {
             return Err(unsupported(
                 "pkt_data",
-                format!("unsupported keyword pkt_data mixed with {} buffers", a.name()),
+                format!(
+                    "unsupported keyword pkt_data mixed with {} buffers",
+                    a.name()
+                ),
             ));
         }
         match a {
@@ -846,7 +855,7 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
         } else {
             match l4 {
                 L4::Udp | L4::Icmp => vec![Point::Packet],
-                _ => vec![Point::Packet, Point::Stream],
+                _ => vec![Point::PacketNoStream, Point::Stream],
             }
         }
     } else if matches!(app, Some(App::Http | App::Tls | App::Ssh))
@@ -1005,7 +1014,7 @@ mod tests {
         let r = comp(r#"alert http any any -> any any (http.stat_code; content:"200"; http.uri; content:"/x"; sid:1;)"#).unwrap();
         assert_eq!(r.points, vec![Point::HttpResponse]);
         let r = comp(r#"alert tcp any any -> any any (content:"x"; sid:1;)"#).unwrap();
-        assert_eq!(r.points, vec![Point::Packet, Point::Stream]);
+        assert_eq!(r.points, vec![Point::PacketNoStream, Point::Stream]);
         let r = comp(r#"alert udp any any -> any any (content:"x"; sid:1;)"#).unwrap();
         assert_eq!(r.points, vec![Point::Packet]);
         let r = comp(r#"alert ip [1.2.3.4,5.6.7.0/24] any -> $HOME_NET any (msg:"rep"; sid:1;)"#)

@@ -675,15 +675,6 @@ impl RuleSet {
                 return false;
             }
         }
-        // A TCP payload rule sees an established connection's bytes in the
-        // stream, the packets of one that is not.
-        if inp.proto == 6 && r.points.len() > 1 {
-            match inp.point {
-                Point::Packet if inp.established => return false,
-                Point::Stream if !inp.established => return false,
-                _ => {}
-            }
-        }
         let f = &r.flow;
         if let Some(ts) = f.to_server {
             if ts != inp.to_server && !r.transactional {
@@ -974,7 +965,7 @@ mod tests {
     }
 
     #[test]
-    fn tcp_payload_rules_use_the_stream_once_established() {
+    fn tcp_payload_rules_are_inspected_in_packets_without_stream_and_in_streams() {
         let s = set("alert tcp any any -> any any (msg:\"x\"; content:\"evil\"; sid:1;)\n");
         let mut inp = input(Point::Packet);
         inp.app = None;
@@ -983,11 +974,9 @@ mod tests {
             pkt: None,
         };
         assert!(hits(&s, &inp, &b, &mut FlowVars::default()).is_empty());
-        inp.established = false;
+        inp.point = Point::PacketNoStream;
         assert_eq!(hits(&s, &inp, &b, &mut FlowVars::default()), vec![1]);
         inp.point = Point::Stream;
-        assert!(hits(&s, &inp, &b, &mut FlowVars::default()).is_empty());
-        inp.established = true;
         assert_eq!(hits(&s, &inp, &b, &mut FlowVars::default()), vec![1]);
     }
 

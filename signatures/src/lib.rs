@@ -34,6 +34,9 @@ pub mod threshold;
 pub mod transform;
 
 pub use engine::{RuleSet, RuleSetOptions};
+
+/// Mekong's shipped rules (`signatures/rules/mekong.rules`).
+pub const BUILTIN_RULES: &str = include_str!("../rules/mekong.rules");
 pub use parse::{parse_rule, RuleError};
 
 /// Application protocols rules name.

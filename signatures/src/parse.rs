@@ -644,7 +644,9 @@ fn byte_count(kw: &str, s: &str, max: u8) -> Result<u8, RuleError> {
     parse_int(s)
         .and_then(|v| u8::try_from(v).ok())
         .filter(|&v| v >= min && v <= max)
-        .ok_or_else(|| RuleError::invalid(Some(kw), format!("bytes must be {min} to {max}, not {s:?}")))
+        .ok_or_else(|| {
+            RuleError::invalid(Some(kw), format!("bytes must be {min} to {max}, not {s:?}"))
+        })
 }
 
 fn parse_byte_test(kw: &str, v: &str) -> Result<ByteTest, RuleError> {

@@ -48,6 +48,48 @@ pub fn shared_pcaps() -> PathBuf {
     dir
 }
 
+/// The ET Open rule files: `$MEKONG_ET_OPEN`, else
+/// `../shared/rules/et-open` next to the workspace; every `*.rules` file,
+/// sorted (as Suricata's oracle loaded them, in file-name order).
+///
+/// # Panics
+/// With instructions when the directory does not exist.
+pub fn et_open_rules() -> Vec<PathBuf> {
+    let dir = std::env::var_os("MEKONG_ET_OPEN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/rules/et-open"));
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| {
+            panic!(
+                "ET Open is not at {} ({e}): check out ../shared next to the project, or set MEKONG_ET_OPEN to its directory",
+                dir.display()
+            )
+        })
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Suricata's recorded alerts with ET Open on the shared captures:
+/// `$MEKONG_ORACLE`, else `../shared/oracles/suricata-et-open`.
+///
+/// # Panics
+/// With instructions when the directory does not exist.
+pub fn et_open_oracle() -> PathBuf {
+    let dir = std::env::var_os("MEKONG_ORACLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/oracles/suricata-et-open"));
+    assert!(
+        dir.join("README.md").is_file(),
+        "the Suricata oracle is not at {}: check out ../shared next to the project, or set MEKONG_ORACLE",
+        dir.display()
+    );
+    dir
+}
+
 /// Every capture file under the shared directory (pcap, pcapng, cap), sorted.
 pub fn shared_captures() -> Vec<PathBuf> {
     fn walk(d: &Path, out: &mut Vec<PathBuf>) {

@@ -38,6 +38,14 @@ pub(crate) struct Parsed<'a> {
     pub id: u16,
     /// Type of service (IPv4) or traffic class (IPv6): DSCP and ECN.
     pub tos: u8,
+    /// The IP header as captured (options included; IPv6: the fixed 40
+    /// bytes).
+    pub header: &'a [u8],
+    /// IPv4 flag bits as rules name them: 1 more fragments, 2 don't
+    /// fragment, 4 reserved.
+    pub flags: u8,
+    /// IPv4 fragment offset, 8-byte units.
+    pub frag_offset: u16,
 }
 
 /// The Fragment header among IPv6 extension headers, walked with bounds
@@ -109,6 +117,11 @@ pub(crate) fn parse<'a>(ctx: &mut Ctx, b: &'a [u8], depth: usize) -> Result<Pars
                 ttl: h.ttl(),
                 id: h.identification(),
                 tos: (h.dcp().value() << 2) | h.ecn().value(),
+                header: &b[..(hl as usize).min(b.len())],
+                flags: u8::from(h.more_fragments())
+                    | u8::from(h.dont_fragment()) << 1
+                    | u8::from(b.get(6).is_some_and(|x| x & 0x80 != 0)) << 2,
+                frag_offset: h.fragments_offset().value(),
             }
         }
         LaxIpSlice::Ipv6(s) => {
@@ -134,6 +147,9 @@ pub(crate) fn parse<'a>(ctx: &mut Ctx, b: &'a [u8], depth: usize) -> Result<Pars
                 ttl: h.hop_limit(),
                 id: 0,
                 tos: h.traffic_class(),
+                header: &b[..b.len().min(40)],
+                flags: 0,
+                frag_offset: 0,
             }
         }
     };
@@ -223,6 +239,8 @@ pub(crate) struct L4<'a> {
     pub options: &'a [u8],
     /// TCP urgent pointer.
     pub urgent: u16,
+    /// The transport header as captured.
+    pub header: &'a [u8],
 }
 
 fn be16(b: &[u8], o: usize) -> u16 {
@@ -282,6 +300,7 @@ pub(crate) fn transport<'a>(
                 payload,
                 options,
                 urgent,
+                header: &data[..(hl as usize).min(data.len())],
             })
         }
         17 => {
@@ -301,6 +320,7 @@ pub(crate) fn transport<'a>(
                 payload,
                 options: &[],
                 urgent: 0,
+                header: &data[..8],
             })
         }
         1 | 58 => {
@@ -329,6 +349,7 @@ pub(crate) fn transport<'a>(
                 payload,
                 options: &[],
                 urgent: 0,
+                header: &data[..8],
             })
         }
         _ => Ok(L4 {
@@ -340,6 +361,7 @@ pub(crate) fn transport<'a>(
             payload: data,
             options: &[],
             urgent: 0,
+            header: &[],
         }),
     }
 }

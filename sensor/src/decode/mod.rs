@@ -198,6 +198,14 @@ pub struct PacketView<'a> {
     pub tcp_options: &'a [u8],
     /// TCP urgent pointer (0 for other protocols).
     pub urgent: u16,
+    /// The (inner) IP header as captured.
+    pub ip_header: &'a [u8],
+    /// The transport header as captured.
+    pub l4_header: &'a [u8],
+    /// IPv4 flag bits: 1 more fragments, 2 don't fragment, 4 reserved.
+    pub ip_flags: u8,
+    /// IPv4 fragment offset, 8-byte units.
+    pub frag_offset: u16,
     /// Number of IP fragments the packet was reassembled from (0 if none).
     pub frags: u16,
     /// Anomaly bits (`mekong_schema::anomaly`).
@@ -502,6 +510,9 @@ impl Decoder {
             ttl: 0,
             id: 0,
             tos: 0,
+            header: &[],
+            flags: 0,
+            frag_offset: 0,
         };
         let l4 = if head.is_empty() {
             None
@@ -517,6 +528,7 @@ impl Decoder {
             payload: &[],
             options: &[],
             urgent: 0,
+            header: &[],
         });
         // The UDP length names the whole datagram, not what arrived.
         ctx.anomalies &= !mekong_schema::anomaly::UDP_LENGTH;
@@ -558,6 +570,10 @@ fn view<'a>(
         tos: p.tos,
         tcp_options: t.options,
         urgent: t.urgent,
+        ip_header: p.header,
+        l4_header: t.header,
+        ip_flags: p.flags,
+        frag_offset: p.frag_offset,
         frags,
         anomalies: ctx.anomalies,
     }

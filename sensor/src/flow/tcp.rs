@@ -166,6 +166,13 @@ impl TcpState {
         }
     }
 
+    /// The three-way handshake was seen: a SYN from the originator and a
+    /// SYN-ACK from the responder (the connection is established for the
+    /// rule engine, as Suricata's `flow:established`).
+    pub fn handshake(&self) -> bool {
+        self.seen[0] & 1 != 0 && self.seen[1] & 2 != 0
+    }
+
     /// The history string.
     pub fn history(&self) -> &str {
         std::str::from_utf8(&self.history[..usize::from(self.history_len)]).unwrap_or("")

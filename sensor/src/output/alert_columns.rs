@@ -32,7 +32,7 @@ pub fn append(cols: &mut Columns, a: &AlertOut, sensor_id: &str) {
         w.u32("signature_id", Some(al.signature_id));
         w.u32("rev", Some(al.rev));
         w.str("signature", Some(&al.signature));
-        w.str("classtype", Some(al.classtype));
+        w.str("classtype", Some(al.classtype()));
         w.str("category", Some(category));
         w.u8("severity", Some(severity));
         w.list_str("technique_ids", Some(&al.techniques));

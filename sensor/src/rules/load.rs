@@ -1,0 +1,179 @@
+//! Loading rules for a run: Mekong's shipped rules (unless turned off),
+//! rule files, variables, `classification.config` and `threshold.config`,
+//! with a report of what loaded and why the rest did not.
+
+use std::path::PathBuf;
+
+use mekong_signatures::addr::Vars;
+use mekong_signatures::classify::Classifications;
+use mekong_signatures::engine::LoadReport;
+use mekong_signatures::prefilter::Backend;
+use mekong_signatures::threshold::ThresholdConfig;
+use mekong_signatures::{RuleSet, RuleSetOptions, BUILTIN_RULES};
+
+use super::{Rules, RulesConfig};
+
+/// Where rules come from.
+#[derive(Clone, Debug, Default)]
+pub struct RuleSources {
+    /// Load Mekong's shipped rules.
+    pub builtin: bool,
+    /// Rule files.
+    pub files: Vec<PathBuf>,
+    /// Variables set (`HOME_NET=[10.0.0.0/8]`), over Suricata's defaults.
+    pub vars: Vec<(String, String)>,
+    /// A `classification.config` added to Mekong's.
+    pub classification: Option<PathBuf>,
+    /// A `threshold.config`.
+    pub threshold: Option<PathBuf>,
+    /// The prefilter (default: the fastest built in).
+    pub backend: Option<Backend>,
+}
+
+/// What went wrong loading rules (not a bad rule: those are skipped and
+/// reported).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A variable, classification or threshold file is wrong.
+    #[error("{0}")]
+    Config(String),
+}
+
+fn read(p: &PathBuf) -> Result<String, LoadError> {
+    let b = std::fs::read(p).map_err(|source| LoadError::Io {
+        path: p.clone(),
+        source,
+    })?;
+    Ok(String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Loads the rules.
+pub fn load(src: &RuleSources, config: RulesConfig) -> Result<(Rules, LoadReport), LoadError> {
+    let mut vars = Vars::default();
+    for (k, v) in &src.vars {
+        let r = if v
+            .trim_start()
+            .starts_with(|c: char| c.is_ascii_digit() || c == ':')
+            && !v.contains('.')
+            && !v.contains('/')
+        {
+            vars.set_port(k, v)
+        } else if k.ends_with("_PORTS") {
+            vars.set_port(k, v)
+        } else {
+            vars.set_addr(k, v)
+        };
+        r.map_err(|e| LoadError::Config(format!("--var {k}={v}: {e}")))?;
+    }
+    vars.check().map_err(LoadError::Config)?;
+    let mut classes = Classifications::builtin();
+    if let Some(p) = &src.classification {
+        let c = Classifications::parse(&read(p)?)
+            .map_err(|e| LoadError::Config(format!("{}: {e}", p.display())))?;
+        classes.extend(c);
+    }
+    let thresholds = match &src.threshold {
+        Some(p) => ThresholdConfig::parse(&read(p)?, &vars)
+            .map_err(|e| LoadError::Config(format!("{}: {e}", p.display())))?,
+        None => ThresholdConfig::default(),
+    };
+    let mut sources = Vec::new();
+    if src.builtin {
+        sources.push((
+            "mekong.rules (built in)".to_string(),
+            BUILTIN_RULES.to_string(),
+        ));
+    }
+    for f in &src.files {
+        sources.push((f.display().to_string(), read(f)?));
+    }
+    let opts = RuleSetOptions {
+        vars,
+        classes,
+        backend: src.backend.unwrap_or_else(Backend::best),
+    };
+    let (set, report) = RuleSet::from_sources(&sources, &opts);
+    Ok((Rules::new(set, thresholds, config), report))
+}
+
+/// A load report as lines for people: counts, then each rule not loaded
+/// with its file, line, sid and keyword (`all`), or the counts by reason.
+pub fn report_lines(r: &LoadReport, all: bool) -> Vec<String> {
+    let mut v = vec![format!(
+        "rules: {} read, {} loaded ({:.2}%), {} unsupported, {} invalid; compiled in {:.2} s, prefilters built in {:.2} s",
+        r.read,
+        r.loaded,
+        r.loaded_share() * 100.0,
+        r.unsupported.values().sum::<usize>(),
+        r.invalid,
+        r.compile_s,
+        r.prefilter_s
+    )];
+    for (reason, n) in &r.unsupported {
+        v.push(format!("  skipped {n:>6}: {reason}"));
+    }
+    for s in &r.skipped {
+        if all || !s.error.is_unsupported() {
+            v.push(format!("  {}: {}", s.source, s.error));
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_rules_all_load() {
+        let (rules, rep) = load(
+            &RuleSources {
+                builtin: true,
+                ..RuleSources::default()
+            },
+            RulesConfig::default(),
+        )
+        .expect("loads");
+        assert_eq!(rep.loaded, rep.read, "{:?}", report_lines(&rep, true));
+        assert!(rep.read >= 20);
+        // Every shipped rule names its technique.
+        for r in rules.set.rules() {
+            assert!(
+                !r.info.techniques.is_empty(),
+                "sid {} has no technique",
+                r.info.sid
+            );
+            assert!(r.info.sid >= 9_100_000);
+        }
+    }
+
+    #[test]
+    fn bad_variables_and_files_are_errors() {
+        let e = load(
+            &RuleSources {
+                vars: vec![("HOME_NET".into(), "[10.0.0.0/33]".into())],
+                ..RuleSources::default()
+            },
+            RulesConfig::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("HOME_NET"), "{e}");
+        let e = load(
+            &RuleSources {
+                files: vec!["/nonexistent.rules".into()],
+                ..RuleSources::default()
+            },
+            RulesConfig::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent.rules"), "{e}");
+    }
+}
