@@ -40,7 +40,9 @@ const METHODS: [&[u8]; 16] = [
 ];
 
 /// Does the stream start like an HTTP/1.x request (a known method and a
-/// space) or response (`HTTP/1.`)?
+/// space, or any method token on a complete request line ending in
+/// `HTTP/1.x`, as scanners send: `XFOC / HTTP/1.1`) or response
+/// (`HTTP/1.`)?
 pub fn detect(b: &[u8]) -> Outcome<()> {
     let resp = b"HTTP/1.";
     if b.len() >= resp.len() && b.starts_with(resp) {
@@ -58,7 +60,44 @@ pub fn detect(b: &[u8]) -> Outcome<()> {
         }
     }
     if incomplete {
-        Outcome::Incomplete
+        return Outcome::Incomplete;
+    }
+    other_method(b)
+}
+
+/// A request line with a method outside the known ones: `TOKEN target
+/// HTTP/1.x`, the token 3 to 16 upper-case letters, `-` or `_`.
+fn other_method(b: &[u8]) -> Outcome<()> {
+    const MAX_LINE: usize = 2048;
+    let tok = b
+        .iter()
+        .take_while(|c| c.is_ascii_uppercase() || **c == b'-' || **c == b'_')
+        .count();
+    if tok < 3 || tok > 16 {
+        return Outcome::NotThis;
+    }
+    if b.len() == tok {
+        return Outcome::Incomplete;
+    }
+    if b[tok] != b' ' {
+        return Outcome::NotThis;
+    }
+    let Some(nl) = b.iter().take(MAX_LINE).position(|&c| c == b'\n') else {
+        return if b.len() < MAX_LINE && !b.contains(&0) {
+            Outcome::Incomplete
+        } else {
+            Outcome::NotThis
+        };
+    };
+    let line = b[..nl].strip_suffix(b"\r").unwrap_or(&b[..nl]);
+    let mut parts = line.split(|&c| c == b' ').filter(|p| !p.is_empty());
+    let ok = matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some(_), Some(t), Some(v), None)
+            if v.len() == 8 && v.starts_with(b"HTTP/1.") && !t.iter().any(|c| c.is_ascii_control())
+    );
+    if ok {
+        Outcome::Parsed(())
     } else {
         Outcome::NotThis
     }

@@ -750,6 +750,11 @@ impl Stage for RuleStage {
                 self.dns.push((response, qname.unwrap_or("").to_string()));
             }
             AppEvent::HttpHead { dir, head, body } => {
+                // As Suricata's HTTP parser does, the end of a head (and of
+                // a body) has the direction's raw stream inspected.
+                let stream_bytes = [f.entry.dir[0].payload_bytes, f.entry.dir[1].payload_bytes];
+                self.flush(f.slot, usize::from(dir), None, f.flow(), f.ts_ns, stream_bytes, out);
+                let Some(fr) = self.flows.get_mut(&f.slot) else { return };
                 let h = fr.http.get_or_insert_with(Default::default);
                 let m = Msg::new(head, body);
                 if dir == 0 {
@@ -774,6 +779,8 @@ impl Stage for RuleStage {
                 }
             }
             AppEvent::HttpBodyEnd { dir } => {
+                let stream_bytes = [f.entry.dir[0].payload_bytes, f.entry.dir[1].payload_bytes];
+                self.flush(f.slot, usize::from(dir), None, f.flow(), f.ts_ns, stream_bytes, out);
                 self.http_inspect(f.slot, &Ends::of(f), usize::from(dir), out)
             }
             AppEvent::TlsClientHello { sni, ja3, ja4 } => {
