@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(tshark tcpdump libpcap-dev tcpreplay iproute2 pkg-config openssl python3 python3-venv)
+# libhyperscan-dev and libpcre2-dev: the rule engine's prefilter and pcre (mekong-signatures).
+packages=(tshark tcpdump libpcap-dev libhyperscan-dev libpcre2-dev build-essential tcpreplay iproute2 pkg-config openssl python3 python3-venv)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -73,7 +73,7 @@ fn other_method(b: &[u8]) -> Outcome<()> {
         .iter()
         .take_while(|c| c.is_ascii_uppercase() || **c == b'-' || **c == b'_')
         .count();
-    if tok < 3 || tok > 16 {
+    if !(3..=16).contains(&tok) {
         return Outcome::NotThis;
     }
     if b.len() == tok {

@@ -146,6 +146,7 @@ fn host_stage_alone(pcap: &Path) -> Result<(u64, f64, u64, u64)> {
     let stages: Stages = (
         Some(AppStage::new(cfg.app)),
         Some(DetectStage::new(Arc::clone(&det.flow))),
+        None,
     );
     let mut engine = Engine::new(cfg, stages);
     let mut dec = Decoder::new(DefragConfig::default());

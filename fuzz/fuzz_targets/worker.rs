@@ -19,7 +19,7 @@ use mekong_sensor::pipeline::{Detection, Stages};
 fuzz_target!(|data: &[u8]| {
     let cfg = FlowConfig { max_flows: 8, active_ns: 10_000_000_000, ..FlowConfig::default() };
     let det = Detection::default();
-    let stages: Stages = (Some(AppStage::new(cfg.app)), Some(DetectStage::new(Arc::clone(&det.flow))));
+    let stages: Stages = (Some(AppStage::new(cfg.app)), Some(DetectStage::new(Arc::clone(&det.flow))), None);
     let mut engine = Engine::new(cfg, stages);
     let mut host = HostStage::new(&det.config);
     let mut dec = Decoder::new(DefragConfig { max_datagrams: 4, max_bytes: 1 << 16, timeout_ns: 1_000_000_000 });

@@ -26,6 +26,7 @@ fn engine() -> Engine<Stages> {
     let stages: Stages = (
         Some(AppStage::new(cfg.app)),
         Some(DetectStage::new(Arc::clone(&fd))),
+        None,
     );
     Engine::new(cfg, stages)
 }

@@ -189,7 +189,7 @@ fn app_of_segments(
         }
     }
     let cfg = FlowConfig::default();
-    let stages: Stages = (Some(AppStage::new(cfg.app)), None);
+    let stages: Stages = (Some(AppStage::new(cfg.app)), None, None);
     let mut engine = Engine::new(cfg, stages);
     for (n, f) in frames.iter().enumerate() {
         let mut p = view(f);

@@ -69,8 +69,10 @@ fn et_open() -> Arc<Rules> {
 fn ours(pcap: &Path, rules: &Arc<Rules>) -> BTreeSet<Key> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut det = Detection::default();
-    det.rules = Some(Arc::clone(rules));
+    let det = Detection {
+        rules: Some(Arc::clone(rules)),
+        ..Default::default()
+    };
     let cfg = RunConfig {
         inputs: vec![pcap.to_path_buf()],
         filter: None,
@@ -147,8 +149,16 @@ fn et_open_alerts_agree_with_suricata() {
     let found = found_n as f64 / theirs_n.max(1) as f64;
     let extra = extra_n as f64 / (found_n + extra_n).max(1) as f64;
     eprintln!("agreement: {found_n} of Suricata's {theirs_n} alerts found ({:.1}%), {extra_n} more ({:.1}%)", found * 100.0, extra * 100.0);
-    assert!(found >= 0.95, "found {:.1}% of Suricata's alerts", found * 100.0);
-    assert!(extra <= 0.05, "{:.1}% alerts Suricata did not raise", extra * 100.0);
+    assert!(
+        found >= 0.95,
+        "found {:.1}% of Suricata's alerts",
+        found * 100.0
+    );
+    assert!(
+        extra <= 0.05,
+        "{:.1}% alerts Suricata did not raise",
+        extra * 100.0
+    );
     let mut unexplained = Vec::new();
     for (f, (m, e)) in &report {
         for k in m.iter().chain(e) {
@@ -157,7 +167,10 @@ fn et_open_alerts_agree_with_suricata() {
             }
         }
     }
-    assert!(unexplained.is_empty(), "differences not explained: {unexplained:#?}");
+    assert!(
+        unexplained.is_empty(),
+        "differences not explained: {unexplained:#?}"
+    );
 }
 
 fn walk(d: &Path) -> Vec<std::path::PathBuf> {

@@ -501,6 +501,17 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
     // For the fast pattern: (list, content) of each positive content.
     let mut contents: Vec<(usize, Content)> = Vec::new();
     let mut in_base64 = false;
+    // The list of the last content or pcre: byte and isdataat keywords
+    // after a content with a legacy buffer modifier belong to its list.
+    let mut last_list: Option<usize> = None;
+    macro_rules! list_here {
+        () => {
+            match last_list {
+                Some(i) if cur_buf == Buf::PktData && cur_tf.is_empty() => i,
+                _ => list_of(&mut lists, cur_buf, &cur_tf),
+            }
+        };
+    }
 
     for o in &rule.options {
         match o {
@@ -581,6 +592,7 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
                 }
             }
             Opt::Buffer(b) => {
+                last_list = None;
                 cur_buf = Buf::from_name(b)
                     .ok_or_else(|| unsupported(b, format!("unsupported keyword {b}")))?;
                 cur_tf.clear();
@@ -603,6 +615,7 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
                 };
                 let tf: &[Transform] = if c.legacy.is_some() { &[] } else { &cur_tf };
                 let i = list_of(&mut lists, buf, tf);
+                last_list = Some(i);
                 let step = content_step(c, &vars)?;
                 if !c.negated && !in_base64 {
                     contents.push((i, c.clone()));
@@ -620,12 +633,13 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
                     &cur_tf
                 };
                 let i = list_of(&mut lists, buf, tf);
+                last_list = Some(i);
                 lists[i].steps.push(Step::Pcre(pcre_step(p)?));
             }
             Opt::ByteTest(b) => {
                 let op =
                     ByteOp::parse(&b.op).ok_or_else(|| invalid("byte_test", "bad operator"))?;
-                let i = list_of(&mut lists, cur_buf, &cur_tf);
+                let i = list_here!();
                 lists[i].steps.push(Step::ByteTest {
                     read: read("byte_test", b.bytes, &b.offset, &b.opts, &vars)?,
                     op,
@@ -634,7 +648,7 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
                 });
             }
             Opt::ByteJump(b) => {
-                let i = list_of(&mut lists, cur_buf, &cur_tf);
+                let i = list_here!();
                 lists[i].steps.push(Step::ByteJump {
                     read: read("byte_jump", b.bytes, &b.offset, &b.opts, &vars)?,
                     multiplier: b.multiplier.unwrap_or(1),
@@ -652,7 +666,7 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
                     ));
                 }
                 let slot = vars.len() as u8;
-                let i = list_of(&mut lists, cur_buf, &cur_tf);
+                let i = list_here!();
                 let r = read("byte_extract", b.bytes, &Num::Lit(b.offset), &b.opts, &vars)?;
                 vars.insert(b.name.clone(), slot);
                 lists[i].steps.push(Step::ByteExtract {
@@ -681,7 +695,7 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
                 let rvalue = val("byte_math", &b.rvalue, &vars)?;
                 let n = vars.len() as u8;
                 let slot = *vars.entry(b.result.clone()).or_insert(n);
-                let i = list_of(&mut lists, cur_buf, &cur_tf);
+                let i = list_here!();
                 lists[i].steps.push(Step::ByteMath {
                     read: r,
                     op,
@@ -690,7 +704,7 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
                 });
             }
             Opt::IsDataAt(d) => {
-                let i = list_of(&mut lists, cur_buf, &cur_tf);
+                let i = list_here!();
                 lists[i].steps.push(Step::IsDataAt {
                     at: val("isdataat", &d.offset, &vars)?,
                     relative: d.relative,

@@ -11,6 +11,9 @@ use crate::addr::Vars;
 use crate::buffers::Buf;
 use crate::classify::Classifications;
 use crate::compile::{compile, CompileEnv, Compiled, HeaderCheck, Names, Point, L4, POINTS};
+
+/// Fast patterns of one inspection point, by buffer list: (pattern, nocase, rule).
+type FastByList = BTreeMap<usize, Vec<(Vec<u8>, bool, u32)>>;
 use crate::matcher::{self, Ctx};
 use crate::parse::{parse_rule, rule_texts, RuleError};
 use crate::prefilter::{self, Backend, Prefilter};
@@ -413,9 +416,8 @@ impl RuleSet {
         let mut bufs_used = [false; crate::buffers::BUF_COUNT];
         // Per point: always-list, and fast patterns per key.
         let mut always: Vec<Vec<u32>> = vec![Vec::new(); POINTS];
-        let mut fast: Vec<BTreeMap<usize, Vec<(Vec<u8>, bool, u32)>>> =
-            vec![BTreeMap::new(); POINTS];
-        let mut counts = vec![0usize; POINTS];
+        let mut fast: Vec<FastByList> = vec![BTreeMap::new(); POINTS];
+        let mut counts = [0usize; POINTS];
         let mut ip_src: Vec<(u32, u32, u32)> = Vec::new();
         let mut ip_dst: Vec<(u32, u32, u32)> = Vec::new();
         let mut ip_always = Vec::new();
@@ -862,7 +864,11 @@ fn header_ok(h: &HeaderCheck, p: &PacketInfo<'_>, inp: &Input<'_>) -> bool {
         HeaderCheck::IcmpId(n) => p.icmp.is_some_and(|i| i.2 == *n),
         HeaderCheck::IcmpSeq(n) => p.icmp.is_some_and(|i| i.3 == *n),
         HeaderCheck::IpProto(neg, n) => (p.proto == *n) != *neg,
-        HeaderCheck::Dsize(c) => c.test(p.payload.len() as u64),
+        // `dsize:!n`, as Suricata, never matches a packet without payload.
+        HeaderCheck::Dsize(c) => {
+            let n = p.payload.len() as u64;
+            c.test(n) && !(matches!(c, crate::rule::Cmp::Ne(_)) && n == 0)
+        }
         HeaderCheck::TcpMss(c) => {
             p.proto == 6 && tcp_mss(p.l4_header).is_some_and(|m| c.test(u64::from(m)))
         }

@@ -1005,7 +1005,7 @@ fn content_modifier(kw: &str, v: Option<&str>, options: &mut [Opt]) -> Result<()
             "startswith cannot be combined with offset, depth or distance",
         ));
     }
-    if let (Some(Num::Lit(d)), true) = (&c.depth, c.pattern.len() > 0) {
+    if let (Some(Num::Lit(d)), true) = (&c.depth, !c.pattern.is_empty()) {
         if *d < c.pattern.len() as i64 && !c.negated {
             return Err(RuleError::invalid(
                 Some(kw),
@@ -1016,7 +1016,7 @@ fn content_modifier(kw: &str, v: Option<&str>, options: &mut [Opt]) -> Result<()
             ));
         }
     }
-    if let (Some(Num::Lit(w)), true) = (&c.within, c.pattern.len() > 0) {
+    if let (Some(Num::Lit(w)), true) = (&c.within, !c.pattern.is_empty()) {
         if *w < c.pattern.len() as i64 && !c.negated {
             return Err(RuleError::invalid(
                 Some(kw),
@@ -1567,10 +1567,12 @@ fn parse_option(kw: &str, v: Option<&str>, options: &mut Vec<Opt>) -> Result<(),
                 return push(options, Opt::Transform(t?));
             }
             if let Some(b) = buffers::sticky(kw) {
-                if v.is_some() {
+                // Suricata 8's transactional rules name a buffer's side
+                // (`file.data: to_client`): the side is the buffer's own.
+                if v.is_some_and(|v| v != "to_client" && v != "to_server") {
                     return Err(RuleError::invalid(
                         Some(kw),
-                        "a sticky buffer takes no value",
+                        "a sticky buffer takes no value (but to_client or to_server)",
                     ));
                 }
                 return push(options, Opt::Buffer(b.to_string()));

@@ -267,6 +267,9 @@ impl Reason {
 }
 
 /// The result of decoding one captured packet.
+// The packet variant is large, and returned by value on purpose: boxing it
+// would allocate once per packet.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Decoded<'a> {
     /// A packet for flow tracking.

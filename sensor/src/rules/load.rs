@@ -59,14 +59,12 @@ fn read(p: &PathBuf) -> Result<String, LoadError> {
 pub fn load(src: &RuleSources, config: RulesConfig) -> Result<(Rules, LoadReport), LoadError> {
     let mut vars = Vars::default();
     for (k, v) in &src.vars {
-        let r = if v
+        let looks_like_ports = v
             .trim_start()
             .starts_with(|c: char| c.is_ascii_digit() || c == ':')
             && !v.contains('.')
-            && !v.contains('/')
-        {
-            vars.set_port(k, v)
-        } else if k.ends_with("_PORTS") {
+            && !v.contains('/');
+        let r = if looks_like_ports || k.ends_with("_PORTS") {
             vars.set_port(k, v)
         } else {
             vars.set_addr(k, v)

@@ -128,6 +128,10 @@ struct FlowRules {
     base: [u64; 2],
     /// Each direction's first stream bytes were looked at for a protocol.
     sniffed: [bool; 2],
+    /// HTTP: the bytes of each direction since its last complete head,
+    /// for a head the connection's end cuts short (up to
+    /// [`PENDING_HEAD`]).
+    head: [Vec<u8>; 2],
     http: Option<Box<HttpFlow>>,
     tls: Option<Box<TlsFlow>>,
 }
@@ -139,6 +143,9 @@ struct TlsFlow {
     subject: String,
     issuer: String,
 }
+
+/// Bytes of an HTTP head kept while it is incomplete.
+const PENDING_HEAD: usize = 16 * 1024;
 
 /// Counters of the rule stage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -261,6 +268,14 @@ impl Ends {
 }
 
 fn sniff(dir: usize, b: &[u8], ports: (u16, u16)) -> Option<App> {
+    if dir == 0
+        && matches!(
+            mekong_appmeta::http::detect(b),
+            mekong_appmeta::Outcome::Parsed(())
+        )
+    {
+        return Some(App::Http);
+    }
     // SMB over NetBIOS session service: 4-byte length, then \xffSMB or \xfeSMB.
     if b.len() >= 8 && b[0] == 0 && (&b[5..8] == b"SMB") && (b[4] == 0xff || b[4] == 0xfe) {
         return Some(App::Smb);
@@ -563,8 +578,8 @@ impl RuleStage {
                 &rep,
                 out,
             );
-            // Keep the request for its response (its head's buffers only).
-            m.body = Vec::new();
+            // Keep the request for its response (transactional rules
+            // read its buffers, the body too, at the response).
             if h.pending.len() >= MAX_PENDING {
                 h.pending.pop_front();
             }
@@ -702,6 +717,10 @@ impl Stage for RuleStage {
                         fr.app = sniff(dir, bytes, ports);
                     }
                 }
+                if fr.app == Some(App::Http) && fr.head[dir].len() < PENDING_HEAD {
+                    let room = PENDING_HEAD - fr.head[dir].len();
+                    fr.head[dir].extend_from_slice(&bytes[..bytes.len().min(room)]);
+                }
                 if !est || !self.rules.set.wants(Point::Stream) {
                     return;
                 }
@@ -753,8 +772,19 @@ impl Stage for RuleStage {
                 // As Suricata's HTTP parser does, the end of a head (and of
                 // a body) has the direction's raw stream inspected.
                 let stream_bytes = [f.entry.dir[0].payload_bytes, f.entry.dir[1].payload_bytes];
-                self.flush(f.slot, usize::from(dir), None, f.flow(), f.ts_ns, stream_bytes, out);
-                let Some(fr) = self.flows.get_mut(&f.slot) else { return };
+                self.flush(
+                    f.slot,
+                    usize::from(dir),
+                    None,
+                    f.flow(),
+                    f.ts_ns,
+                    stream_bytes,
+                    out,
+                );
+                let Some(fr) = self.flows.get_mut(&f.slot) else {
+                    return;
+                };
+                fr.head[usize::from(dir)] = Vec::new();
                 let h = fr.http.get_or_insert_with(Default::default);
                 let m = Msg::new(head, body);
                 if dir == 0 {
@@ -780,7 +810,15 @@ impl Stage for RuleStage {
             }
             AppEvent::HttpBodyEnd { dir } => {
                 let stream_bytes = [f.entry.dir[0].payload_bytes, f.entry.dir[1].payload_bytes];
-                self.flush(f.slot, usize::from(dir), None, f.flow(), f.ts_ns, stream_bytes, out);
+                self.flush(
+                    f.slot,
+                    usize::from(dir),
+                    None,
+                    f.flow(),
+                    f.ts_ns,
+                    stream_bytes,
+                    out,
+                );
                 self.http_inspect(f.slot, &Ends::of(f), usize::from(dir), out)
             }
             AppEvent::TlsClientHello { sni, ja3, ja4 } => {
@@ -954,6 +992,39 @@ impl Stage for RuleStage {
         let e = Ends::of_summary(s);
         for d in 0..2 {
             self.flush(slot, d, None, e.flow, e.ts_ns, e.bytes, out);
+        }
+        // A head the connection's end cut short: its start line and the
+        // headers that came are inspected (as Suricata inspects the URI of
+        // a request whose headers never end).
+        for d in 0..2 {
+            let cut = self.flows.get_mut(&slot).and_then(|fr| {
+                let h = std::mem::take(&mut fr.head[d]);
+                let line_end = h.iter().position(|&c| c == b'\n')?;
+                let first = &h[..line_end];
+                let looks = if d == 0 {
+                    first.windows(6).any(|w| w == b" HTTP/")
+                } else {
+                    first.starts_with(b"HTTP/1.")
+                };
+                if !looks || h.windows(4).any(|w| w == b"\r\n\r\n") {
+                    return None;
+                }
+                Some(h)
+            });
+            if let Some(mut h) = cut {
+                if !h.ends_with(b"\n") {
+                    h.extend_from_slice(b"\r\n");
+                }
+                h.extend_from_slice(b"\r\n");
+                if let Some(fr) = self.flows.get_mut(&slot) {
+                    let hf = fr.http.get_or_insert_with(Default::default);
+                    if d == 0 {
+                        hf.req = Some(Msg::new(&h, false));
+                    } else {
+                        hf.resp = Some(Msg::new(&h, false));
+                    }
+                }
+            }
         }
         // Messages the connection's end cut short: inspected as they are.
         let pending = self
