@@ -19,7 +19,7 @@ use mekong_sensor::flow::table::SEC;
 use mekong_sensor::flow::FlowConfig;
 use mekong_sensor::output::SinkConfig;
 use mekong_sensor::pipeline::{run, Detection, RunConfig, RunSummary};
-use mekong_sensor::rules::load::{load as load_rules, report_lines, RuleSources};
+use mekong_sensor::rules::load::{default_cache, load as load_rules, report_lines, RuleSources};
 use mekong_sensor::rules::RulesConfig;
 use mekong_sensor::stream::StreamConfig;
 use mekong_signatures::prefilter::Backend;
@@ -140,8 +140,9 @@ struct ReadArgs {
     /// Do not run the detectors or the rules (no alerts).
     #[arg(long)]
     no_detect: bool,
-    /// Rule files (Suricata syntax), loaded beside Mekong's shipped rules; repeat for several.
-    #[arg(long = "rules", value_name = "FILE")]
+    /// A rule file (Suricata syntax), or a directory of `*.rules` files, loaded beside
+    /// Mekong's shipped rules; repeat for several.
+    #[arg(long = "rules", value_name = "FILE|DIR")]
     rules: Vec<PathBuf>,
     /// Do not load Mekong's shipped rules (signatures/rules/mekong.rules).
     #[arg(long)]
@@ -161,6 +162,13 @@ struct ReadArgs {
     /// The rules' multi-pattern prefilter: hyperscan or aho-corasick [default: hyperscan when built in].
     #[arg(long, value_name = "NAME")]
     prefilter: Option<String>,
+    /// Keep compiled prefilters here between runs, named by the hash of their patterns
+    /// [default: $XDG_CACHE_HOME/mekong/rules, else ~/.cache/mekong/rules].
+    #[arg(long, value_name = "DIR")]
+    rule_cache: Option<PathBuf>,
+    /// Compile the prefilters at every run (no cache).
+    #[arg(long, conflicts_with = "rule_cache")]
+    no_rule_cache: bool,
     /// Do not print the progress line.
     #[arg(long)]
     quiet: bool,
@@ -262,6 +270,11 @@ fn config(a: &ReadArgs) -> Result<RunConfig> {
                         anyhow::anyhow!("--prefilter {n:?}: hyperscan or aho-corasick")
                     })?),
                 },
+                cache: if a.no_rule_cache {
+                    None
+                } else {
+                    a.rule_cache.clone().or_else(default_cache)
+                },
             };
             if src.backend == Some(Backend::Hyperscan) && Backend::best() != Backend::Hyperscan {
                 bail!("--prefilter hyperscan: this build has no Hyperscan");
@@ -353,6 +366,7 @@ fn check_rules(
         classification,
         threshold: None,
         backend: None,
+        cache: None,
     };
     let (_, report) = load_rules(&src, RulesConfig::default())?;
     for l in report_lines(&report, all) {

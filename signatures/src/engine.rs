@@ -13,7 +13,102 @@ use crate::classify::Classifications;
 use crate::compile::{compile, CompileEnv, Compiled, HeaderCheck, Names, Point, L4, POINTS};
 
 /// Fast patterns of one inspection point, by buffer list: (pattern, nocase, rule).
-type FastByList = BTreeMap<usize, Vec<(Vec<u8>, bool, u32)>>;
+type FastByList = BTreeMap<(usize, u8), Vec<(Vec<u8>, bool, u32)>>;
+
+/// The flag of a prefilter group of rules with a bounded `dsize`.
+const BOUNDED: u8 = 0x80;
+
+/// The prefilter group of an inspection: rules are grouped by direction at
+/// packets and streams, and by layer-4 protocol at packets, so that one
+/// scan meets only the patterns of rules that could match (as Suricata
+/// groups its rules by protocol and direction).
+fn group_of(p: Point, to_server: bool, proto: u8) -> u8 {
+    let dir = u8::from(!to_server);
+    match p {
+        Point::Packet | Point::PacketNoStream => {
+            let l4 = match proto {
+                6 => 0,
+                17 => 1,
+                _ => 2,
+            };
+            dir * 3 + l4
+        }
+        Point::Stream => dir,
+        _ => 0,
+    }
+}
+
+/// Builds prefilters on every core, in the order of `jobs`; a Hyperscan
+/// database that does not compile falls back to aho-corasick.
+fn build_prefilters(
+    jobs: &[(usize, (usize, u8), Items)],
+    backend: Backend,
+    cache: Option<&std::path::Path>,
+) -> Vec<Result<Prefilter, String>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].2.len()));
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<Option<Result<Prefilter, String>>>> =
+        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(jobs.len().max(1));
+    std::thread::scope(|sc| {
+        for _ in 0..threads {
+            sc.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&j) = order.get(i) else { break };
+                let items = &jobs[j].2;
+                let pf = Prefilter::build_cached(items, backend, cache)
+                    .or_else(|_| Prefilter::build(items, Backend::AhoCorasick));
+                if let Ok(mut o) = out.lock() {
+                    o[j] = Some(pf);
+                }
+            });
+        }
+    });
+    out.into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("not built".into())))
+        .collect()
+}
+
+/// The payload lengths a rule can match (its `dsize`).
+fn dsize_bounds(r: &Compiled) -> (u64, u64) {
+    r.header
+        .iter()
+        .filter_map(|h| match h {
+            HeaderCheck::Dsize(c) => Some(c.bounds()),
+            _ => None,
+        })
+        .fold((0, u64::MAX), |(lo, hi), (a, b)| (lo.max(a), hi.min(b)))
+}
+
+/// The prefilter groups a rule belongs to at a point.
+fn groups_of(p: Point, r: &Compiled) -> Vec<u8> {
+    let dirs: &[bool] = match r.flow.to_server {
+        Some(true) => &[true],
+        Some(false) => &[false],
+        None => &[true, false],
+    };
+    let protos: &[u8] = match r.l4 {
+        L4::Tcp => &[6],
+        L4::Udp => &[17],
+        L4::Icmp => &[1],
+        L4::Any => &[6, 17, 1],
+    };
+    let mut v: Vec<u8> = dirs
+        .iter()
+        .flat_map(|&d| protos.iter().map(move |&pr| group_of(p, d, pr)))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
 use crate::matcher::{self, Ctx};
 use crate::parse::{parse_rule, rule_texts, RuleError};
 use crate::prefilter::{self, Backend, Prefilter};
@@ -30,6 +125,9 @@ pub struct RuleSetOptions {
     pub classes: Classifications,
     /// Prefilter back end.
     pub backend: Backend,
+    /// A directory where compiled Hyperscan databases are kept between
+    /// runs (see [`Prefilter::build_cached`]); none: always compiled.
+    pub cache: Option<std::path::PathBuf>,
 }
 
 impl Default for RuleSetOptions {
@@ -38,6 +136,7 @@ impl Default for RuleSetOptions {
             vars: Vars::default(),
             classes: Classifications::builtin(),
             backend: Backend::best(),
+            cache: None,
         }
     }
 }
@@ -87,32 +186,66 @@ struct ListKey {
 /// One inspection point's rules.
 #[derive(Debug, Default)]
 struct PointIndex {
-    /// Rules inspected whatever the buffers hold (no fast pattern).
-    always: Vec<u32>,
-    /// Prefilters by list key.
-    prefilters: Vec<(usize, Prefilter)>,
+    /// Rules inspected whatever the buffers hold (no fast pattern), by
+    /// their header.
+    always: Preselect,
+    /// Prefilters by list key and group (see [`group_of`]).
+    prefilters: Vec<(usize, u8, Prefilter)>,
+    /// For each prefilter of the payload, the payload lengths its rules
+    /// can match (`dsize`): a packet outside is not scanned.
+    lengths: Vec<(u64, u64)>,
     /// Rules at this point.
     count: usize,
 }
 
 /// An interval index: for an address, the rules whose indexed side covers
 /// it (elementary segments, each with its rules).
-#[derive(Debug, Default)]
-struct IntervalIndex {
-    starts: Vec<u32>,
+#[derive(Debug)]
+struct IntervalIndex<T = u32> {
+    starts: Vec<T>,
     offs: Vec<u32>,
     rules: Vec<u32>,
 }
 
-impl IntervalIndex {
-    fn build(mut items: Vec<(u32, u32, u32)>) -> IntervalIndex {
-        // Events: (point, +1 start / -1 end, rule).
-        let mut ev: Vec<(u64, bool, u32)> = Vec::with_capacity(items.len() * 2);
-        for &(a, b, r) in &items {
-            ev.push((u64::from(a), true, r));
-            ev.push((u64::from(b) + 1, false, r));
+impl<T> Default for IntervalIndex<T> {
+    fn default() -> Self {
+        IntervalIndex {
+            starts: Vec::new(),
+            offs: Vec::new(),
+            rules: Vec::new(),
         }
-        items.clear();
+    }
+}
+
+/// A key of an [`IntervalIndex`]: an address or a port.
+trait Key: Copy + Ord {
+    /// The next value (none after the last).
+    fn succ(self) -> Option<Self>;
+}
+
+impl Key for u32 {
+    fn succ(self) -> Option<u32> {
+        self.checked_add(1)
+    }
+}
+
+impl Key for u128 {
+    fn succ(self) -> Option<u128> {
+        self.checked_add(1)
+    }
+}
+
+impl<T: Key> IntervalIndex<T> {
+    fn build(items: Vec<(T, T, u32)>) -> IntervalIndex<T> {
+        // Events: (point, start (true) or end (false), rule); an end at
+        // `b + 1`, none past the last value.
+        let mut ev: Vec<(T, bool, u32)> = Vec::with_capacity(items.len() * 2);
+        for &(a, b, r) in &items {
+            ev.push((a, true, r));
+            if let Some(e) = b.succ() {
+                ev.push((e, false, r));
+            }
+        }
         ev.sort_unstable_by_key(|e| (e.0, e.1));
         let mut idx = IntervalIndex::default();
         let mut active: Vec<u32> = Vec::new();
@@ -128,10 +261,7 @@ impl IntervalIndex {
                 }
                 i += 1;
             }
-            if at > u64::from(u32::MAX) {
-                break;
-            }
-            idx.starts.push(at as u32);
+            idx.starts.push(at);
             idx.offs.push(idx.rules.len() as u32);
             let mut a = active.clone();
             a.sort_unstable();
@@ -142,7 +272,7 @@ impl IntervalIndex {
         idx
     }
 
-    fn lookup(&self, x: u32) -> &[u32] {
+    fn lookup(&self, x: T) -> &[u32] {
         let i = self.starts.partition_point(|&s| s <= x);
         if i == 0 {
             return &[];
@@ -152,15 +282,165 @@ impl IntervalIndex {
     }
 }
 
-/// The index of IP-only rules.
+/// Rules pre-selected by protocol, address and port, so that a packet
+/// meets only the rules that could match its header: the rules without a
+/// fast pattern at a point (and the IP-only rules). Like Suricata's
+/// grouping by protocol and port, with address lists (block lists of
+/// thousands of hosts) in an interval index as its IP-only engine does.
 #[derive(Debug, Default)]
-struct IpOnlyIndex {
-    by_src: IntervalIndex,
-    by_dst: IntervalIndex,
-    /// Rules checked for every flow (broad on both sides, bidirectional,
-    /// or with IPv6 addresses).
-    always: Vec<u32>,
+struct Preselect {
+    /// Rules whose source set is narrow, by source address (IPv4, IPv6).
+    by_src: (IntervalIndex, IntervalIndex<u128>),
+    /// Rules whose destination set is narrow, by destination address.
+    by_dst: (IntervalIndex, IntervalIndex<u128>),
+    /// Rules with a narrow destination port set, by destination port.
+    by_dport: IntervalIndex,
+    /// Rules with a narrow source port set, by source port.
+    by_sport: IntervalIndex,
+    /// Rules of any protocol checked at every packet (broad on every
+    /// side, `<>` or `=>`).
+    any: Vec<u32>,
+    /// Such rules of TCP, UDP, ICMP: checked on that protocol only.
+    by_l4: [Vec<u32>; 3],
+    /// Rules in the index.
     count: usize,
+}
+
+/// An address side at most this big (a /8) is indexed by address.
+const NARROW_ADDRS: u64 = 1 << 24;
+/// A port set at most this big is indexed by port.
+const NARROW_PORTS: u64 = 4096;
+
+/// Address ranges (IPv4, IPv6) of rules.
+type AddrRanges = (Vec<(u32, u32, u32)>, Vec<(u128, u128, u32)>);
+
+/// Pattern items of one prefilter: (pattern, nocase, rule).
+type Items = Vec<(Vec<u8>, bool, u32)>;
+
+/// Prefilters to build: (point, (list key, group), items).
+type Jobs = Vec<(usize, (usize, u8), Items)>;
+
+/// Builds a [`Preselect`].
+#[derive(Default)]
+struct PreselectBuilder {
+    src: AddrRanges,
+    dst: AddrRanges,
+    dport: Vec<(u32, u32, u32)>,
+    sport: Vec<(u32, u32, u32)>,
+    any: Vec<u32>,
+    by_l4: [Vec<u32>; 3],
+    count: usize,
+}
+
+impl PreselectBuilder {
+    fn add(&mut self, r: &Compiled, ri: u32) {
+        self.count += 1;
+        let ports = |p: &crate::addr::PortSet| -> u64 {
+            p.ranges().iter().map(|&(a, b)| u64::from(b - a) + 1).sum()
+        };
+        if !(r.bidirectional || r.transactional) {
+            // A side is indexed when both its IPv4 and IPv6 sets are narrow.
+            let narrow = |a: &crate::addr::AddrSet| {
+                let (v4, v6) = a.size();
+                (v4 <= NARROW_ADDRS && v6 <= u128::from(NARROW_ADDRS))
+                    .then(|| u128::from(v4).saturating_add(v6))
+            };
+            let side = match (narrow(&r.src), narrow(&r.dst)) {
+                (Some(s), Some(d)) => Some(if s <= d { &r.src } else { &r.dst }),
+                (Some(_), None) => Some(&r.src),
+                (None, Some(_)) => Some(&r.dst),
+                (None, None) => None,
+            };
+            if let Some(a) = side {
+                let to = if std::ptr::eq(a, &r.src) {
+                    &mut self.src
+                } else {
+                    &mut self.dst
+                };
+                to.0.extend(a.v4.ranges().iter().map(|&(x, y)| (x, y, ri)));
+                to.1.extend(a.v6.ranges().iter().map(|&(x, y)| (x, y, ri)));
+                return;
+            }
+            let (dp, sp) = (ports(&r.dport), ports(&r.sport));
+            if dp <= NARROW_PORTS && dp <= sp {
+                self.dport
+                    .extend(r.dport.ranges().iter().map(|&(a, b)| (a, b, ri)));
+                return;
+            }
+            if sp <= NARROW_PORTS {
+                self.sport
+                    .extend(r.sport.ranges().iter().map(|&(a, b)| (a, b, ri)));
+                return;
+            }
+        }
+        match r.l4 {
+            L4::Any => self.any.push(ri),
+            L4::Tcp => self.by_l4[0].push(ri),
+            L4::Udp => self.by_l4[1].push(ri),
+            L4::Icmp => self.by_l4[2].push(ri),
+        }
+    }
+
+    fn build(self) -> Preselect {
+        Preselect {
+            by_src: (
+                IntervalIndex::build(self.src.0),
+                IntervalIndex::build(self.src.1),
+            ),
+            by_dst: (
+                IntervalIndex::build(self.dst.0),
+                IntervalIndex::build(self.dst.1),
+            ),
+            by_dport: IntervalIndex::build(self.dport),
+            by_sport: IntervalIndex::build(self.sport),
+            any: self.any,
+            by_l4: self.by_l4,
+            count: self.count,
+        }
+    }
+}
+
+impl Preselect {
+    /// Calls `f` with every rule that could match a packet of `inp`'s
+    /// addresses, ports and protocol (a rule at most once).
+    fn each(&self, inp: &Input<'_>, f: &mut dyn FnMut(u32)) {
+        if self.count == 0 {
+            return;
+        }
+        self.any.iter().for_each(|&r| f(r));
+        let l4 = match inp.proto {
+            6 => Some(0),
+            17 => Some(1),
+            1 | 58 => Some(2),
+            _ => None,
+        };
+        if let Some(l) = l4 {
+            self.by_l4[l].iter().for_each(|&r| f(r));
+        }
+        let side = |ix: &(IntervalIndex, IntervalIndex<u128>),
+                    a: IpAddr,
+                    f: &mut dyn FnMut(u32)| {
+            match a {
+                IpAddr::V4(x) => ix.0.lookup(u32::from(x)).iter().for_each(|&r| f(r)),
+                IpAddr::V6(x) => {
+                    if let Some(m) = x.to_ipv4_mapped() {
+                        ix.0.lookup(u32::from(m)).iter().for_each(|&r| f(r));
+                    }
+                    ix.1.lookup(u128::from(x)).iter().for_each(|&r| f(r));
+                }
+            }
+        };
+        side(&self.by_src, inp.src, f);
+        side(&self.by_dst, inp.dst, f);
+        self.by_dport
+            .lookup(u32::from(inp.dport))
+            .iter()
+            .for_each(|&r| f(r));
+        self.by_sport
+            .lookup(u32::from(inp.sport))
+            .iter()
+            .for_each(|&r| f(r));
+    }
 }
 
 /// Header fields of the packet inspected.
@@ -270,6 +550,19 @@ pub struct Scratch {
     cands: Vec<u32>,
     tbuf: Vec<u8>,
     ctx: Ctx,
+    /// Work done, by inspection point.
+    pub work: [Work; POINTS],
+}
+
+/// Work of the rule engine at one inspection point.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Work {
+    /// Inspections.
+    pub inspections: u64,
+    /// Bytes given to the prefilters.
+    pub scanned: u64,
+    /// Candidate rules evaluated.
+    pub candidates: u64,
 }
 
 fn cand(stamp: &mut [u32], gen: u32, cands: &mut Vec<u32>, r: u32) {
@@ -287,7 +580,7 @@ pub struct RuleSet {
     rules: Vec<Compiled>,
     keys: Vec<ListKey>,
     points: Vec<PointIndex>,
-    ip_only: IpOnlyIndex,
+    ip_only: Preselect,
     /// flowbits and xbits names.
     pub bits: Names,
     /// flowint names.
@@ -395,12 +688,18 @@ impl RuleSet {
         report.loaded = compiled.len();
         report.compile_s = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
-        let set = RuleSet::build(compiled, bits, ints, opts.backend);
+        let set = RuleSet::build(compiled, bits, ints, opts.backend, opts.cache.as_deref());
         report.prefilter_s = t1.elapsed().as_secs_f64();
         (set, report)
     }
 
-    fn build(mut rules: Vec<Compiled>, bits: Names, ints: Names, backend: Backend) -> RuleSet {
+    fn build(
+        mut rules: Vec<Compiled>,
+        bits: Names,
+        ints: Names,
+        backend: Backend,
+        cache: Option<&std::path::Path>,
+    ) -> RuleSet {
         rules.sort_by_key(order_key);
         let mut keys: Vec<ListKey> = Vec::new();
         let mut key_of = |buf: Buf, tf: &[Transform]| -> usize {
@@ -415,13 +714,11 @@ impl RuleSet {
         };
         let mut bufs_used = [false; crate::buffers::BUF_COUNT];
         // Per point: always-list, and fast patterns per key.
-        let mut always: Vec<Vec<u32>> = vec![Vec::new(); POINTS];
+        let mut always: Vec<PreselectBuilder> =
+            (0..POINTS).map(|_| PreselectBuilder::default()).collect();
         let mut fast: Vec<FastByList> = vec![BTreeMap::new(); POINTS];
         let mut counts = [0usize; POINTS];
-        let mut ip_src: Vec<(u32, u32, u32)> = Vec::new();
-        let mut ip_dst: Vec<(u32, u32, u32)> = Vec::new();
-        let mut ip_always = Vec::new();
-        let mut ip_count = 0;
+        let mut ip_only = PreselectBuilder::default();
         for (i, r) in rules.iter().enumerate() {
             let ri = i as u32;
             for l in &r.lists {
@@ -429,21 +726,7 @@ impl RuleSet {
             }
             for &p in &r.points {
                 if p == Point::IpOnly {
-                    ip_count += 1;
-                    let (s4, _) = r.src.size();
-                    let (d4, _) = r.dst.size();
-                    let has_v6 = !r.src.v6.is_empty() && !r.src.v6.is_all()
-                        || !r.dst.v6.is_empty() && !r.dst.v6.is_all();
-                    let broad = 1u64 << 31;
-                    if r.bidirectional || has_v6 || (s4 > broad && d4 > broad) {
-                        ip_always.push(ri);
-                    } else if s4 <= d4 {
-                        ip_src.extend(r.src.v4.ranges().iter().map(|&(a, b)| (a, b, ri)));
-                        // IPv6 traffic to an IPv4-indexed rule can only
-                        // match if its source set has IPv6 (checked above).
-                    } else {
-                        ip_dst.extend(r.dst.v4.ranges().iter().map(|&(a, b)| (a, b, ri)));
-                    }
+                    ip_only.add(r, ri);
                     continue;
                 }
                 counts[p.idx()] += 1;
@@ -451,39 +734,69 @@ impl RuleSet {
                     Some(f) => {
                         let l = &r.lists[f.list];
                         let k = key_of(l.buf, &l.transforms);
-                        fast[p.idx()]
-                            .entry(k)
-                            .or_default()
-                            .push((f.pattern.clone(), f.nocase, ri));
+                        // Rules of bounded payload length apart, so that
+                        // a long packet skips their patterns.
+                        let bounded = if dsize_bounds(r).1 < u64::MAX {
+                            BOUNDED
+                        } else {
+                            0
+                        };
+                        for g in groups_of(p, r) {
+                            fast[p.idx()].entry((k, g | bounded)).or_default().push((
+                                f.pattern.clone(),
+                                f.nocase,
+                                ri,
+                            ));
+                        }
                     }
-                    None => always[p.idx()].push(ri),
+                    None => always[p.idx()].add(r, ri),
                 }
             }
         }
+        // Every prefilter, built on every core (the largest first).
+        let mut jobs: Jobs = Vec::new();
+        for (p, f) in fast.iter_mut().enumerate() {
+            jobs.extend(std::mem::take(f).into_iter().map(|(k, v)| (p, k, v)));
+        }
+        let built = build_prefilters(&jobs, backend, cache);
+        let mut built = jobs.into_iter().zip(built).peekable();
         let mut points = Vec::with_capacity(POINTS);
-        for p in 0..POINTS {
+        let mut slots = 0;
+        for (p, mut always) in always.into_iter().enumerate() {
             let mut pfs = Vec::new();
-            for (k, items) in std::mem::take(&mut fast[p]) {
-                let pf = Prefilter::build(&items, backend)
-                    .or_else(|_| Prefilter::build(&items, Backend::AhoCorasick));
+            let mut lengths = Vec::new();
+            while let Some(((_, (k, g), items), pf)) = built.next_if(|((q, _, _), _)| *q == p) {
+                let payload = keys[k].buf == Buf::PktData && keys[k].transforms.is_empty();
+                let len = items.iter().fold((u64::MAX, 0), |(lo, hi), (_, _, r)| {
+                    let (a, b) = if payload {
+                        dsize_bounds(&rules[*r as usize])
+                    } else {
+                        (0, u64::MAX)
+                    };
+                    (lo.min(a), hi.max(b))
+                });
                 match pf {
-                    Ok(pf) => pfs.push((k, pf)),
-                    Err(_) => always[p].extend(items.iter().map(|(_, _, r)| *r)),
+                    Ok(mut pf) => {
+                        pf.set_slot(slots);
+                        slots += 1;
+                        pfs.push((k, g, pf));
+                        lengths.push(len);
+                    }
+                    Err(_) => {
+                        for (_, _, r) in &items {
+                            always.add(&rules[*r as usize], *r);
+                        }
+                    }
                 }
             }
-            always[p].sort_unstable();
             points.push(PointIndex {
-                always: std::mem::take(&mut always[p]),
+                always: always.build(),
                 prefilters: pfs,
+                lengths,
                 count: counts[p],
             });
         }
-        let ip_only = IpOnlyIndex {
-            by_src: IntervalIndex::build(ip_src),
-            by_dst: IntervalIndex::build(ip_dst),
-            always: ip_always,
-            count: ip_count,
-        };
+        let ip_only = ip_only.build();
         RuleSet {
             rules,
             keys,
@@ -538,7 +851,7 @@ impl RuleSet {
     pub fn prefilter_patterns(&self) -> usize {
         self.points
             .iter()
-            .flat_map(|p| p.prefilters.iter().map(|(_, pf)| pf.patterns()))
+            .flat_map(|p| p.prefilters.iter().map(|(_, _, pf)| pf.patterns()))
             .sum()
     }
 
@@ -568,49 +881,53 @@ impl RuleSet {
         s.cands.clear();
         let gen = s.gen;
         if inp.point == Point::IpOnly {
-            let ipo = &self.ip_only;
-            let mut add = |r: u32| cand(&mut s.stamp, gen, &mut s.cands, r);
-            for &r in &ipo.always {
-                add(r);
-            }
-            if let (IpAddr::V4(a), IpAddr::V4(b)) = (inp.src, inp.dst) {
-                for &r in ipo.by_src.lookup(u32::from(a)) {
-                    add(r);
-                }
-                for &r in ipo.by_dst.lookup(u32::from(b)) {
-                    add(r);
-                }
-            }
+            self.ip_only
+                .each(inp, &mut |r| cand(&mut s.stamp, gen, &mut s.cands, r));
         } else {
             let pi = &self.points[inp.point.idx()];
             if pi.count == 0 {
                 return;
             }
-            for &r in &pi.always {
-                cand(&mut s.stamp, gen, &mut s.cands, r);
-            }
+            pi.always
+                .each(inp, &mut |r| cand(&mut s.stamp, gen, &mut s.cands, r));
             let Scratch {
                 pf,
                 stamp,
                 cands,
                 tbuf,
+                work,
                 ..
             } = s;
-            for (k, p) in &pi.prefilters {
+            let work = &mut work[inp.point.idx()];
+            let g = group_of(inp.point, inp.to_server, inp.proto);
+            for ((k, _, p), &(lo, hi)) in pi
+                .prefilters
+                .iter()
+                .zip(&pi.lengths)
+                .filter(|x| x.0 .1 & !BOUNDED == g)
+            {
                 let key = &self.keys[*k];
+                let bounded = key.buf == Buf::PktData && key.transforms.is_empty();
                 bufs.each(key.buf, &mut |v| {
+                    if bounded && !(lo..=hi).contains(&(v.len() as u64)) {
+                        return false;
+                    }
                     let data: &[u8] = if key.transforms.is_empty() {
                         v
                     } else {
                         crate::transform::apply(&key.transforms, v, tbuf);
                         tbuf
                     };
+                    work.scanned += data.len() as u64;
                     p.scan(data, pf, &mut |r| cand(stamp, gen, cands, r));
                     false
                 });
             }
         }
         s.cands.sort_unstable();
+        let w = &mut s.work[inp.point.idx()];
+        w.inspections += 1;
+        w.candidates += s.cands.len() as u64;
         let cands = std::mem::take(&mut s.cands);
         for &ri in &cands {
             let r = &self.rules[ri as usize];

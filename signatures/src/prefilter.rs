@@ -70,6 +70,9 @@ enum Engine {
 pub struct Prefilter {
     pats: Vec<Pat>,
     engine: Engine,
+    /// Its place among the prefilters of a rule set (where a thread keeps
+    /// its Hyperscan scratch space for it).
+    slot: usize,
 }
 
 impl fmt::Debug for Prefilter {
@@ -86,8 +89,10 @@ pub struct Scratch {
     stamp: Vec<u32>,
     gen: u32,
     hits: Vec<u32>,
+    /// Hyperscan scratch space, one per database (by its slot), with the
+    /// address of the database it was made for.
     #[cfg(feature = "hyperscan")]
-    hs: Option<hyperscan::Scratch>,
+    hs: Vec<Option<(usize, hyperscan::Scratch)>>,
 }
 
 impl fmt::Debug for Scratch {
@@ -133,9 +138,37 @@ fn hs_literal(b: &[u8]) -> String {
     s
 }
 
+/// The name of a cached database: the SHA-256 of the Hyperscan version
+/// and each pattern (its bytes and case flag, in id order).
+#[cfg(feature = "hyperscan")]
+fn cache_key(pats: &[Pat]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"mekong-prefilter-1\0");
+    h.update(hyperscan::version_str().to_bytes());
+    for p in pats {
+        h.update((p.bytes.len() as u64).to_le_bytes());
+        h.update(&p.bytes);
+        h.update([u8::from(p.nocase)]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Prefilter {
     /// Builds a prefilter of `(pattern, nocase, rule)` triples.
     pub fn build(items: &[(Vec<u8>, bool, u32)], backend: Backend) -> Result<Prefilter, String> {
+        Prefilter::build_cached(items, backend, None)
+    }
+
+    /// Builds a prefilter, a Hyperscan database read from `cache` when it
+    /// holds one compiled from the same patterns (and written there when
+    /// not): the file is named by the SHA-256 of the Hyperscan version and
+    /// the patterns, so a changed rule file can never meet a stale one.
+    pub fn build_cached(
+        items: &[(Vec<u8>, bool, u32)],
+        backend: Backend,
+        cache: Option<&std::path::Path>,
+    ) -> Result<Prefilter, String> {
         let mut pats: Vec<Pat> = Vec::new();
         let mut index: std::collections::HashMap<(Vec<u8>, bool), usize> = Default::default();
         for (p, nocase, rule) in items {
@@ -193,8 +226,28 @@ impl Prefilter {
                         pat.id = Some(i);
                         ps.push(pat);
                     }
-                    let patterns: Patterns = ps.into_iter().collect();
-                    let db: BlockDatabase = patterns.build().map_err(|e| e.to_string())?;
+                    let file = cache.map(|d| d.join(format!("{}.hsdb", cache_key(&pats))));
+                    let cached: Option<BlockDatabase> = file
+                        .as_ref()
+                        .and_then(|f| std::fs::read(f).ok())
+                        .and_then(|b| hyperscan::SerializedDatabase::deserialize(&b).ok());
+                    let db = match cached {
+                        Some(db) => db,
+                        None => {
+                            let patterns: Patterns = ps.into_iter().collect();
+                            let db: BlockDatabase = patterns.build().map_err(|e| e.to_string())?;
+                            if let (Some(f), Ok(bytes)) = (&file, db.serialize()) {
+                                // A cache that cannot be written only costs
+                                // the next run its compile time.
+                                let tmp = f.with_extension(format!("tmp{}", std::process::id()));
+                                let _ = std::fs::create_dir_all(f.parent().unwrap_or(f))
+                                    .and_then(|_| std::fs::write(&tmp, &*bytes))
+                                    .and_then(|_| std::fs::rename(&tmp, f));
+                                let _ = std::fs::remove_file(&tmp);
+                            }
+                            db
+                        }
+                    };
                     Engine::Hs(db)
                 }
                 #[cfg(not(feature = "hyperscan"))]
@@ -203,7 +256,17 @@ impl Prefilter {
                 }
             }
         };
-        Ok(Prefilter { pats, engine })
+        Ok(Prefilter {
+            pats,
+            engine,
+            slot: 0,
+        })
+    }
+
+    /// Sets its place among the prefilters of a rule set (distinct places
+    /// keep a scratch space each; see [`Scratch`]).
+    pub fn set_slot(&mut self, slot: usize) {
+        self.slot = slot;
     }
 
     /// Distinct patterns.
@@ -226,19 +289,26 @@ impl Prefilter {
             #[cfg(feature = "hyperscan")]
             Engine::Hs(db) => {
                 use hyperscan::prelude::*;
-                if scratch.hs.is_none() {
-                    scratch.hs = db.alloc_scratch().ok();
-                } else if let Some(s) = scratch.hs.as_mut() {
-                    // One scratch serves every database of the thread once
-                    // grown to the largest (a no-op when big enough).
-                    let _ = db.realloc_scratch(s);
+                // Each database has its own scratch space, made at its
+                // first scan by this thread (not per call: making or
+                // checking one costs more than a short scan).
+                let at = std::ptr::from_ref(db) as usize;
+                if scratch.hs.len() <= self.slot {
+                    scratch.hs.resize_with(self.slot + 1, || None);
                 }
-                if let Some(s) = scratch.hs.take() {
+                let fresh = match &scratch.hs[self.slot] {
+                    Some((a, _)) => *a != at,
+                    None => true,
+                };
+                if fresh {
+                    scratch.hs[self.slot] = db.alloc_scratch().ok().map(|s| (at, s));
+                }
+                if let Some((a, s)) = scratch.hs[self.slot].take() {
                     let _ = db.scan(data, &s, |id: u32, _from, _to, _flags| {
                         scratch.hit(id);
                         Matching::Continue
                     });
-                    scratch.hs = Some(s);
+                    scratch.hs[self.slot] = Some((a, s));
                 }
             }
         }

@@ -129,6 +129,20 @@ pub enum Cmp {
 }
 
 impl Cmp {
+    /// The smallest and largest values that can satisfy it.
+    pub fn bounds(self) -> (u64, u64) {
+        match self {
+            Cmp::Eq(n) => (n, n),
+            Cmp::Ne(_) => (0, u64::MAX),
+            Cmp::Lt(n) => (0, n.saturating_sub(1)),
+            Cmp::Le(n) => (0, n),
+            Cmp::Gt(n) => (n.saturating_add(1), u64::MAX),
+            Cmp::Ge(n) => (n, u64::MAX),
+            Cmp::Between(a, b) => (a.saturating_add(1), b.saturating_sub(1)),
+            Cmp::Range(a, b) => (a, b),
+        }
+    }
+
     /// Does `v` satisfy it?
     pub fn test(self, v: u64) -> bool {
         match self {

@@ -28,6 +28,24 @@ pub struct RuleSources {
     pub threshold: Option<PathBuf>,
     /// The prefilter (default: the fastest built in).
     pub backend: Option<Backend>,
+    /// Where compiled prefilters are kept between runs (none: compiled
+    /// every time); see [`default_cache`].
+    pub cache: Option<PathBuf>,
+}
+
+/// The default place of the compiled-prefilter cache:
+/// `$XDG_CACHE_HOME/mekong/rules`, else `$HOME/.cache/mekong/rules`; none
+/// without either.
+pub fn default_cache() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })?;
+    Some(base.join("mekong").join("rules"))
 }
 
 /// What went wrong loading rules (not a bad rule: those are skipped and
@@ -53,6 +71,39 @@ fn read(p: &PathBuf) -> Result<String, LoadError> {
         source,
     })?;
     Ok(String::from_utf8_lossy(&b).into_owned())
+}
+
+/// The rule files named: a file as given, a directory as every `*.rules`
+/// file in it, in name order (like Suricata's `rule-files` list).
+pub fn rule_files(named: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+    let mut v = Vec::new();
+    for p in named {
+        if p.is_dir() {
+            let io = |source| LoadError::Io {
+                path: p.clone(),
+                source,
+            };
+            let mut inside = Vec::new();
+            for e in std::fs::read_dir(p).map_err(io)? {
+                let e = e.map_err(io)?;
+                let f = e.path();
+                if f.extension().is_some_and(|x| x == "rules") && f.is_file() {
+                    inside.push(f);
+                }
+            }
+            if inside.is_empty() {
+                return Err(LoadError::Config(format!(
+                    "{}: a directory with no *.rules file",
+                    p.display()
+                )));
+            }
+            inside.sort();
+            v.extend(inside);
+        } else {
+            v.push(p.clone());
+        }
+    }
+    Ok(v)
 }
 
 /// Loads the rules.
@@ -90,13 +141,14 @@ pub fn load(src: &RuleSources, config: RulesConfig) -> Result<(Rules, LoadReport
             BUILTIN_RULES.to_string(),
         ));
     }
-    for f in &src.files {
-        sources.push((f.display().to_string(), read(f)?));
+    for f in rule_files(&src.files)? {
+        sources.push((f.display().to_string(), read(&f)?));
     }
     let opts = RuleSetOptions {
         vars,
         classes,
         backend: src.backend.unwrap_or_else(Backend::best),
+        cache: src.cache.clone(),
     };
     let (set, report) = RuleSet::from_sources(&sources, &opts);
     Ok((Rules::new(set, thresholds, config), report))
@@ -129,6 +181,20 @@ pub fn report_lines(r: &LoadReport, all: bool) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_names_its_rule_files_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        for n in ["b.rules", "a.rules", "notes.txt"] {
+            std::fs::write(d.path().join(n), "").unwrap();
+        }
+        let one = d.path().join("b.rules");
+        let got = rule_files(&[d.path().to_path_buf(), one.clone()]).unwrap();
+        assert_eq!(got, vec![d.path().join("a.rules"), one.clone(), one]);
+        let empty = tempfile::tempdir().unwrap();
+        let e = rule_files(&[empty.path().to_path_buf()]).unwrap_err();
+        assert!(e.to_string().contains("no *.rules"), "{e}");
+    }
 
     #[test]
     fn the_shipped_rules_all_load() {

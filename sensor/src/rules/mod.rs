@@ -22,6 +22,9 @@
 pub mod http;
 pub mod load;
 
+/// Emptied stream buffers kept for reuse.
+const POOL: usize = 256;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -168,6 +171,8 @@ pub struct RuleStage {
     held: usize,
     /// DNS messages raised by the current packet: (response, name).
     dns: Vec<(bool, String)>,
+    /// Emptied stream buffers, kept for the next flows (at most [`POOL`]).
+    pool: Vec<Vec<u8>>,
     /// Counters.
     pub stats: RulesStats,
 }
@@ -398,6 +403,7 @@ impl RuleStage {
             hits: Vec::new(),
             held: 0,
             dns: Vec::new(),
+            pool: Vec::new(),
             stats: RulesStats::default(),
         }
     }
@@ -485,7 +491,6 @@ impl RuleStage {
             return;
         }
         let mut msg = std::mem::take(&mut fr.msg[dir]);
-        let rest = msg.split_off(n);
         fr.base[dir] += n as u64;
         self.held = self.held.saturating_sub(n);
         let (src, sport, dst, dport) = if dir == 0 {
@@ -520,7 +525,7 @@ impl RuleStage {
             _p: Default::default(),
         };
         let bufs = PayloadBuffers {
-            payload: &msg,
+            payload: &msg[..n],
             pkt: None,
         };
         Self::run(
@@ -535,7 +540,16 @@ impl RuleStage {
             &rep,
             out,
         );
-        fr.msg[dir] = rest;
+        // What is left moves to the front; an empty buffer goes back to
+        // the pool (no allocation per inspection).
+        msg.drain(..n);
+        if msg.is_empty() {
+            if self.pool.len() < POOL && msg.capacity() <= 2 * self.rules.config.stream_window {
+                self.pool.push(msg);
+            }
+        } else if let Some(fr) = self.flows.get_mut(&slot) {
+            fr.msg[dir] = msg;
+        }
     }
 
     /// Inspects one HTTP message side (the request at its end, or the
@@ -738,6 +752,11 @@ impl Stage for RuleStage {
                 let Some(fr) = self.flows.get_mut(&f.slot) else {
                     return;
                 };
+                if fr.msg[dir].capacity() == 0 {
+                    if let Some(b) = self.pool.pop() {
+                        fr.msg[dir] = b;
+                    }
+                }
                 fr.msg[dir].extend_from_slice(bytes);
                 self.held += bytes.len();
                 let full = fr.msg[dir].len() >= self.rules.config.stream_window;
@@ -1053,6 +1072,15 @@ impl Stage for RuleStage {
     fn on_forget(&mut self, slot: u32) {
         if let Some(fr) = self.flows.remove(&slot) {
             self.held = self.held.saturating_sub(fr.msg[0].len() + fr.msg[1].len());
+            for mut b in fr.msg {
+                if b.capacity() > 0
+                    && self.pool.len() < POOL
+                    && b.capacity() <= 2 * self.rules.config.stream_window
+                {
+                    b.clear();
+                    self.pool.push(b);
+                }
+            }
         }
     }
 }
