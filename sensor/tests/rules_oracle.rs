@@ -36,6 +36,11 @@ const EXPLAINED: &[(&str, u64, &str)] = &[
         2016758,
         "extra: the same request (X-Mining-Extensions header)",
     ),
+    (
+        "mining/cgminer.g0.pcapng",
+        2017873,
+        "missed: stratum on port 25, no protocol recognised, so Mekong inspects the acknowledged bytes in 2,560-byte chunks; the chunk begins with another JSON message and the rule's `depth:120` ends before the notification; Suricata, having tried SMTP on port 25, inspected each message apart",
+    ),
 ];
 
 fn key(v: &Value) -> Option<Key> {

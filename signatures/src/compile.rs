@@ -804,7 +804,8 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
     });
 
     // Sides of the transaction the buffers need.
-    let mut need0 = false;
+    // `urilen` is of the request, like the URI buffers.
+    let mut need0 = urilen.is_some();
     let mut need1 = false;
     for l in &lists {
         match l.buf.side() {

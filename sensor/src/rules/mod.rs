@@ -54,6 +54,13 @@ pub struct RulesConfig {
     /// Stream bytes held across all flows of a worker; beyond, messages
     /// are inspected at once instead of waiting for the other side.
     pub stream_budget: usize,
+    /// Acknowledged bytes of one direction inspected together at least
+    /// when no application protocol is recognised (like Suricata's
+    /// `stream.reassembly.toserver-chunk-size`): a match cut across
+    /// segments is found; a gap or the flow's end inspects what waits
+    /// whatever its size. A recognised protocol's bytes are inspected as
+    /// acknowledged, as Suricata's parsers trigger its raw stream.
+    pub stream_chunk: usize,
 }
 
 impl Default for RulesConfig {
@@ -61,6 +68,7 @@ impl Default for RulesConfig {
         RulesConfig {
             stream_window: 64 * 1024,
             stream_budget: 32 << 20,
+            stream_chunk: 2560,
         }
     }
 }
@@ -914,7 +922,15 @@ impl Stage for RuleStage {
                     let acked = t.ack.wrapping_sub(start);
                     if acked < 1 << 31 {
                         let n = u64::from(acked).saturating_sub(fr.base[other]);
-                        if n > 0 {
+                        // A recognised protocol's messages are inspected
+                        // as acknowledged (Suricata's parsers trigger the
+                        // raw stream at each); others in chunks.
+                        let chunk = if fr.app.is_some() {
+                            1
+                        } else {
+                            self.rules.config.stream_chunk as u64
+                        };
+                        if n >= chunk {
                             let stream_bytes =
                                 [f.entry.dir[0].payload_bytes, f.entry.dir[1].payload_bytes];
                             self.flush(
