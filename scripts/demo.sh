@@ -23,7 +23,7 @@ echo
 echo "What Mekong detected ($out/alerts, the start alert of each incident):"
 .venv/bin/python3 scripts/demo_report.py "$out" alerts
 echo
-echo "The alerts scored against the ground truth (web exploits, T1190, are for Suricata-syntax rules):"
+echo "The alerts scored against the ground truth (web exploits, T1190, by Mekong's shipped Suricata-syntax rules):"
 cat "$out"/alerts/*/*/*/_eve-*.json > "$out/eve.json"
 ./target/release/mekong-datasets score --labels "$out/demo.labels.csv" --alerts "$out/eve.json" | sed -n '1,/^$/p'
 echo
