@@ -5,6 +5,7 @@
 //! (`tcpdump -r FILE -w /dev/null`) and the page-cache floor (`cat FILE`).
 //! Each measurement is the median of several runs.
 #![deny(missing_docs)]
+#![recursion_limit = "256"]
 
 pub mod heap;
 
@@ -25,6 +26,10 @@ use mekong_sensor::engine::Engine;
 use mekong_sensor::flow::{EndReason, FlowConfig};
 use mekong_sensor::output::SinkConfig;
 use mekong_sensor::pipeline::{run, Detection, RunConfig, RunSummary, Stages};
+use mekong_sensor::rules::load::{load, RuleSources};
+use mekong_sensor::rules::{Rules, RulesConfig};
+use mekong_signatures::engine::LoadReport;
+use mekong_signatures::prefilter::Backend;
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -80,6 +85,135 @@ fn ensure_capture(path: &Path, opts: &Options) -> Result<()> {
 
 fn sense(pcap: &Path, out: &Path, workers: usize, max_flows: usize) -> Result<RunSummary> {
     sense_with(pcap, out, workers, max_flows, true, true)
+}
+
+/// Where the rules of the benchmark come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RuleLoad {
+    /// Mekong's shipped rules (the sensor's default).
+    Shipped,
+    /// ET Open (the shipped rules too, as `--rules` adds to them).
+    EtOpen(Backend),
+    /// Generated content rules, alone.
+    Generated,
+}
+
+/// ET Open's rule files: `MEKONG_ET_OPEN` or `../shared/rules/et-open`.
+fn et_open_dir() -> PathBuf {
+    std::env::var_os("MEKONG_ET_OPEN").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/rules/et-open"),
+        PathBuf::from,
+    )
+}
+
+/// `n` content rules of every kind of inspection, from a fixed seed: raw
+/// stream and packet contents, URIs, user agents, DNS names, SNIs, with
+/// relative second contents and some pcre.
+pub fn generated_rules(n: usize) -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut word = |len: usize| -> String {
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from(b'a' + (x % 26) as u8)
+            })
+            .collect()
+    };
+    let mut s = String::new();
+    for i in 0..n {
+        let (a, b) = (word(6 + i % 5), word(4));
+        let sid = 8_000_000 + i;
+        let body = match i % 6 {
+            0 => format!("flow:established,to_server; content:\"{a}\"; content:\"{b}\"; distance:0; within:40;"),
+            1 => format!("flow:established,to_client; content:\"{a}\"; nocase;"),
+            2 => format!("flow:established,to_server; http.uri; content:\"/{a}\"; pcre:\"/\\/{a}[0-9]+/\";"),
+            3 => format!("flow:established,to_server; http.user_agent; content:\"{a}\"; startswith;"),
+            4 => format!("dns.query; content:\"{a}.\"; nocase;"),
+            _ => format!("tls.sni; content:\".{a}\"; endswith;"),
+        };
+        let proto = match i % 6 {
+            0 | 1 => "tcp",
+            2 | 3 => "http",
+            4 => "dns",
+            _ => "tls",
+        };
+        s.push_str(&format!(
+            "alert {proto} any any -> any any (msg:\"generated {i}\"; {body} classtype:misc-activity; sid:{sid}; rev:1;)\n"
+        ));
+    }
+    s
+}
+
+/// Loads rules; the load's seconds and its report.
+fn load_rules(which: RuleLoad, cache: Option<&Path>) -> Result<(Rules, f64, LoadReport)> {
+    let t = Instant::now();
+    let gen_file;
+    let src = match which {
+        RuleLoad::Shipped => RuleSources {
+            builtin: true,
+            ..RuleSources::default()
+        },
+        RuleLoad::EtOpen(b) => RuleSources {
+            builtin: true,
+            files: vec![et_open_dir()],
+            backend: Some(b),
+            cache: cache.map(Path::to_path_buf),
+            ..RuleSources::default()
+        },
+        RuleLoad::Generated => {
+            gen_file =
+                std::env::temp_dir().join(format!("mekong-bench-{}.rules", std::process::id()));
+            std::fs::write(&gen_file, generated_rules(5000))?;
+            RuleSources {
+                builtin: false,
+                files: vec![gen_file.clone()],
+                cache: cache.map(Path::to_path_buf),
+                ..RuleSources::default()
+            }
+        }
+    };
+    let (rules, rep) = load(&src, RulesConfig::default()).with_context(|| {
+        format!(
+            "loading rules ({which:?}; ET Open from {})",
+            et_open_dir().display()
+        )
+    })?;
+    if let RuleLoad::Generated = which {
+        let _ = std::fs::remove_file(
+            std::env::temp_dir().join(format!("mekong-bench-{}.rules", std::process::id())),
+        );
+    }
+    Ok((rules, t.elapsed().as_secs_f64(), rep))
+}
+
+/// A run with the detectors and `rules`, loaded first (and timed with the run).
+fn sense_rules(
+    pcap: &Path,
+    out: &Path,
+    which: RuleLoad,
+    cache: Option<&Path>,
+) -> Result<(RunSummary, f64)> {
+    let _ = std::fs::remove_dir_all(out);
+    let t = Instant::now();
+    let (rules, _, _) = load_rules(which, cache)?;
+    let det = Detection {
+        rules: Some(Arc::new(rules)),
+        ..Detection::default()
+    };
+    let cfg = RunConfig {
+        inputs: vec![pcap.to_path_buf()],
+        filter: None,
+        workers: 1,
+        flow: FlowConfig::default(),
+        defrag: DefragConfig::default(),
+        sink: SinkConfig::new(out.to_path_buf(), "bench".into()),
+        progress: false,
+        detect: Some(Arc::new(det)),
+    };
+    let s = run(&cfg)?;
+    Ok((s, t.elapsed().as_secs_f64()))
 }
 
 /// A run with application parsing (`app`) and detection (`detect`) on or off.
@@ -217,7 +351,29 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
     let mut no_detect = Vec::new();
     let out = cfg.workdir.join("out");
     let mut summary = None;
+    // Rules: the cache of compiled prefilters is filled once, before the
+    // timed runs (Suricata's figure is with its Hyperscan cache warm too).
+    let cache = cfg.workdir.join("rule-cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let et = RuleLoad::EtOpen(Backend::best());
+    let (_, et_cold_load, et_report) = load_rules(et, Some(&cache))?;
+    let (_, et_warm_load, _) = load_rules(et, Some(&cache))?;
+    let (_, et_nocache_load, _) = load_rules(et, None)?;
+    let (_, shipped_load, shipped_report) = load_rules(RuleLoad::Shipped, None)?;
+    let (_, gen_cold_load, gen_report) = load_rules(RuleLoad::Generated, Some(&cache))?;
+    let mut shipped = Vec::new();
+    let mut et_open = Vec::new();
+    let mut generated = Vec::new();
+    let mut et_summary = None;
     for _ in 0..runs {
+        let t = Instant::now();
+        sense_rules(&mixed, &out, RuleLoad::Shipped, None)?;
+        shipped.push(t.elapsed().as_secs_f64());
+        let (es, t) = sense_rules(&mixed, &out, et, Some(&cache))?;
+        et_open.push(t);
+        et_summary = Some(es);
+        let (_, t) = sense_rules(&mixed, &out, RuleLoad::Generated, Some(&cache))?;
+        generated.push(t);
         tcpdump.push(time_cmd(
             Command::new("tcpdump")
                 .arg("-r")
@@ -240,6 +396,20 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
         summary = Some(s);
     }
     let s = summary.context("no run")?;
+    let es = et_summary.context("no run")?;
+    let (shipped, et_open, generated) = (median(shipped), median(et_open), median(generated));
+    // The other prefilter, once (it is the slow one), and heap peaks.
+    let (_, et_ac) = sense_rules(&mixed, &out, RuleLoad::EtOpen(Backend::AhoCorasick), None)?;
+    let (_, et_hs_nocache) = sense_rules(&mixed, &out, et, None)?;
+    heap::reset_peak();
+    let before = heap::live();
+    sense(&mixed, &out, 1, 1_000_000)?;
+    let heap_no_rules = u64::try_from(heap::peak() - before).unwrap_or(0);
+    heap::reset_peak();
+    let before = heap::live();
+    sense_rules(&mixed, &out, et, Some(&cache))?;
+    let heap_et_open = u64::try_from(heap::peak() - before).unwrap_or(0);
+    heap::stop();
     let (tcpdump, cat, w1, w2) = (median(tcpdump), median(cat), median(w1), median(w2));
     let (spine, no_detect) = (median(spine), median(no_detect));
     let (host_events, host_s, host_bytes, host_keys) = host_stage_alone(&mixed)?;
@@ -283,6 +453,28 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
         "ratio_no_app_to_tcpdump": spine / tcpdump,
         "ratio_app_to_no_app": no_detect / spine,
         "alerts": s.output.alerts,
+        "rules_shipped": shipped_report.loaded,
+        "rules_et_open_read": et_report.read,
+        "rules_et_open_loaded": et_report.loaded,
+        "rules_generated": gen_report.loaded,
+        "load_shipped_s": shipped_load,
+        "load_et_open_cold_s": et_cold_load,
+        "load_et_open_warm_s": et_warm_load,
+        "load_et_open_no_cache_s": et_nocache_load,
+        "load_generated_cold_s": gen_cold_load,
+        "mekong_shipped_rules_s": shipped,
+        "ratio_shipped_to_no_rules": shipped / w1,
+        "mekong_et_open_s": et_open,
+        "ratio_et_open_to_tcpdump": et_open / tcpdump,
+        "et_open_alerts": es.output.alerts,
+        "mekong_et_open_no_cache_s": et_hs_nocache,
+        "mekong_et_open_aho_corasick_s": et_ac,
+        "ratio_aho_corasick_to_hyperscan": et_ac / et_hs_nocache,
+        "prefilter_default": Backend::best().name(),
+        "mekong_generated_rules_s": generated,
+        "ratio_generated_to_tcpdump": generated / tcpdump,
+        "heap_peak_no_rules_bytes": heap_no_rules,
+        "heap_peak_et_open_bytes": heap_et_open,
         "alerts_by_technique": s.alerts_by_technique,
         "host_events": host_events,
         "host_stage_s": host_s,
@@ -330,6 +522,25 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
         "  mekong-sensor, 1 worker, --no-app --no-detect (the spine alone): {spine:.3} s  ({:.2}x); application metadata costs {:.2}x the spine",
         spine / tcpdump,
         no_detect / spine
+    );
+    println!(
+        "  rules: shipped ({} rules) {shipped:.3} s = {:.2}x detectors alone; ET Open ({} of {} rules, load included, cache warm) {et_open:.3} s = {:.2}x the floor ({} alerts); 5,000 generated rules {generated:.3} s = {:.2}x the floor",
+        shipped_report.loaded,
+        shipped / w1,
+        et_report.loaded,
+        et_report.read,
+        et_open / tcpdump,
+        es.output.alerts,
+        generated / tcpdump
+    );
+    println!(
+        "  rule loading: shipped {shipped_load:.3} s; ET Open {et_cold_load:.2} s with the cache cold, {et_warm_load:.2} s warm, {et_nocache_load:.2} s without; 5,000 generated {gen_cold_load:.2} s cold"
+    );
+    println!(
+        "  prefilter on ET Open (no cache, load included): hyperscan {et_hs_nocache:.2} s, aho-corasick {et_ac:.2} s ({:.1}x); heap peak {:.0} MiB with ET Open, {:.0} MiB without rules",
+        et_ac / et_hs_nocache,
+        heap_et_open as f64 / f64::from(1 << 20),
+        heap_no_rules as f64 / f64::from(1 << 20)
     );
     println!(
         "  host stage alone: {host_events} events in {host_s:.3} s = {:.2} M events/s; {host_keys} keys of state and {:.1} MiB at its peak",
@@ -392,7 +603,7 @@ pub fn results_markdown(r: &serde_json::Value, date: &str, command: &str) -> Str
     ));
     let w1 = f("ratio_1_worker_to_tcpdump");
     s.push_str(&format!(
-        "| mekong-sensor, 1 worker, everything on | {:.3} s, **{w1:.2}x** the floor, {:.2} Mpackets/s, {:.1} Gbit/s | at most 2.0x: {} |\n",
+        "| mekong-sensor, 1 worker, every detector (no rules) | {:.3} s, **{w1:.2}x** the floor, {:.2} Mpackets/s, {:.1} Gbit/s | at most 2.0x: {} |\n",
         f("mekong_1_worker_s"),
         f("mekong_1_worker_pps") / 1e6,
         f("mekong_1_worker_gbps"),
@@ -422,6 +633,47 @@ pub fn results_markdown(r: &serde_json::Value, date: &str, command: &str) -> Str
     s.push_str(&format!(
         "| Application metadata | **{a:.2}x** the spine | at most 1.3x: {} |\n",
         met(a <= 1.3)
+    ));
+    let sh = f("ratio_shipped_to_no_rules");
+    s.push_str(&format!(
+        "| Mekong's shipped rules ({} rules), 1 worker | {:.3} s, **{sh:.2}x** the detectors alone | at most 1.2x: {} |\n",
+        u("rules_shipped"),
+        f("mekong_shipped_rules_s"),
+        met(sh <= 1.2)
+    ));
+    let et = f("ratio_et_open_to_tcpdump");
+    s.push_str(&format!(
+        "| ET Open ({} of {} rules) and the shipped rules, 1 worker, load included (prefilter cache warm) | {:.3} s, **{et:.2}x** the floor, {} alerts | at most 3.0x: {} |\n",
+        u("rules_et_open_loaded"),
+        u("rules_et_open_read"),
+        f("mekong_et_open_s"),
+        u("et_open_alerts"),
+        met(et <= 3.0)
+    ));
+    s.push_str(&format!(
+        "| 5,000 generated content rules, 1 worker, load included | {:.3} s, {:.2}x the floor | |\n",
+        f("mekong_generated_rules_s"),
+        f("ratio_generated_to_tcpdump")
+    ));
+    s.push_str(&format!(
+        "| Rule loading | shipped {:.3} s; ET Open {:.2} s cold cache, {:.2} s warm, {:.2} s without cache; 5,000 generated {:.2} s | seconds, not minutes |\n",
+        f("load_shipped_s"),
+        f("load_et_open_cold_s"),
+        f("load_et_open_warm_s"),
+        f("load_et_open_no_cache_s"),
+        f("load_generated_cold_s")
+    ));
+    s.push_str(&format!(
+        "| Prefilter on ET Open (whole run, no cache) | Hyperscan {:.2} s, aho-corasick {:.2} s ({:.1}x): default {} | the faster |\n",
+        f("mekong_et_open_no_cache_s"),
+        f("mekong_et_open_aho_corasick_s"),
+        f("ratio_aho_corasick_to_hyperscan"),
+        r["prefilter_default"].as_str().unwrap_or("")
+    ));
+    s.push_str(&format!(
+        "| Heap at its peak | {:.0} MiB with ET Open, {:.0} MiB with the detectors alone | |\n",
+        f("heap_peak_et_open_bytes") / f64::from(1 << 20),
+        f("heap_peak_no_rules_bytes") / f64::from(1 << 20)
     ));
     s.push_str(&format!(
         "| Host stage alone | {} events in {:.3} s, **{:.2} M events/s**; peak {} keys, {:.1} MiB of heap | |\n",

@@ -69,6 +69,7 @@ fuzz_target!(|data: &[u8]| {
             pkt: None,
             stream_bytes: [data.len() as u64, 0],
             ts_ns: 0,
+            payload: true,
         };
         if app.is_some() {
             s.inspect(&inp, &All(data), &mut fv, &mut xb, &mut sc, &mut hits);

@@ -433,6 +433,7 @@ fn summary_json(s: &RunSummary, workers: usize) -> serde_json::Value {
             "rule_inspections": s.rules.inspections,
             "rule_matches": s.rules.matches,
             "rule_stream_early_flushes": s.rules.early_flushes,
+            "rule_encrypted_flows": s.rules.encrypted_flows,
         },
         "alert_files": s.output.alert_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "files": s.output.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),

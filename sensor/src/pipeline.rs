@@ -869,6 +869,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
         summary.rules.inspections += w.rules.inspections;
         summary.rules.matches += w.rules.matches;
         summary.rules.early_flushes += w.rules.early_flushes;
+        summary.rules.encrypted_flows += w.rules.encrypted_flows;
     }
     if let Some(h) = host {
         let (hs, peak) = h

@@ -38,6 +38,9 @@ fn group_of(p: Point, to_server: bool, proto: u8) -> u8 {
     }
 }
 
+/// Fast patterns from which prefilters are built on several threads.
+const PARALLEL_PATTERNS: usize = 2000;
+
 /// Builds prefilters on every core, in the order of `jobs`; a Hyperscan
 /// database that does not compile falls back to aho-corasick.
 fn build_prefilters(
@@ -52,6 +55,17 @@ fn build_prefilters(
     let next = AtomicUsize::new(0);
     let out: Mutex<Vec<Option<Result<Prefilter, String>>>> =
         Mutex::new((0..jobs.len()).map(|_| None).collect());
+    // Small sets are built here: a thread costs more than they do.
+    let patterns: usize = jobs.iter().map(|j| j.2.len()).sum();
+    if patterns < PARALLEL_PATTERNS {
+        return jobs
+            .iter()
+            .map(|j| {
+                Prefilter::build_cached(&j.2, backend, cache)
+                    .or_else(|_| Prefilter::build(&j.2, Backend::AhoCorasick))
+            })
+            .collect();
+    }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8)
@@ -502,6 +516,9 @@ pub struct Input<'a> {
     pub stream_bytes: [u64; 2],
     /// Packet time, ns.
     pub ts_ns: u64,
+    /// The payload may be inspected (false once a flow is encrypted:
+    /// rules of `pkt_data` are then passed over, header rules still run).
+    pub payload: bool,
 }
 
 /// The buffers of what is inspected.
@@ -907,6 +924,9 @@ impl RuleSet {
                 .filter(|x| x.0 .1 & !BOUNDED == g)
             {
                 let key = &self.keys[*k];
+                if key.buf == Buf::PktData && !inp.payload {
+                    continue;
+                }
                 let bounded = key.buf == Buf::PktData && key.transforms.is_empty();
                 bufs.each(key.buf, &mut |v| {
                     if bounded && !(lo..=hi).contains(&(v.len() as u64)) {
@@ -931,6 +951,9 @@ impl RuleSet {
         let cands = std::mem::take(&mut s.cands);
         for &ri in &cands {
             let r = &self.rules[ri as usize];
+            if !inp.payload && r.lists.iter().any(|l| l.buf == Buf::PktData) {
+                continue;
+            }
             if !self.eval(r, inp, bufs, flow, xbits, s) {
                 continue;
             }
@@ -1225,6 +1248,7 @@ mod tests {
             pkt: None,
             stream_bytes: [0, 0],
             ts_ns: 0,
+            payload: true,
         }
     }
 

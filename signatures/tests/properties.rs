@@ -29,6 +29,7 @@ fn matches(s: &RuleSet, payload: &[u8]) -> bool {
         pkt: None,
         stream_bytes: [0, 0],
         ts_ns: 0,
+        payload: true,
     };
     let mut hits = Vec::new();
     s.inspect(

@@ -19,6 +19,7 @@
 //!   TLS ClientHello and ServerHello with its certificate, SSH banner and
 //!   key exchange.
 
+pub mod encrypted;
 pub mod http;
 pub mod load;
 
@@ -43,6 +44,7 @@ use crate::decode::{PacketView, Transport};
 use crate::flow::FlowSummary;
 use crate::stage::{FlowCtx, RecordExtras, Stage, StageOut};
 use crate::stream::Chunk;
+use encrypted::Encryption;
 use http::{HttpFlow, Msg, TxBuffers, MAX_PENDING};
 
 /// The rule stage's settings (defaults in [`RulesConfig::default`]).
@@ -145,6 +147,8 @@ struct FlowRules {
     head: [Vec<u8>; 2],
     http: Option<Box<HttpFlow>>,
     tls: Option<Box<TlsFlow>>,
+    /// When the payload turns to ciphertext (TLS, SSH).
+    enc: Encryption,
 }
 
 #[derive(Debug, Default)]
@@ -167,6 +171,9 @@ pub struct RulesStats {
     pub matches: u64,
     /// Stream messages inspected early because the budget was reached.
     pub early_flushes: u64,
+    /// Flows whose payload turned to ciphertext (TLS application data,
+    /// SSH NEWKEYS both ways): their payload is no longer inspected.
+    pub encrypted_flows: u64,
 }
 
 /// The rule stage of one worker.
@@ -261,6 +268,7 @@ impl Ends {
             pkt: None,
             stream_bytes: self.bytes,
             ts_ns: self.ts_ns,
+            payload: true,
         }
     }
 
@@ -316,6 +324,14 @@ fn sniff(dir: usize, b: &[u8], ports: (u16, u16)) -> Option<App> {
     }
     if dir == 0 && (up(b"USER ") || up(b"AUTH TLS")) && matches!(ports.1, 21 | 2121) {
         return Some(App::Ftp);
+    }
+    // A TLS handshake record, an SSH banner: known before their parsers'
+    // events, so that the walk to the ciphertext starts at the first byte.
+    if b.len() >= 5 && b[0] == 22 && b[1] == 3 {
+        return Some(App::Tls);
+    }
+    if b.starts_with(b"SSH-") {
+        return Some(App::Ssh);
     }
     None
 }
@@ -519,6 +535,7 @@ impl RuleStage {
             pkt: None,
             stream_bytes,
             ts_ns,
+            payload: true,
         };
         let rep = Report {
             flow,
@@ -743,7 +760,15 @@ impl Stage for RuleStage {
                     let room = PENDING_HEAD - fr.head[dir].len();
                     fr.head[dir].extend_from_slice(&bytes[..bytes.len().min(room)]);
                 }
-                if !est || !self.rules.set.wants(Point::Stream) {
+                if fr.enc.feed(fr.app, dir, offset, bytes) {
+                    // Ciphertext from here on: what waits is dropped, as
+                    // Suricata stops inspecting an encrypted flow's payload.
+                    let dropped = fr.msg[0].len() + fr.msg[1].len();
+                    fr.msg = Default::default();
+                    self.held = self.held.saturating_sub(dropped);
+                    self.stats.encrypted_flows += 1;
+                }
+                if fr.enc.encrypted || !est || !self.rules.set.wants(Point::Stream) {
                     return;
                 }
                 let flow = f.flow();
@@ -952,6 +977,7 @@ impl Stage for RuleStage {
         fr.seen[dir] = true;
         let est = Self::established(f, fr);
         let app = fr.app;
+        let encrypted = fr.enc.encrypted;
         let info = packet_info(p);
         let mut inp = Input {
             point: Point::IpOnly,
@@ -966,6 +992,7 @@ impl Stage for RuleStage {
             pkt: Some(&info),
             stream_bytes: [f.entry.dir[0].payload_bytes, f.entry.dir[1].payload_bytes],
             ts_ns: f.ts_ns,
+            payload: !encrypted,
         };
         let rep = Ends::of(f).report(&inp, false);
         let bufs = PayloadBuffers {
@@ -996,7 +1023,7 @@ impl Stage for RuleStage {
             rules, fr, scratch, xbits, hits, stats, &inp, &bufs, &rep, out,
         );
         let streamed = p.proto == 6 && est;
-        if !streamed && !p.payload.is_empty() {
+        if !streamed && !p.payload.is_empty() && !encrypted {
             inp.point = Point::PacketNoStream;
             Self::run(
                 rules, fr, scratch, xbits, hits, stats, &inp, &bufs, &rep, out,
