@@ -383,7 +383,12 @@ fn writer_msg(msg: WriterMsg, sink: &mut Output, c: &mut Ctx<'_>) -> Result<(), 
                 for a in v {
                     *written
                         .by_technique
-                        .entry(a.techniques.first().cloned().unwrap_or_default())
+                        .entry(
+                            a.techniques
+                                .first()
+                                .cloned()
+                                .unwrap_or_else(|| "no technique".into()),
+                        )
                         .or_insert(0) += 1;
                     *written
                         .by_detector
@@ -617,7 +622,7 @@ impl Worker {
             app: app.as_ref().map(AppStage::stats).unwrap_or_default(),
             stream: self.engine.stream_stats(),
             events: self.events + det.as_ref().map_or(0, |_| 0),
-            rules: rules.as_ref().map(|r| r.stats).unwrap_or_default(),
+            rules: rules.as_ref().map(|r| r.stats()).unwrap_or_default(),
         }
     }
 }
@@ -870,6 +875,8 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
         summary.rules.matches += w.rules.matches;
         summary.rules.early_flushes += w.rules.early_flushes;
         summary.rules.encrypted_flows += w.rules.encrypted_flows;
+        summary.rules.scanned_bytes += w.rules.scanned_bytes;
+        summary.rules.candidates += w.rules.candidates;
     }
     if let Some(h) = host {
         let (hs, peak) = h

@@ -304,6 +304,36 @@ pub struct CompileEnv<'a> {
     pub bits: &'a mut Names,
     /// flowint names.
     pub ints: &'a mut Names,
+    /// Address and port sets already resolved (rules name the same
+    /// variables again and again).
+    pub memo: &'a mut Memo,
+}
+
+/// Resolved address and port sets, by what the rule wrote.
+#[derive(Debug, Default)]
+pub struct Memo {
+    addrs: std::collections::HashMap<AddrSpec, AddrSet>,
+    ports: std::collections::HashMap<PortSpec, PortSet>,
+}
+
+impl Memo {
+    fn addr(&mut self, vars: &Vars, s: &AddrSpec) -> Result<AddrSet, String> {
+        if let Some(a) = self.addrs.get(s) {
+            return Ok(a.clone());
+        }
+        let a = vars.addr_set(s)?;
+        self.addrs.insert(s.clone(), a.clone());
+        Ok(a)
+    }
+
+    fn port(&mut self, vars: &Vars, s: &PortSpec) -> Result<PortSet, String> {
+        if let Some(p) = self.ports.get(s) {
+            return Ok(p.clone());
+        }
+        let p = vars.port_set(s)?;
+        self.ports.insert(s.clone(), p.clone());
+        Ok(p)
+    }
 }
 
 fn unsupported(kw: &str, what: impl Into<String>) -> RuleError {
@@ -374,23 +404,15 @@ fn read(
 }
 
 fn pcre_step(p: &Pcre) -> Result<PcreStep, RuleError> {
-    let mut b = pcre2::bytes::RegexBuilder::new();
-    b.jit_if_available(true);
+    // caseless, dotall, multi_line, extended.
+    let mut opts = [false; 4];
     let mut pat = p.pattern.clone();
     for c in p.flags.chars() {
         match c {
-            'i' => {
-                b.caseless(true);
-            }
-            's' => {
-                b.dotall(true);
-            }
-            'm' => {
-                b.multi_line(true);
-            }
-            'x' => {
-                b.extended(true);
-            }
+            'i' => opts[0] = true,
+            's' => opts[1] = true,
+            'm' => opts[2] = true,
+            'x' => opts[3] = true,
             'G' => pat = format!("(?U){pat}"),
             _ => {}
         }
@@ -398,8 +420,7 @@ fn pcre_step(p: &Pcre) -> Result<PcreStep, RuleError> {
     if p.flags.contains('A') {
         pat = format!("\\A(?:{pat})");
     }
-    let re = b
-        .build(&pat)
+    let re = crate::matcher::LazyRegex::new(&pat, opts)
         .map_err(|e| invalid("pcre", format!("the expression does not compile: {e}")))?;
     Ok(PcreStep {
         re: Arc::new(re),
@@ -448,21 +469,22 @@ fn meta_values<'a>(md: &'a [(String, String)], key: &'a str) -> impl Iterator<It
 pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Compiled, RuleError> {
     let h = &rule.header;
     let (l4, mut app, pkt_only, stream_only) = protocol(&h.proto)?;
+    let vars = env.vars;
     let src = env
-        .vars
-        .addr_set(&h.src)
+        .memo
+        .addr(vars, &h.src)
         .map_err(|e| invalid("source address", e))?;
     let dst = env
-        .vars
-        .addr_set(&h.dst)
+        .memo
+        .addr(vars, &h.dst)
         .map_err(|e| invalid("destination address", e))?;
     let sport = env
-        .vars
-        .port_set(&h.sport)
+        .memo
+        .port(vars, &h.sport)
         .map_err(|e| invalid("source port", e))?;
     let dport = env
-        .vars
-        .port_set(&h.dport)
+        .memo
+        .port(vars, &h.dport)
         .map_err(|e| invalid("destination port", e))?;
 
     let mut flow = FlowReq::default();
@@ -1013,11 +1035,13 @@ mod tests {
         let classes = Classifications::builtin();
         let mut bits = Names::default();
         let mut ints = Names::default();
+        let mut memo = Memo::default();
         let mut env = CompileEnv {
             vars: &vars,
             classes: &classes,
             bits: &mut bits,
             ints: &mut ints,
+            memo: &mut memo,
         };
         compile(&parse_rule(text)?, text, &mut env)
     }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::addr::Vars;
 use crate::buffers::Buf;
 use crate::classify::Classifications;
-use crate::compile::{compile, CompileEnv, Compiled, HeaderCheck, Names, Point, L4, POINTS};
+use crate::compile::{compile, CompileEnv, Compiled, HeaderCheck, Memo, Names, Point, L4, POINTS};
 
 /// Fast patterns of one inspection point, by buffer list: (pattern, nocase, rule).
 type FastByList = BTreeMap<(usize, u8), Vec<(Vec<u8>, bool, u32)>>;
@@ -219,6 +219,10 @@ struct IntervalIndex<T = u32> {
     starts: Vec<T>,
     offs: Vec<u32>,
     rules: Vec<u32>,
+    /// For big indexes of 32-bit keys: by the key's top 16 bits, the
+    /// first segment start at or above it (65,537 entries), so that a
+    /// lookup searches one bucket.
+    top: Vec<u32>,
 }
 
 impl<T> Default for IntervalIndex<T> {
@@ -227,7 +231,45 @@ impl<T> Default for IntervalIndex<T> {
             starts: Vec::new(),
             offs: Vec::new(),
             rules: Vec::new(),
+            top: Vec::new(),
         }
+    }
+}
+
+/// Segments from which an index of 32-bit keys gets its first-level table.
+const TOP_TABLE_SEGMENTS: usize = 256;
+
+impl IntervalIndex<u32> {
+    /// Builds the first-level table of a big index.
+    fn with_top(mut self) -> Self {
+        if self.starts.len() >= TOP_TABLE_SEGMENTS {
+            self.top = (0..=65_536u32)
+                .map(|p| {
+                    let at = p << 16;
+                    if p == 65_536 {
+                        self.starts.len() as u32
+                    } else {
+                        self.starts.partition_point(|&s| s < at) as u32
+                    }
+                })
+                .collect();
+        }
+        self
+    }
+
+    /// The rules of the segment holding `x`.
+    fn find(&self, x: u32) -> &[u32] {
+        if self.top.is_empty() {
+            return self.lookup(x);
+        }
+        let p = (x >> 16) as usize;
+        let (a, b) = (self.top[p] as usize, self.top[p + 1] as usize);
+        let i = a + self.starts[a..b].partition_point(|&s| s <= x);
+        if i == 0 {
+            return &[];
+        }
+        let (a, b) = (self.offs[i - 1] as usize, self.offs[i] as usize);
+        &self.rules[a..b]
     }
 }
 
@@ -316,6 +358,8 @@ struct Preselect {
     any: Vec<u32>,
     /// Such rules of TCP, UDP, ICMP: checked on that protocol only.
     by_l4: [Vec<u32>; 3],
+    /// Such rules of one IP protocol (`ip_proto:N`), by protocol.
+    by_ipproto: Vec<(u8, Vec<u32>)>,
     /// Rules in the index.
     count: usize,
 }
@@ -343,6 +387,7 @@ struct PreselectBuilder {
     sport: Vec<(u32, u32, u32)>,
     any: Vec<u32>,
     by_l4: [Vec<u32>; 3],
+    by_ipproto: Vec<(u8, Vec<u32>)>,
     count: usize,
 }
 
@@ -387,6 +432,17 @@ impl PreselectBuilder {
                 return;
             }
         }
+        let proto = r.header.iter().find_map(|h| match h {
+            HeaderCheck::IpProto(false, n) => Some(*n),
+            _ => None,
+        });
+        if let Some(n) = proto {
+            match self.by_ipproto.iter_mut().find(|(p, _)| *p == n) {
+                Some((_, v)) => v.push(ri),
+                None => self.by_ipproto.push((n, vec![ri])),
+            }
+            return;
+        }
         match r.l4 {
             L4::Any => self.any.push(ri),
             L4::Tcp => self.by_l4[0].push(ri),
@@ -398,17 +454,18 @@ impl PreselectBuilder {
     fn build(self) -> Preselect {
         Preselect {
             by_src: (
-                IntervalIndex::build(self.src.0),
+                IntervalIndex::build(self.src.0).with_top(),
                 IntervalIndex::build(self.src.1),
             ),
             by_dst: (
-                IntervalIndex::build(self.dst.0),
+                IntervalIndex::build(self.dst.0).with_top(),
                 IntervalIndex::build(self.dst.1),
             ),
             by_dport: IntervalIndex::build(self.dport),
             by_sport: IntervalIndex::build(self.sport),
             any: self.any,
             by_l4: self.by_l4,
+            by_ipproto: self.by_ipproto,
             count: self.count,
         }
     }
@@ -431,14 +488,19 @@ impl Preselect {
         if let Some(l) = l4 {
             self.by_l4[l].iter().for_each(|&r| f(r));
         }
+        for (p, v) in &self.by_ipproto {
+            if *p == inp.proto {
+                v.iter().for_each(|&r| f(r));
+            }
+        }
         let side = |ix: &(IntervalIndex, IntervalIndex<u128>),
                     a: IpAddr,
                     f: &mut dyn FnMut(u32)| {
             match a {
-                IpAddr::V4(x) => ix.0.lookup(u32::from(x)).iter().for_each(|&r| f(r)),
+                IpAddr::V4(x) => ix.0.find(u32::from(x)).iter().for_each(|&r| f(r)),
                 IpAddr::V6(x) => {
                     if let Some(m) = x.to_ipv4_mapped() {
-                        ix.0.lookup(u32::from(m)).iter().for_each(|&r| f(r));
+                        ix.0.find(u32::from(m)).iter().for_each(|&r| f(r));
                     }
                     ix.1.lookup(u128::from(x)).iter().for_each(|&r| f(r));
                 }
@@ -647,6 +709,7 @@ impl RuleSet {
         let mut report = LoadReport::default();
         let mut bits = Names::default();
         let mut ints = Names::default();
+        let mut memo = Memo::default();
         let mut compiled: Vec<Compiled> = Vec::new();
         let mut sids: std::collections::HashMap<(u32, u32), usize> = Default::default();
         for (name, text) in sources {
@@ -658,6 +721,7 @@ impl RuleSet {
                         classes: &opts.classes,
                         bits: &mut bits,
                         ints: &mut ints,
+                        memo: &mut memo,
                     };
                     compile(&rule, &rt.text, &mut env)
                 });
@@ -1224,6 +1288,38 @@ mod tests {
     impl Buffers for Map {
         fn each(&self, buf: Buf, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
             self.0.iter().filter(|(b, _)| *b == buf).any(|(_, v)| f(v))
+        }
+    }
+
+    #[test]
+    fn the_first_level_table_finds_what_the_search_finds() {
+        let mut items = Vec::new();
+        let mut x: u32 = 12345;
+        for r in 0..600u32 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let w = x % 70_000;
+            items.push((x, x.saturating_add(w), r));
+        }
+        items.push((0, 5, 600));
+        items.push((u32::MAX - 3, u32::MAX, 601));
+        let ix = IntervalIndex::build(items).with_top();
+        assert!(!ix.top.is_empty());
+        let mut y: u32 = 99;
+        for _ in 0..20_000 {
+            y = y.wrapping_mul(22_695_477).wrapping_add(1);
+            assert_eq!(ix.find(y), ix.lookup(y), "{y}");
+        }
+        for k in [
+            0,
+            5,
+            6,
+            u32::MAX,
+            u32::MAX - 3,
+            u32::MAX - 4,
+            65_535,
+            65_536,
+        ] {
+            assert_eq!(ix.find(k), ix.lookup(k), "{k}");
         }
     }
 

@@ -145,11 +145,65 @@ pub fn find_nocase(h: &[u8], pat: &[u8]) -> Option<usize> {
     None
 }
 
+/// A pcre: compiled when the rule loads (so that a bad expression is
+/// reported then), JIT-compiled at its first use (most rules of a big set
+/// never reach their pcre, and JIT compiling is the dearest part of
+/// loading).
+pub struct LazyRegex {
+    plain: pcre2::bytes::Regex,
+    jit: std::sync::OnceLock<pcre2::bytes::Regex>,
+    pattern: String,
+    /// caseless, dotall, multi_line, extended.
+    opts: [bool; 4],
+}
+
+impl std::fmt::Debug for LazyRegex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyRegex")
+            .field("pattern", &self.pattern)
+            .finish()
+    }
+}
+
+impl LazyRegex {
+    fn build(
+        pattern: &str,
+        opts: [bool; 4],
+        jit: bool,
+    ) -> Result<pcre2::bytes::Regex, pcre2::Error> {
+        let mut b = pcre2::bytes::RegexBuilder::new();
+        b.jit_if_available(jit)
+            .caseless(opts[0])
+            .dotall(opts[1])
+            .multi_line(opts[2])
+            .extended(opts[3]);
+        b.build(pattern)
+    }
+
+    /// Compiles `pattern` (without JIT) with the options caseless, dotall,
+    /// multi_line, extended.
+    pub fn new(pattern: &str, opts: [bool; 4]) -> Result<LazyRegex, pcre2::Error> {
+        Ok(LazyRegex {
+            plain: Self::build(pattern, opts, false)?,
+            jit: std::sync::OnceLock::new(),
+            pattern: pattern.to_string(),
+            opts,
+        })
+    }
+
+    /// The expression to match with: JIT-compiled at the first call.
+    pub fn get(&self) -> &pcre2::bytes::Regex {
+        self.jit.get_or_init(|| {
+            Self::build(&self.pattern, self.opts, true).unwrap_or_else(|_| self.plain.clone())
+        })
+    }
+}
+
 /// A compiled pcre.
 #[derive(Clone, Debug)]
 pub struct PcreStep {
     /// The expression.
-    pub re: Arc<pcre2::bytes::Regex>,
+    pub re: Arc<LazyRegex>,
     /// Must not match.
     pub negated: bool,
     /// `/R`: from the cursor.
@@ -461,13 +515,13 @@ fn eval(steps: &[Step], idx: usize, data: &[u8], cursor: usize, ctx: &mut Ctx) -
             };
             let subject = &data[base..];
             if pc.negated {
-                let hit = pc.re.is_match(subject).unwrap_or(false);
+                let hit = pc.re.get().is_match(subject).unwrap_or(false);
                 return !hit && eval(steps, idx + 1, data, cursor, ctx);
             }
             let backtrack = next_is_relative(steps, idx);
             let mut from = 0;
             loop {
-                let m = match pc.re.find_at(subject, from) {
+                let m = match pc.re.get().find_at(subject, from) {
                     Ok(Some(m)) => m,
                     _ => return false,
                 };

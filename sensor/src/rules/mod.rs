@@ -81,8 +81,8 @@ impl Default for RulesConfig {
 pub struct Rules {
     /// The compiled rules.
     pub set: RuleSet,
-    /// What each rule's alerts say, by rule index.
-    pub metas: Vec<Arc<RuleMeta>>,
+    /// What each rule's alerts say, by rule index (see [`Rules::meta`]).
+    metas: Vec<std::sync::OnceLock<Arc<RuleMeta>>>,
     /// `threshold.config`.
     pub thresholds: ThresholdConfig,
     /// The stage's settings.
@@ -90,37 +90,40 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// The alert metadata of rule `i` (made at its first alert: most rules
+    /// of a big set never alert).
+    pub fn meta(&self, i: u32) -> Arc<RuleMeta> {
+        let cell = &self.metas[i as usize];
+        Arc::clone(cell.get_or_init(|| {
+            let i = &self.set.rule(i).info;
+            let mut md: Vec<(String, Vec<String>)> = Vec::new();
+            for (k, v) in &i.metadata {
+                match md.iter_mut().find(|(x, _)| x == k) {
+                    Some((_, vs)) => vs.push(v.clone()),
+                    None => md.push((k.clone(), vec![v.clone()])),
+                }
+            }
+            Arc::new(RuleMeta {
+                gid: i.gid,
+                sid: i.sid,
+                rev: i.rev,
+                msg: i.msg.clone(),
+                action: i.action.name().to_string(),
+                classtype: i.classtype.clone(),
+                category: i.category.clone(),
+                severity: i.severity,
+                metadata: md,
+                techniques: i.techniques.clone(),
+                target_is_src: i
+                    .target
+                    .map(|t| t == mekong_signatures::rule::Target::SrcIp),
+            })
+        }))
+    }
+
     /// Wraps a rule set.
     pub fn new(set: RuleSet, thresholds: ThresholdConfig, config: RulesConfig) -> Rules {
-        let metas = set
-            .rules()
-            .iter()
-            .map(|c| {
-                let i = &c.info;
-                let mut md: Vec<(String, Vec<String>)> = Vec::new();
-                for (k, v) in &i.metadata {
-                    match md.iter_mut().find(|(x, _)| x == k) {
-                        Some((_, vs)) => vs.push(v.clone()),
-                        None => md.push((k.clone(), vec![v.clone()])),
-                    }
-                }
-                Arc::new(RuleMeta {
-                    gid: i.gid,
-                    sid: i.sid,
-                    rev: i.rev,
-                    msg: i.msg.clone(),
-                    action: i.action.name().to_string(),
-                    classtype: i.classtype.clone(),
-                    category: i.category.clone(),
-                    severity: i.severity,
-                    metadata: md,
-                    techniques: i.techniques.clone(),
-                    target_is_src: i
-                        .target
-                        .map(|t| t == mekong_signatures::rule::Target::SrcIp),
-                })
-            })
-            .collect();
+        let metas = (0..set.len()).map(|_| std::sync::OnceLock::new()).collect();
         Rules {
             set,
             metas,
@@ -174,6 +177,10 @@ pub struct RulesStats {
     /// Flows whose payload turned to ciphertext (TLS application data,
     /// SSH NEWKEYS both ways): their payload is no longer inspected.
     pub encrypted_flows: u64,
+    /// Bytes given to the prefilters (every buffer of every inspection).
+    pub scanned_bytes: u64,
+    /// Rules verified after the prefilters and the header pre-selection.
+    pub candidates: u64,
 }
 
 /// The rule stage of one worker.
@@ -190,6 +197,18 @@ pub struct RuleStage {
     pool: Vec<Vec<u8>>,
     /// Counters.
     pub stats: RulesStats,
+}
+
+impl RuleStage {
+    /// The counters, with the engine's work.
+    pub fn stats(&self) -> RulesStats {
+        let mut s = self.stats;
+        for w in &self.scratch.work {
+            s.scanned_bytes += w.scanned;
+            s.candidates += w.candidates;
+        }
+        s
+    }
 }
 
 impl std::fmt::Debug for RuleStage {
@@ -474,7 +493,7 @@ impl RuleStage {
             .inspect(inp, bufs, &mut fr.vars, xbits, scratch, hits);
         for &h in hits.iter() {
             stats.matches += 1;
-            let meta = Arc::clone(&rules.metas[h as usize]);
+            let meta = rules.meta(h);
             out.event(
                 rep.ts_ns,
                 rep.flow,
