@@ -918,6 +918,17 @@ impl RuleSet {
         self.points[p.idx()].count > 0
     }
 
+    /// Are there stream rules for this direction (`to_server`: the
+    /// client's bytes)?
+    pub fn wants_stream(&self, to_server: bool) -> bool {
+        let pi = &self.points[Point::Stream.idx()];
+        if pi.count == 0 {
+            return false;
+        }
+        let g = group_of(Point::Stream, to_server, 6);
+        pi.always.count > 0 || pi.prefilters.iter().any(|(_, pg, _)| pg & !BOUNDED == g)
+    }
+
     /// Does any rule inspect this buffer?
     pub fn uses(&self, b: Buf) -> bool {
         self.bufs_used[b as usize]

@@ -85,6 +85,8 @@ pub struct Rules {
     metas: Vec<std::sync::OnceLock<Arc<RuleMeta>>>,
     /// `threshold.config`.
     pub thresholds: ThresholdConfig,
+    /// Stream rules exist for the client's (0) and server's (1) bytes.
+    stream_dirs: [bool; 2],
     /// The stage's settings.
     pub config: RulesConfig,
 }
@@ -124,8 +126,10 @@ impl Rules {
     /// Wraps a rule set.
     pub fn new(set: RuleSet, thresholds: ThresholdConfig, config: RulesConfig) -> Rules {
         let metas = (0..set.len()).map(|_| std::sync::OnceLock::new()).collect();
+        let stream_dirs = [set.wants_stream(true), set.wants_stream(false)];
         Rules {
             set,
+            stream_dirs,
             metas,
             thresholds,
             config,
@@ -787,7 +791,7 @@ impl Stage for RuleStage {
                     self.held = self.held.saturating_sub(dropped);
                     self.stats.encrypted_flows += 1;
                 }
-                if fr.enc.encrypted || !est || !self.rules.set.wants(Point::Stream) {
+                if fr.enc.encrypted || !est || !self.rules.stream_dirs[dir] {
                     return;
                 }
                 let flow = f.flow();
