@@ -22,6 +22,7 @@
 pub mod encrypted;
 pub mod http;
 pub mod load;
+pub mod slots;
 
 /// Emptied stream buffers kept for reuse.
 const POOL: usize = 256;
@@ -29,7 +30,6 @@ const POOL: usize = 256;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use hashbrown::HashMap;
 use mekong_appmeta::event::LoginProto;
 use mekong_appmeta::AppEvent;
 use mekong_detect::event::{EventKind, FlowRef, RuleHit, RuleMeta};
@@ -46,6 +46,7 @@ use crate::stage::{FlowCtx, RecordExtras, Stage, StageOut};
 use crate::stream::Chunk;
 use encrypted::Encryption;
 use http::{HttpFlow, Msg, TxBuffers, MAX_PENDING};
+use slots::Slots;
 
 /// The rule stage's settings (defaults in [`RulesConfig::default`]).
 #[derive(Clone, Copy, Debug)]
@@ -87,6 +88,8 @@ pub struct Rules {
     pub thresholds: ThresholdConfig,
     /// Stream rules exist for the client's (0) and server's (1) bytes.
     stream_dirs: [bool; 2],
+    /// Rules inspect packets (IP-only, header or payload rules).
+    packet_rules: bool,
     /// The stage's settings.
     pub config: RulesConfig,
 }
@@ -127,9 +130,13 @@ impl Rules {
     pub fn new(set: RuleSet, thresholds: ThresholdConfig, config: RulesConfig) -> Rules {
         let metas = (0..set.len()).map(|_| std::sync::OnceLock::new()).collect();
         let stream_dirs = [set.wants_stream(true), set.wants_stream(false)];
+        let packet_rules = [Point::IpOnly, Point::Packet, Point::PacketNoStream]
+            .into_iter()
+            .any(|p| set.wants(p));
         Rules {
             set,
             stream_dirs,
+            packet_rules,
             metas,
             thresholds,
             config,
@@ -190,7 +197,7 @@ pub struct RulesStats {
 /// The rule stage of one worker.
 pub struct RuleStage {
     rules: Arc<Rules>,
-    flows: HashMap<u32, FlowRules>,
+    flows: Slots<FlowRules>,
     scratch: Scratch,
     xbits: Xbits,
     hits: Vec<u32>,
@@ -444,7 +451,7 @@ impl RuleStage {
     pub fn new(rules: Arc<Rules>) -> RuleStage {
         RuleStage {
             rules,
-            flows: HashMap::new(),
+            flows: Slots::default(),
             scratch: Scratch::default(),
             xbits: Xbits::default(),
             hits: Vec::new(),
@@ -466,11 +473,12 @@ impl RuleStage {
         s.wants(Point::HttpRequest) || s.wants(Point::HttpResponse) || s.wants(Point::TlsServer)
     }
 
-    fn established(f: &FlowCtx<'_>, fr: &FlowRules) -> bool {
+    fn established(f: &FlowCtx<'_>, _fr: &FlowRules) -> bool {
         if f.entry.key.proto == 6 {
             f.entry.tcp.handshake()
         } else {
-            fr.seen[0] && fr.seen[1]
+            // Both directions seen (this packet counted).
+            f.entry.dir[0].pkts > 0 && f.entry.dir[1].pkts > 0
         }
     }
 
@@ -768,7 +776,7 @@ impl Stage for RuleStage {
     fn on_stream(&mut self, f: &FlowCtx<'_>, chunk: Chunk<'_>, out: &mut StageOut<'_>) {
         let dir = f.dir;
         let ports = (f.entry.orig_port, f.entry.resp_port);
-        let fr = self.flows.entry(f.slot).or_default();
+        let fr = self.flows.get_or_default(f.slot);
         let est = f.entry.tcp.handshake();
         let stream_bytes = [f.entry.dir[0].payload_bytes, f.entry.dir[1].payload_bytes];
         match chunk {
@@ -831,7 +839,7 @@ impl Stage for RuleStage {
     }
 
     fn on_app_event(&mut self, f: &FlowCtx<'_>, ev: &AppEvent<'_>, out: &mut StageOut<'_>) {
-        let fr = self.flows.entry(f.slot).or_default();
+        let fr = self.flows.get_or_default(f.slot);
         if let Some(a) = app_of_event(ev) {
             if fr.app.is_none() || matches!(fr.app, Some(App::Smtp | App::Ftp)) && a != App::Ftp {
                 fr.app = Some(a);
@@ -959,6 +967,13 @@ impl Stage for RuleStage {
 
     fn after_packet(&mut self, f: &FlowCtx<'_>, p: &PacketView<'_>, out: &mut StageOut<'_>) {
         let dir = f.dir;
+        // Nothing waits for an acknowledgement, no rule reads packets and
+        // no DNS message came: nothing to do (the common case with few
+        // rules).
+        let packets = self.rules.packet_rules || !self.dns.is_empty();
+        if self.held == 0 && !packets {
+            return;
+        }
         // An acknowledgement releases the other direction's bytes it covers.
         if let Transport::Tcp(t) = p.transport {
             let other = 1 - dir;
@@ -995,7 +1010,10 @@ impl Stage for RuleStage {
                 }
             }
         }
-        let fr = self.flows.entry(f.slot).or_default();
+        if !packets {
+            return;
+        }
+        let fr = self.flows.get_or_default(f.slot);
         let first_in_dir = !fr.seen[dir];
         fr.seen[dir] = true;
         let est = Self::established(f, fr);
