@@ -257,6 +257,30 @@ impl IntervalIndex<u32> {
         self
     }
 
+    /// Builds a table of every port's segment (ports are 16-bit keys):
+    /// a lookup is then one load.
+    fn with_ports(mut self) -> Self {
+        if !self.starts.is_empty() {
+            self.top = (0..=65_535u32)
+                .map(|p| self.starts.partition_point(|&s| s <= p) as u32)
+                .collect();
+        }
+        self
+    }
+
+    /// The rules of the segment holding port `p`.
+    fn port(&self, p: u16) -> &[u32] {
+        if self.starts.is_empty() {
+            return &[];
+        }
+        let i = self.top[usize::from(p)] as usize;
+        if i == 0 {
+            return &[];
+        }
+        let (a, b) = (self.offs[i - 1] as usize, self.offs[i] as usize);
+        &self.rules[a..b]
+    }
+
     /// The rules of the segment holding `x`.
     fn find(&self, x: u32) -> &[u32] {
         if self.top.is_empty() {
@@ -461,8 +485,8 @@ impl PreselectBuilder {
                 IntervalIndex::build(self.dst.0).with_top(),
                 IntervalIndex::build(self.dst.1),
             ),
-            by_dport: IntervalIndex::build(self.dport),
-            by_sport: IntervalIndex::build(self.sport),
+            by_dport: IntervalIndex::build(self.dport).with_ports(),
+            by_sport: IntervalIndex::build(self.sport).with_ports(),
             any: self.any,
             by_l4: self.by_l4,
             by_ipproto: self.by_ipproto,
@@ -508,14 +532,8 @@ impl Preselect {
         };
         side(&self.by_src, inp.src, f);
         side(&self.by_dst, inp.dst, f);
-        self.by_dport
-            .lookup(u32::from(inp.dport))
-            .iter()
-            .for_each(|&r| f(r));
-        self.by_sport
-            .lookup(u32::from(inp.sport))
-            .iter()
-            .for_each(|&r| f(r));
+        self.by_dport.port(inp.dport).iter().for_each(|&r| f(r));
+        self.by_sport.port(inp.sport).iter().for_each(|&r| f(r));
     }
 }
 
@@ -583,7 +601,9 @@ pub struct Input<'a> {
     pub payload: bool,
 }
 
-/// The buffers of what is inspected.
+/// The buffers of what is inspected. At an HTTP response,
+/// `http.response_body` and `file.data` must give the same bytes (the
+/// decoded body, as Suricata gives both): their prefilter is shared.
 pub trait Buffers {
     /// Calls `f` on each value of `buf` until it returns true; true if it
     /// did. A missing buffer has no value.
@@ -814,7 +834,13 @@ impl RuleSet {
                 match &r.fast {
                     Some(f) => {
                         let l = &r.lists[f.list];
-                        let k = key_of(l.buf, &l.transforms);
+                        // At a response, `http.response_body` is the bytes
+                        // of `file.data`: one prefilter scans them once.
+                        let kb = match (p, l.buf) {
+                            (Point::HttpResponse, Buf::HttpResponseBody) => Buf::FileData,
+                            (_, b) => b,
+                        };
+                        let k = key_of(kb, &l.transforms);
                         // Rules of bounded payload length apart, so that
                         // a long packet skips their patterns.
                         let bounded = if dsize_bounds(r).1 < u64::MAX {
@@ -1300,6 +1326,24 @@ mod tests {
         fn each(&self, buf: Buf, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
             self.0.iter().filter(|(b, _)| *b == buf).any(|(_, v)| f(v))
         }
+    }
+
+    #[test]
+    fn the_port_table_finds_what_the_search_finds() {
+        let items = vec![
+            (80, 80, 0),
+            (0, 1023, 1),
+            (8000, 8080, 2),
+            (65535, 65535, 3),
+        ];
+        let ix = IntervalIndex::build(items).with_ports();
+        for p in 0..=65_535u16 {
+            assert_eq!(ix.port(p), ix.lookup(u32::from(p)), "{p}");
+        }
+        assert!(IntervalIndex::build(Vec::new())
+            .with_ports()
+            .port(80)
+            .is_empty());
     }
 
     #[test]
