@@ -23,12 +23,12 @@ fn build() -> Vec<FieldSpec> {
     [
         f("ts", TsUs, false, "µs", "When the alert was raised: packet time of the evidence that crossed the detector's threshold (for an `update`, of the incident's last evidence), UTC."),
         f("sensor_id", Str, false, "", "Sensor that raised it."),
-        f("incident", Str, false, "", "Identifier of the incident (16 hex digits): one attacker, target and technique within the deduplication window. The `start` and `update` alerts of an incident share it."),
+        f("incident", Str, false, "", "Identifier of the incident (16 hex digits): one attacker, target and technique within the deduplication window. The `start` and `update` alerts of an incident share it. Each alert of a rule is an incident of its own (`start`); the rule's `threshold` and `threshold.config` decide how many are raised."),
         f("phase", Str, false, "", "`start`: the first alert of the incident, raised as its threshold was crossed, with the evidence so far; `update`: the incident closed with more evidence than its first alert carried, and this row carries the totals."),
-        f("detector", Str, false, "", "The detector: `scan.vertical`, `scan.horizontal`, `sweep.icmp`, `sweep.arp`, `flags.impossible`, `brute.guessing`, `brute.spraying`, `flood`, `amplification.udp`, `amplification.syn_ack`, `dns.tunnel`, `beacon`, `exfil.volume`, `mining.protocol`, `mining.pool`, `indicator` (see signatures/README.md)."),
+        f("detector", Str, false, "", "The detector: `scan.vertical`, `scan.horizontal`, `sweep.icmp`, `sweep.arp`, `flags.impossible`, `brute.guessing`, `brute.spraying`, `flood`, `amplification.udp`, `amplification.syn_ack`, `dns.tunnel`, `beacon`, `exfil.volume`, `mining.protocol`, `mining.pool`, `indicator` (see signatures/README.md); `rule` for a Suricata-syntax rule."),
         f("action", Str, false, "", "Always `allowed`: Mekong is passive and blocks nothing."),
-        f("gid", U32, false, "", "Generator id (1)."),
-        f("signature_id", U32, false, "", "Signature id: 9,000,000 to 9,000,999 for Mekong's detectors."),
+        f("gid", U32, false, "", "Generator id (1; a rule's `gid` when it sets one)."),
+        f("signature_id", U32, false, "", "Signature id: 9,000,000 to 9,000,999 for Mekong's detectors, 9,100,000 and up for Mekong's shipped rules, the rule's sid for any other rule."),
         f("rev", U32, false, "", "Revision of the signature."),
         f("signature", Str, false, "", "The alert's message."),
         f("classtype", Str, false, "", "Suricata classtype (`attempted-recon`, `attempted-dos`...)."),
@@ -48,7 +48,7 @@ fn build() -> Vec<FieldSpec> {
         f("first_ts", TsUs, false, "µs", "First evidence of the incident."),
         f("last_ts", TsUs, false, "µs", "Last evidence known when the row was written."),
         f("count", I64, false, "", "Evidence counted: probes (scans, sweeps), attempts (guessing), packets (floods), answers (reflection), queries (DNS tunnels), connections (beacons), bytes (transfers), matches (indicators, mining)."),
-        f("evidence", Str, false, "", "The detector's evidence as a JSON object: counts, ports, rates, interval statistics, sample names and hosts (documented per detector in signatures/README.md); no payload and no credential."),
+        f("evidence", Str, false, "", "The detector's evidence as a JSON object: counts, ports, rates, interval statistics, sample names and hosts (documented per detector in signatures/README.md); for a rule, its action (`drop` and `reject` rules alert only), the direction, the application protocol and whether the stream or a packet matched. No payload and no credential."),
     ]
     .into_iter()
     .map(|(_, s)| s)

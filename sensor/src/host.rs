@@ -187,7 +187,7 @@ impl HostSide {
             first_ns: e.ts_ns,
             last_ns: e.ts_ns,
             count: 1,
-            evidence: serde_json::Map::new(),
+            evidence: rule_evidence(&h.meta.action, h.to_server, h.app_proto, h.stream),
             rule: Some(RuleAlert {
                 meta: Arc::clone(&h.meta),
                 to_server: h.to_server,
@@ -231,4 +231,29 @@ pub fn run(
         side.message(msg, out);
     }
     side.finish(workers, out)
+}
+
+/// A rule alert's evidence: the rule's action (a `drop` or `reject` rule
+/// alerts only: Mekong is passive), the direction, the application protocol
+/// and whether the stream or a packet matched. Never payload.
+fn rule_evidence(
+    action: &str,
+    to_server: bool,
+    app_proto: Option<&str>,
+    stream: bool,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("rule_action".into(), action.into());
+    m.insert(
+        "direction".into(),
+        if to_server { "to_server" } else { "to_client" }.into(),
+    );
+    if let Some(a) = app_proto {
+        m.insert("app_proto".into(), a.into());
+    }
+    m.insert(
+        "matched_in".into(),
+        if stream { "stream" } else { "packet" }.into(),
+    );
+    m
 }

@@ -13,7 +13,7 @@ use mekong_sensor::output::SinkConfig;
 use mekong_sensor::pipeline::{run, Detection, RunConfig};
 use mekong_sensor::rules::load::{load, RuleSources};
 use mekong_sensor::rules::RulesConfig;
-use mekong_testkit::{eve_lines, shared_pcaps};
+use mekong_testkit::{eve_lines, python_with, shared_eve_schema, shared_pcaps};
 use serde_json::Value;
 
 /// Capture, and the technique of its MANIFEST labels the shipped rules
@@ -41,6 +41,31 @@ const EXPECTED: &[(&str, &str)] = &[
 
 /// The shipped rules' alerts on `pcap`: (sid, technique) pairs.
 fn shipped(pcap: &Path) -> BTreeSet<(u64, String)> {
+    pairs(&shipped_lines(pcap))
+}
+
+/// The (sid, technique) pairs of the shipped rules' EVE lines.
+fn pairs(lines: &[String]) -> BTreeSet<(u64, String)> {
+    let mut v = BTreeSet::new();
+    for l in lines {
+        let a: Value = serde_json::from_str(l).unwrap();
+        let sid = a["alert"]["signature_id"].as_u64().unwrap_or(0);
+        if !(9_100_000..9_200_000).contains(&sid) {
+            continue;
+        }
+        for t in a["alert"]["metadata"]["mitre_technique_id"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            v.insert((sid, t.as_str().unwrap_or("").to_string()));
+        }
+    }
+    v
+}
+
+/// Every EVE line of a run with the shipped rules on `pcap`.
+fn shipped_lines(pcap: &Path) -> Vec<String> {
     let (rules, rep) = load(
         &RuleSources {
             builtin: true,
@@ -66,22 +91,7 @@ fn shipped(pcap: &Path) -> BTreeSet<(u64, String)> {
         })),
     };
     run(&cfg).unwrap();
-    let mut v = BTreeSet::new();
-    for l in eve_lines(&out) {
-        let a: Value = serde_json::from_str(&l).unwrap();
-        let sid = a["alert"]["signature_id"].as_u64().unwrap_or(0);
-        if !(9_100_000..9_200_000).contains(&sid) {
-            continue;
-        }
-        for t in a["alert"]["metadata"]["mitre_technique_id"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            v.insert((sid, t.as_str().unwrap_or("").to_string()));
-        }
-    }
-    v
+    eve_lines(&out)
 }
 
 #[test]
@@ -125,4 +135,66 @@ fn the_benign_captures_raise_no_shipped_rule_alert() {
     }
     assert!(n > 0, "benign captures in {}", root.display());
     assert!(raised.is_empty(), "{raised:#?}");
+}
+
+#[test]
+fn rule_alerts_are_valid_eve() {
+    // Rule alerts of the web attacks, Heartbleed and the miners: every
+    // line validates against Suricata's EVE schema and carries the rule's
+    // fields.
+    let root = shared_pcaps();
+    let mut lines = Vec::new();
+    for (file, _) in EXPECTED {
+        lines.extend(
+            shipped_lines(&root.join(file))
+                .into_iter()
+                .filter(|l| l.contains("\"signature_id\":91")),
+        );
+    }
+    assert!(lines.len() > 20, "{} rule alerts", lines.len());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("eve.json");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    const CHECK: &str = r#"
+import sys, json, jsonschema
+schema = json.load(open(sys.argv[1]))
+v = jsonschema.Draft202012Validator(schema) if "2020-12" in schema.get("$schema", "") else jsonschema.Draft7Validator(schema)
+bad = []
+n = 0
+for i, line in enumerate(open(sys.argv[2])):
+    n += 1
+    errs = sorted(v.iter_errors(json.loads(line)), key=lambda x: x.path)
+    if errs:
+        bad.append((i + 1, errs[0].message[:200]))
+print(json.dumps({"lines": n, "bad": bad[:5], "bad_count": len(bad)}))
+"#;
+    let o = python_with(&["jsonschema"])
+        .arg("-c")
+        .arg(CHECK)
+        .arg(shared_eve_schema())
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["lines"].as_u64(), Some(lines.len() as u64));
+    assert_eq!(v["bad_count"], 0, "{v}");
+    for l in &lines {
+        let e: Value = serde_json::from_str(l).unwrap();
+        let a = &e["alert"];
+        assert_eq!(e["event_type"], "alert");
+        assert_eq!(a["gid"], 1);
+        assert!(a["rev"].as_u64().unwrap() >= 1);
+        assert!(a["signature"].as_str().unwrap().starts_with("MEKONG "));
+        assert!(a["category"].as_str().is_some_and(|c| !c.is_empty()), "{l}");
+        assert!(a["metadata"]["mitre_technique_id"].is_array(), "{l}");
+        assert!(e["flow_id"].is_u64() || e["flow_id"].is_i64(), "{l}");
+        assert!(
+            e["community_id"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("1:")),
+            "{l}"
+        );
+        assert!(e["direction"].is_string(), "{l}");
+    }
 }
