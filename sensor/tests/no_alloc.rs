@@ -3,8 +3,10 @@
 //! through the whole worker path (table, stream reassembly, application
 //! parsing, detection events) makes no heap allocation, nor does reading the
 //! application messages of long-lived flows (HTTP keep-alive, DNS) and
-//! turning them into events for the host stage. Checked with a counting
-//! global allocator.
+//! turning them into events for the host stage. With the rule stage too:
+//! packet, stream, DNS and HTTP inspections (prefilters, verification,
+//! transforms, HTTP messages whose buffers are reused) make none. Checked
+//! with a counting global allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,15 +22,53 @@ use mekong_sensor::flow::FlowConfig;
 use mekong_sensor::pipeline::Stages;
 use mekong_testkit::build::*;
 
-fn engine() -> Engine<Stages> {
+/// Rules of every inspection point the traffic below meets: raw payload of
+/// packets and streams, UDP, DNS names, HTTP buffers, header keywords;
+/// with Mekong's shipped rules. Their fast patterns occur, so each is
+/// verified, and none matches (a match makes one event, boxed: an alert
+/// is not the hot path).
+const RULES: &str = r#"
+alert udp any any -> any 53 (msg:"udp payload"; content:"quer"; content:"x"; distance:0; sid:1;)
+alert tcp any any -> any any (msg:"packet payload"; flow:no_stream; content:"|07 07 07 07|"; dsize:100; content:!"|07|"; sid:2;)
+alert tcp any any -> any any (msg:"stream"; flow:established,to_server; content:"status"; content:"nope"; sid:3;)
+alert dns any any -> any any (msg:"dns"; dns.query; content:"example"; content:"nope"; sid:4;)
+alert http any any -> any any (msg:"uri"; http.uri; content:"/stat"; http.host; content:"nope"; sid:5;)
+alert http any any -> any any (msg:"ua"; http.user_agent; pcre:"/^probe\\/\\d{3}/"; sid:6;)
+alert http any any -> any any (msg:"body"; flow:to_client; file.data; content:"ok"; content:"nope"; sid:7;)
+alert tcp any any -> any 443 (msg:"flags"; flags:PA; ttl:63; sid:8;)
+"#;
+
+fn engine_with(rules: Option<&str>) -> Engine<Stages> {
     let cfg = FlowConfig::default();
     let fd = mekong_sensor::pipeline::Detection::default().flow;
+    let rule_stage = rules.map(|text| {
+        let dir =
+            std::env::temp_dir().join(format!("mekong-no-alloc-{}.rules", std::process::id()));
+        std::fs::write(&dir, text).unwrap();
+        let (r, rep) = mekong_sensor::rules::load::load(
+            &mekong_sensor::rules::load::RuleSources {
+                builtin: true,
+                files: vec![dir.clone()],
+                ..Default::default()
+            },
+            mekong_sensor::rules::RulesConfig::default(),
+        )
+        .unwrap();
+        let _ = std::fs::remove_file(&dir);
+        assert_eq!(rep.loaded, rep.read);
+        mekong_sensor::rules::RuleStage::new(Arc::new(r))
+    });
+    // As the pipeline does: the parsers hand HTTP heads and bodies over
+    // when a rule reads them.
+    let raw = rule_stage.as_ref().is_some_and(|r| r.wants_raw());
     let stages: Stages = (
         Some(AppStage::new(cfg.app)),
         Some(DetectStage::new(Arc::clone(&fd))),
-        None,
+        rule_stage,
     );
-    Engine::new(cfg, stages)
+    let mut e = Engine::new(cfg, stages);
+    e.want_raw_app_data(raw);
+    e
 }
 
 struct Counting;
@@ -127,8 +167,17 @@ fn second(t: u64) -> Vec<(u64, Vec<u8>)> {
 
 #[test]
 fn steady_traffic_makes_no_allocation() {
+    steady_traffic(None);
+}
+
+#[test]
+fn steady_traffic_with_rules_makes_no_allocation() {
+    steady_traffic(Some(RULES));
+}
+
+fn steady_traffic(rules: Option<&str>) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut engine = engine();
+    let mut engine = engine_with(rules);
     let mut decoder = Decoder::new(DefragConfig::default());
     let t0 = 1_700_000_000 * SEC;
     let run = |from: u64, to: u64, engine: &mut Engine<Stages>, decoder: &mut Decoder| {
@@ -189,8 +238,21 @@ fn app_second(t: u64, k: u32) -> Vec<(u64, Vec<u8>)> {
 
 #[test]
 fn steady_application_traffic_makes_no_allocation() {
+    steady_application_traffic(None);
+}
+
+#[test]
+fn steady_application_traffic_with_rules_makes_no_allocation() {
+    steady_application_traffic(Some(RULES));
+}
+
+/// Seconds of warm-up: flows, buffers and the rules' scratch space reach
+/// their size (a pcre is JIT-compiled at its first use).
+const WARM: u32 = 100;
+
+fn steady_application_traffic(rules: Option<&str>) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut engine = engine();
+    let mut engine = engine_with(rules);
     let mut decoder = Decoder::new(DefragConfig::default());
     let t0 = 1_700_000_000 * SEC;
     let (c, s) = ([10, 9, 0, 1], [10, 9, 0, 2]);
@@ -203,7 +265,7 @@ fn steady_application_traffic_makes_no_allocation() {
         (t0 + 2000, tcp4(c, s, 41000, 80, 1001, 502, ack(9001), b"")),
     ];
     account(&handshake, &mut decoder, &mut engine);
-    for k in 0..50u32 {
+    for k in 0..WARM {
         account(
             &app_second(t0 + u64::from(k + 1) * SEC, k),
             &mut decoder,
@@ -212,7 +274,7 @@ fn steady_application_traffic_makes_no_allocation() {
     }
     ALLOCS.store(0, Ordering::Relaxed);
     EVENTS.store(0, Ordering::Relaxed);
-    for k in 50..250u32 {
+    for k in WARM..WARM + 200 {
         let frames = app_second(t0 + u64::from(k + 1) * SEC, k);
         account(&frames, &mut decoder, &mut engine);
     }
@@ -231,7 +293,7 @@ fn steady_application_traffic_makes_no_allocation() {
     );
     // The parsers did read every message.
     engine.flush(
-        t0 + 300 * SEC,
+        t0 + u64::from(WARM + 250) * SEC,
         mekong_sensor::flow::EndReason::Eof,
         &mut |_, _| {},
     );
@@ -240,10 +302,11 @@ fn steady_application_traffic_makes_no_allocation() {
         .iter()
         .find_map(|r| r.app.as_ref()?.http.clone())
         .expect("http");
-    assert_eq!((http.requests, http.responses), (250, 250));
+    let n = WARM + 200;
+    assert_eq!((http.requests, http.responses), (n, n));
     let dns = out
         .iter()
         .find_map(|r| r.app.as_ref()?.dns.clone())
         .expect("dns");
-    assert_eq!((dns.queries, dns.distinct_names()), (250, 3));
+    assert_eq!((dns.queries, dns.distinct_names()), (n, 3));
 }

@@ -9,14 +9,22 @@ use crate::rule::Transform;
 
 /// Applies `tf` to `input`, in order, into `out`.
 pub fn apply(tf: &[Transform], input: &[u8], out: &mut Vec<u8>) {
+    thread_local! {
+        // The second buffer of the chain, kept per thread: transforms
+        // allocate nothing once it is big enough.
+        static TMP: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     out.clear();
     out.extend_from_slice(input);
-    let mut tmp = Vec::new();
-    for t in tf {
-        tmp.clear();
-        one(t, out, &mut tmp);
-        std::mem::swap(out, &mut tmp);
-    }
+    TMP.with(|cell| {
+        let mut tmp = cell.take();
+        for t in tf {
+            tmp.clear();
+            one(t, out, &mut tmp);
+            std::mem::swap(out, &mut tmp);
+        }
+        cell.replace(tmp);
+    });
 }
 
 fn one(t: &Transform, b: &[u8], o: &mut Vec<u8>) {

@@ -51,6 +51,16 @@ fn trim(b: &[u8], (mut s, mut e): (usize, usize)) -> (usize, usize) {
 /// segments resolved and `//` compressed (as libhtp normalises it); the
 /// query as sent; an absolute-form target loses its scheme and authority.
 pub fn normalize_uri(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    normalize_uri_into(raw, &mut out);
+    out
+}
+
+/// [`normalize_uri`] into `out` (cleared first), without allocating once
+/// `out` is big enough: the path is decoded into `out`, then its segments
+/// are resolved in place (the result is never longer than what is read).
+pub fn normalize_uri_into(raw: &[u8], out: &mut Vec<u8>) {
+    out.clear();
     let mut t = raw;
     for scheme in [&b"http://"[..], b"https://"] {
         if t.len() >= scheme.len() && t[..scheme.len()].eq_ignore_ascii_case(scheme) {
@@ -66,7 +76,6 @@ pub fn normalize_uri(raw: &[u8]) -> Vec<u8> {
         Some(q) => (&t[..q], Some(&t[q..])),
         None => (t, None),
     };
-    let mut dec = Vec::with_capacity(path.len());
     let mut i = 0;
     while i < path.len() {
         let c = path[i];
@@ -76,91 +85,119 @@ pub fn normalize_uri(raw: &[u8]) -> Vec<u8> {
                 path.get(i + 1).and_then(|&x| h(x)),
                 path.get(i + 2).and_then(|&x| h(x)),
             ) {
-                dec.push((a * 16 + b) as u8);
+                out.push((a * 16 + b) as u8);
                 i += 3;
                 continue;
             }
         }
-        dec.push(c);
+        out.push(c);
         i += 1;
     }
     // Segments: "." dropped, ".." pops, empty ones (//) compressed.
-    let absolute = dec.first() == Some(&b'/');
-    let trailing = dec.last() == Some(&b'/') || dec.ends_with(b"/.") || dec.ends_with(b"/..");
-    let mut segs: Vec<&[u8]> = Vec::new();
-    for s in dec.split(|&c| c == b'/') {
-        match s {
+    let n = out.len();
+    let absolute = out.first() == Some(&b'/');
+    let trailing = out.last() == Some(&b'/') || out.ends_with(b"/.") || out.ends_with(b"/..");
+    let base = usize::from(absolute);
+    let (mut w, mut r, mut segs) = (base, 0, 0usize);
+    while r <= n {
+        let e = out[r..n]
+            .iter()
+            .position(|&c| c == b'/')
+            .map_or(n, |p| r + p);
+        match &out[r..e] {
             b"" | b"." => {}
             b".." => {
-                segs.pop();
+                if segs > 0 {
+                    w = out[base..w]
+                        .iter()
+                        .rposition(|&c| c == b'/')
+                        .map_or(base, |p| base + p);
+                    segs -= 1;
+                }
             }
-            s => segs.push(s),
+            _ => {
+                // The separator read before this segment is at or after
+                // `w`: writing never overtakes reading.
+                if segs > 0 {
+                    out[w] = b'/';
+                    w += 1;
+                }
+                out.copy_within(r..e, w);
+                w += e - r;
+                segs += 1;
+            }
         }
+        r = e + 1;
     }
-    let mut out = Vec::with_capacity(t.len());
-    if absolute {
-        out.push(b'/');
-    }
-    for (i, s) in segs.iter().enumerate() {
-        if i > 0 {
-            out.push(b'/');
-        }
-        out.extend_from_slice(s);
-    }
-    if trailing && !segs.is_empty() {
+    out.truncate(w);
+    if trailing && segs > 0 {
         out.push(b'/');
     }
     if let Some(q) = query {
         out.extend_from_slice(q);
     }
-    out
 }
 
 impl Msg {
     /// A message from its head.
     pub fn new(head: &[u8], has_body: bool) -> Msg {
-        let mut m = Msg {
-            head: head.to_vec(),
-            has_body,
-            ..Msg::default()
-        };
-        m.parse();
+        let mut m = Msg::default();
+        m.reset(head, has_body);
         m
+    }
+
+    /// Makes this message the one of `head`, keeping its buffers (no
+    /// allocation once they are big enough).
+    pub fn reset(&mut self, head: &[u8], has_body: bool) {
+        self.head.clear();
+        self.head.extend_from_slice(head);
+        self.body.clear();
+        self.has_body = has_body;
+        self.cut = false;
+        self.line = (0, 0);
+        self.headers.clear();
+        self.uri_norm.clear();
+        self.header_buf.clear();
+        self.header_names.clear();
+        self.host_norm.clear();
+        self.decoded = None;
+        self.parse();
     }
 
     fn parse(&mut self) {
         let h = &self.head;
-        let mut lines = Vec::new();
         let mut start = 0;
-        for (i, &c) in h.iter().enumerate() {
-            if c == b'\n' {
-                let mut e = i;
-                if e > start && h[e - 1] == b'\r' {
-                    e -= 1;
+        let mut first = true;
+        while start < h.len() {
+            let nl = h[start..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map(|p| start + p);
+            let mut e = nl.unwrap_or(h.len());
+            let next = nl.map_or(h.len(), |p| p + 1);
+            if e > start && h[e - 1] == b'\r' {
+                e -= 1;
+            }
+            if first {
+                self.line = (start, e);
+                first = false;
+            } else {
+                if start == e {
+                    break; // the blank line
                 }
-                lines.push((start, e));
-                start = i + 1;
+                if let Some(colon) = h[start..e].iter().position(|&c| c == b':') {
+                    let name = trim(h, (start, start + colon));
+                    let value = trim(h, (start + colon + 1, e));
+                    self.headers.push((name, value));
+                }
             }
+            start = next;
         }
-        if start < h.len() {
-            lines.push((start, h.len()));
-        }
-        let Some(&first) = lines.first() else { return };
-        self.line = first;
-        for &(s, e) in &lines[1..] {
-            if s == e {
-                break; // the blank line
-            }
-            let Some(colon) = h[s..e].iter().position(|&c| c == b':') else {
-                continue;
-            };
-            let name = trim(h, (s, s + colon));
-            let value = trim(h, (s + colon + 1, e));
-            self.headers.push((name, value));
+        if first {
+            return;
         }
         // Built buffers.
-        let mut hb = Vec::with_capacity(h.len());
-        let mut hn = Vec::with_capacity(64);
+        let (hb, hn) = (&mut self.header_buf, &mut self.header_names);
         hn.extend_from_slice(b"\r\n");
         for &(n, v) in &self.headers {
             hb.extend_from_slice(&h[n.0..n.1]);
@@ -171,23 +208,28 @@ impl Msg {
             hn.extend_from_slice(b"\r\n");
         }
         hn.extend_from_slice(b"\r\n");
-        self.header_buf = hb;
-        self.header_names = hn;
-        if let Some(uri) = self.part(1) {
-            let u = uri.to_vec();
-            self.uri_norm = normalize_uri(&u);
+        let l = &h[self.line.0..self.line.1];
+        if let Some(uri) = l.splitn(3, |&c| c == b' ').nth(1) {
+            normalize_uri_into(uri, &mut self.uri_norm);
         }
-        if let Some(host) = self.header(b"host") {
-            let mut x = host.to_vec();
-            if x.first() == Some(&b'[') {
-                if let Some(p) = x.iter().position(|&c| c == b']') {
-                    x.truncate(p + 1);
+        let host = self
+            .headers
+            .iter()
+            .find(|(n, _)| h[n.0..n.1].eq_ignore_ascii_case(b"host"))
+            .map(|(_, v)| &h[v.0..v.1]);
+        if let Some(x) = host {
+            let x = if x.first() == Some(&b'[') {
+                match x.iter().position(|&c| c == b']') {
+                    Some(p) => &x[..=p],
+                    None => x,
                 }
-            } else if let Some(p) = x.iter().rposition(|&c| c == b':') {
-                x.truncate(p);
-            }
-            x.make_ascii_lowercase();
-            self.host_norm = x;
+            } else {
+                match x.iter().rposition(|&c| c == b':') {
+                    Some(p) => &x[..p],
+                    None => x,
+                }
+            };
+            self.host_norm.extend(x.iter().map(u8::to_ascii_lowercase));
         }
     }
 
@@ -235,13 +277,15 @@ impl Msg {
     /// to the limit; the body as received for other encodings or when
     /// decoding fails at the first byte.
     pub fn decode_body(&mut self) {
-        let enc = self
-            .header(b"content-encoding")
-            .map(|e| e.to_ascii_lowercase())
-            .unwrap_or_default();
-        let out = if enc.windows(4).any(|w| w == b"gzip") {
+        let enc = self.header(b"content-encoding").unwrap_or_default();
+        let has = |w: &[u8]| enc.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w));
+        if !has(b"gzip") && !has(b"deflate") {
+            self.decoded = None;
+            return;
+        }
+        let out = if has(b"gzip") {
             inflate(flate2::read::GzDecoder::new(&self.body[..]))
-        } else if enc.windows(7).any(|w| w == b"deflate") {
+        } else if has(b"deflate") {
             inflate(flate2::read::ZlibDecoder::new(&self.body[..]))
                 .filter(|v| !v.is_empty())
                 .or_else(|| inflate(flate2::read::DeflateDecoder::new(&self.body[..])))
@@ -278,6 +322,31 @@ pub struct HttpFlow {
     pub pending: VecDeque<Msg>,
     /// The response whose body is being read.
     pub resp: Option<Msg>,
+    /// Messages done with, kept for the next ones (their buffers reused).
+    pub spare: Vec<Msg>,
+}
+
+/// Messages kept for reuse per flow.
+const SPARE: usize = 3;
+
+impl HttpFlow {
+    /// A message for `head`, from the spares when there is one.
+    pub fn msg(&mut self, head: &[u8], has_body: bool) -> Msg {
+        match self.spare.pop() {
+            Some(mut m) => {
+                m.reset(head, has_body);
+                m
+            }
+            None => Msg::new(head, has_body),
+        }
+    }
+
+    /// Keeps a message done with (a big one is let go).
+    pub fn done(&mut self, m: Msg) {
+        if self.spare.len() < SPARE && m.head.capacity() + m.body.capacity() <= 64 * 1024 {
+            self.spare.push(m);
+        }
+    }
 }
 
 /// The buffers of one side of a transaction.
@@ -407,6 +476,78 @@ impl Buffers for TxBuffers<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The normalisation written plainly (segments in a list), against
+    /// which the in-place one is checked.
+    fn reference(raw: &[u8]) -> Vec<u8> {
+        let mut t = raw;
+        for scheme in [&b"http://"[..], b"https://"] {
+            if t.len() >= scheme.len() && t[..scheme.len()].eq_ignore_ascii_case(scheme) {
+                let rest = &t[scheme.len()..];
+                t = match rest.iter().position(|&c| c == b'/' || c == b'?') {
+                    Some(p) => &rest[p..],
+                    None => b"/",
+                };
+                break;
+            }
+        }
+        let (path, query) = match t.iter().position(|&c| c == b'?') {
+            Some(q) => (&t[..q], Some(&t[q..])),
+            None => (t, None),
+        };
+        let mut dec = Vec::new();
+        let mut i = 0;
+        while i < path.len() {
+            let h = |x: u8| char::from(x).to_digit(16);
+            if path[i] == b'%' {
+                if let (Some(a), Some(b)) = (
+                    path.get(i + 1).and_then(|&x| h(x)),
+                    path.get(i + 2).and_then(|&x| h(x)),
+                ) {
+                    dec.push((a * 16 + b) as u8);
+                    i += 3;
+                    continue;
+                }
+            }
+            dec.push(path[i]);
+            i += 1;
+        }
+        let absolute = dec.first() == Some(&b'/');
+        let trailing = dec.last() == Some(&b'/') || dec.ends_with(b"/.") || dec.ends_with(b"/..");
+        let mut segs: Vec<&[u8]> = Vec::new();
+        for s in dec.split(|&c| c == b'/') {
+            match s {
+                b"" | b"." => {}
+                b".." => {
+                    segs.pop();
+                }
+                s => segs.push(s),
+            }
+        }
+        let mut out = Vec::new();
+        if absolute {
+            out.push(b'/');
+        }
+        out.extend(segs.join(&b'/'));
+        if trailing && !segs.is_empty() {
+            out.push(b'/');
+        }
+        if let Some(q) = query {
+            out.extend_from_slice(q);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn in_place_normalisation_equals_the_plain_one(
+            raw in proptest::collection::vec(proptest::sample::select(b"/.a%2e?Fh:".to_vec()), 0..40)
+        ) {
+            let mut out = Vec::new();
+            normalize_uri_into(&raw, &mut out);
+            proptest::prop_assert_eq!(out, reference(&raw));
+        }
+    }
 
     fn get(b: &dyn Buffers, buf: Buf) -> Option<Vec<u8>> {
         let mut out = None;

@@ -202,8 +202,10 @@ pub struct RuleStage {
     xbits: Xbits,
     hits: Vec<u32>,
     held: usize,
-    /// DNS messages raised by the current packet: (response, name).
-    dns: Vec<(bool, String)>,
+    /// DNS messages raised by the current packet: (response, where its
+    /// name is in `dns_names`); both buffers are reused.
+    dns: Vec<(bool, std::ops::Range<usize>)>,
+    dns_names: String,
     /// Emptied stream buffers, kept for the next flows (at most [`POOL`]).
     pool: Vec<Vec<u8>>,
     /// Counters.
@@ -457,6 +459,7 @@ impl RuleStage {
             hits: Vec::new(),
             held: 0,
             dns: Vec::new(),
+            dns_names: String::new(),
             pool: Vec::new(),
             stats: RulesStats::default(),
         }
@@ -677,6 +680,12 @@ impl RuleStage {
                 &rep,
                 out,
             );
+            // The transaction is done: its messages' buffers serve the
+            // next ones.
+            if let Some(r) = req {
+                h.done(r);
+            }
+            h.done(m);
         }
         if let Some(fr) = self.flows.get_mut(&slot) {
             fr.vars = tmp.vars;
@@ -849,7 +858,10 @@ impl Stage for RuleStage {
             AppEvent::Dns {
                 response, qname, ..
             } => {
-                self.dns.push((response, qname.unwrap_or("").to_string()));
+                let q = qname.unwrap_or("");
+                let at = self.dns_names.len();
+                self.dns_names.push_str(q);
+                self.dns.push((response, at..at + q.len()));
             }
             AppEvent::HttpHead { dir, head, body } => {
                 // As Suricata's HTTP parser does, the end of a head (and of
@@ -867,9 +879,16 @@ impl Stage for RuleStage {
                 let Some(fr) = self.flows.get_mut(&f.slot) else {
                     return;
                 };
-                fr.head[usize::from(dir)] = Vec::new();
+                // Kept for the next head: no allocation per message
+                // (a buffer grown by a long head is given back).
+                let h = &mut fr.head[usize::from(dir)];
+                if h.capacity() > 4096 {
+                    *h = Vec::new();
+                } else {
+                    h.clear();
+                }
                 let h = fr.http.get_or_insert_with(Default::default);
-                let m = Msg::new(head, body);
+                let m = h.msg(head, body);
                 if dir == 0 {
                     h.req = Some(m);
                 } else {
@@ -1048,9 +1067,12 @@ impl Stage for RuleStage {
             hits,
             stats,
             dns,
+            dns_names,
             ..
         } = self;
         let Some(fr) = flows.get_mut(&f.slot) else {
+            dns.clear();
+            dns_names.clear();
             return;
         };
         let rules: &Rules = rules;
@@ -1070,15 +1092,16 @@ impl Stage for RuleStage {
                 rules, fr, scratch, xbits, hits, stats, &inp, &bufs, &rep, out,
             );
         }
-        for (response, name) in std::mem::take(dns) {
+        for (response, name) in dns.drain(..) {
             inp.point = Point::Dns;
             inp.app = Some(App::Dns);
             let b = DnsBuffers {
-                qname: (!response).then_some(name.as_str()),
+                qname: (!response).then(|| dns_names.get(name).unwrap_or("")),
                 payload: if p.proto == 17 { p.payload } else { &[] },
             };
             Self::run(rules, fr, scratch, xbits, hits, stats, &inp, &b, &rep, out);
         }
+        dns_names.clear();
     }
 
     fn on_flow_end(
