@@ -913,7 +913,10 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
     } else if lists.is_empty()
         && header.is_empty()
         && bit_checks.is_empty()
-        && bit_sets.is_empty()
+        // flowbits set, unset and toggle are compatible with IP-only
+        // rules (as Suricata's SIGMATCH_IPONLY_COMPAT): a block list that
+        // marks its flows is still inspected once per flow direction.
+        && bit_sets.iter().all(|b| b.xtrack.is_none())
         && int_checks.is_empty()
         && int_sets.is_empty()
         && stream_size.is_none()
@@ -1059,6 +1062,18 @@ mod tests {
         let r = comp(r#"alert ip [1.2.3.4,5.6.7.0/24] any -> $HOME_NET any (msg:"rep"; sid:1;)"#)
             .unwrap();
         assert_eq!(r.points, vec![Point::IpOnly]);
+        // A block list that marks its flows stays IP-only; one that checks
+        // a mark, or sets an xbit, does not.
+        let r = comp(r#"alert tcp [1.2.3.4] any -> $HOME_NET any (flowbits:set,tor; threshold:type limit,track by_src,count 1,seconds 60; sid:1;)"#).unwrap();
+        assert_eq!(r.points, vec![Point::IpOnly]);
+        let r = comp(r#"alert tcp [1.2.3.4] any -> $HOME_NET any (flowbits:isset,tor; sid:1;)"#)
+            .unwrap();
+        assert_eq!(r.points, vec![Point::Packet]);
+        let r = comp(
+            r#"alert tcp [1.2.3.4] any -> $HOME_NET any (xbits:set,tor,track ip_src; sid:1;)"#,
+        )
+        .unwrap();
+        assert_eq!(r.points, vec![Point::Packet]);
         let r = comp(r#"alert tcp any any -> any any (flags:S; sid:1;)"#).unwrap();
         assert_eq!(r.points, vec![Point::Packet]);
         let r = comp(r#"alert dns any any -> any any (dns.query; content:"x"; sid:1;)"#).unwrap();

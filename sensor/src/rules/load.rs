@@ -70,7 +70,12 @@ fn read(p: &PathBuf) -> Result<String, LoadError> {
         path: p.clone(),
         source,
     })?;
-    Ok(String::from_utf8_lossy(&b).into_owned())
+    // Rule files are text: taken as they are when valid UTF-8 (no copy),
+    // with invalid bytes replaced otherwise.
+    Ok(match String::from_utf8(b) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
 }
 
 /// The rule files named: a file as given, a directory as every `*.rules`
