@@ -54,7 +54,9 @@ pub struct ContentStep {
     pub within: Option<Val>,
     /// Must end at the buffer's end.
     pub endswith: bool,
-    finder: Arc<memmem::Finder<'static>>,
+    /// Made at the first search (most contents of a big rule set are
+    /// never verified: their fast pattern never occurs).
+    finder: std::sync::OnceLock<Box<memmem::Finder<'static>>>,
 }
 
 impl ContentStep {
@@ -63,7 +65,7 @@ impl ContentStep {
         if nocase {
             pattern.make_ascii_lowercase();
         }
-        let finder = Arc::new(memmem::Finder::new(&pattern).into_owned());
+        let finder = std::sync::OnceLock::new();
         ContentStep {
             pattern,
             nocase,
@@ -115,7 +117,10 @@ impl ContentStep {
         }
         let h = &hay[from..];
         if !self.nocase {
-            return self.finder.find(h).map(|p| p + from);
+            let f = self
+                .finder
+                .get_or_init(|| Box::new(memmem::Finder::new(&self.pattern).into_owned()));
+            return f.find(h).map(|p| p + from);
         }
         find_nocase(h, &self.pattern).map(|p| p + from)
     }
