@@ -1030,7 +1030,11 @@ impl RuleSet {
                 }
                 let bounded = key.buf == Buf::PktData && key.transforms.is_empty();
                 bufs.each(key.buf, &mut |v| {
-                    if bounded && !(lo..=hi).contains(&(v.len() as u64)) {
+                    // No fast pattern occurs in an empty buffer (an
+                    // acknowledgement's payload): nothing to scan, unless
+                    // a transform adds bytes (dotprefix).
+                    let empty = v.is_empty() && key.transforms.is_empty();
+                    if empty || bounded && !(lo..=hi).contains(&(v.len() as u64)) {
                         return false;
                     }
                     let data: &[u8] = if key.transforms.is_empty() {
