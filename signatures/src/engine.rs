@@ -743,7 +743,11 @@ impl RuleSet {
                         ints: &mut ints,
                         memo: &mut memo,
                     };
-                    compile(&rule, &rt.text, &mut env)
+                    compile(&rule, &rt.text, &mut env).map_err(|mut e| {
+                        // A compile error names the rule's sid too.
+                        e.sid = e.sid.or(Some(rule.sid()));
+                        e
+                    })
                 });
                 match r {
                     Ok(c) => {
@@ -1330,6 +1334,26 @@ mod tests {
         fn each(&self, buf: Buf, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
             self.0.iter().filter(|(b, _)| *b == buf).any(|(_, v)| f(v))
         }
+    }
+
+    #[test]
+    fn errors_name_line_sid_and_keyword() {
+        let text = "alert tcp any any -> any any (msg:\"ok\"; content:\"a\"; sid:1;)\n\
+                    alert tcp any any -> any any (msg:\"bad pcre\"; pcre:\"/(/\"; sid:2;)\n\
+                    alert tcp any any -> any any (msg:\"bad\"; nonsense_kw; sid:3;)\n";
+        let (set, rep) = RuleSet::from_sources(
+            &[("f.rules".into(), text.into())],
+            &RuleSetOptions::default(),
+        );
+        // An unknown keyword is an error, as in Suricata (not "unsupported").
+        assert_eq!((set.len(), rep.read, rep.invalid), (1, 3, 2));
+        let e = &rep.skipped[0];
+        assert_eq!((e.error.line, e.error.sid), (2, Some(2)));
+        assert!(e.error.to_string().contains("pcre"), "{}", e.error);
+        assert!(rep.unsupported.is_empty(), "{:?}", rep.unsupported);
+        let u = &rep.skipped[1];
+        assert_eq!((u.error.line, u.error.sid), (3, Some(3)));
+        assert!(u.error.to_string().contains("nonsense_kw"), "{}", u.error);
     }
 
     #[test]

@@ -53,12 +53,12 @@ pub fn default_cache() -> Option<PathBuf> {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// A file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, not repeated as a source).
+        cause: std::io::Error,
     },
     /// A variable, classification or threshold file is wrong.
     #[error("{0}")]
@@ -66,9 +66,9 @@ pub enum LoadError {
 }
 
 fn read(p: &PathBuf) -> Result<String, LoadError> {
-    let b = std::fs::read(p).map_err(|source| LoadError::Io {
+    let b = std::fs::read(p).map_err(|cause| LoadError::Io {
         path: p.clone(),
-        source,
+        cause,
     })?;
     // Rule files are text: taken as they are when valid UTF-8 (no copy),
     // with invalid bytes replaced otherwise.
@@ -84,9 +84,9 @@ pub fn rule_files(named: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut v = Vec::new();
     for p in named {
         if p.is_dir() {
-            let io = |source| LoadError::Io {
+            let io = |cause| LoadError::Io {
                 path: p.clone(),
-                source,
+                cause,
             };
             let mut inside = Vec::new();
             for e in std::fs::read_dir(p).map_err(io)? {
