@@ -403,6 +403,11 @@ fn read(
     })
 }
 
+/// PCRE2 match limit of every rule's expression (Suricata's default).
+pub const PCRE_MATCH_LIMIT: u32 = 3500;
+/// PCRE2 depth limit (Suricata's `match-limit-recursion` default).
+pub const PCRE_DEPTH_LIMIT: u32 = 1500;
+
 fn pcre_step(p: &Pcre) -> Result<PcreStep, RuleError> {
     // caseless, dotall, multi_line, extended.
     let mut opts = [false; 4];
@@ -420,6 +425,10 @@ fn pcre_step(p: &Pcre) -> Result<PcreStep, RuleError> {
     if p.flags.contains('A') {
         pat = format!("\\A(?:{pat})");
     }
+    // Suricata's limits (pcre.match-limit 3500, match-limit-recursion
+    // 1500): an expression that backtracks past them does not match,
+    // instead of holding the worker.
+    pat = format!("(*LIMIT_MATCH={PCRE_MATCH_LIMIT})(*LIMIT_DEPTH={PCRE_DEPTH_LIMIT}){pat}");
     let re = crate::matcher::LazyRegex::new(&pat, opts)
         .map_err(|e| invalid("pcre", format!("the expression does not compile: {e}")))?;
     Ok(PcreStep {

@@ -1445,6 +1445,50 @@ mod tests {
     }
 
     #[test]
+    fn a_backtracking_pcre_stops_at_the_match_limit() {
+        let s = set(concat!(
+            "alert tcp any any -> any any (msg:\"catastrophic\"; pcre:\"/^(\\w+\\s?)*$/\"; sid:1;)\n",
+            "alert tcp any any -> any any (msg:\"fine\"; pcre:\"/(a+)+b/\"; sid:2;)\n",
+        ));
+        let mut data = vec![b'a'; 30];
+        data.push(b'!');
+        let t = std::time::Instant::now();
+        let mut fv = FlowVars::default();
+        let inp = Input {
+            point: Point::Stream,
+            app: None,
+            ..input(Point::Stream)
+        };
+        // Exponential backtracking: PCRE2's own limit (10,000,000 steps)
+        // would spend ~0.1 s per call; Suricata's 3,500 stop it at once.
+        for _ in 0..100 {
+            let got = hits(
+                &s,
+                &inp,
+                &PayloadBuffers {
+                    payload: &data,
+                    pkt: None,
+                },
+                &mut fv,
+            );
+            assert!(got.is_empty(), "{got:?}");
+        }
+        let took = t.elapsed();
+        // Without the limit: about 1 s; with it, about 1 ms.
+        assert!(took < std::time::Duration::from_millis(300), "{took:?}");
+        let got = hits(
+            &s,
+            &inp,
+            &PayloadBuffers {
+                payload: b"xaab!",
+                pkt: None,
+            },
+            &mut fv,
+        );
+        assert_eq!(got, vec![2]);
+    }
+
+    #[test]
     fn http_rules_match_their_buffers_only() {
         let s = set(concat!(
             "alert http $HOME_NET any -> $EXTERNAL_NET any (msg:\"ua\"; flow:established,to_server; http.user_agent; content:\"miner\"; nocase; sid:1;)\n",
