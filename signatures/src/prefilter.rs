@@ -138,6 +138,34 @@ fn hs_literal(b: &[u8]) -> String {
     s
 }
 
+/// Removes the cached databases (`*.hsdb`) of `dir` not used for `max_age`
+/// (a database is touched when it is read): rule files that changed leave
+/// theirs behind. Returns how many were removed; a directory that cannot
+/// be read removes nothing.
+pub fn prune_cache(dir: &std::path::Path, max_age: std::time::Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "hsdb") {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > max_age);
+        if old && std::fs::remove_file(&p).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// The name of a cached database: the SHA-256 of the Hyperscan version
 /// and each pattern (its bytes and case flag, in id order).
 #[cfg(feature = "hyperscan")]
@@ -232,7 +260,16 @@ impl Prefilter {
                         .and_then(|f| std::fs::read(f).ok())
                         .and_then(|b| hyperscan::SerializedDatabase::deserialize(&b).ok());
                     let db = match cached {
-                        Some(db) => db,
+                        Some(db) => {
+                            // Used now: kept by `prune_cache`.
+                            if let Some(f) = &file {
+                                let _ = std::fs::File::options()
+                                    .write(true)
+                                    .open(f)
+                                    .and_then(|h| h.set_modified(std::time::SystemTime::now()));
+                            }
+                            db
+                        }
                         None => {
                             let patterns: Patterns = ps.into_iter().collect();
                             let db: BlockDatabase = patterns.build().map_err(|e| e.to_string())?;
@@ -324,6 +361,37 @@ impl Prefilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cache_keeps_what_was_used_lately() {
+        let d = std::env::temp_dir().join(format!("mekong-prune-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let old = d.join("a.hsdb");
+        let new = d.join("b.hsdb");
+        let other = d.join("notes.txt");
+        for p in [&old, &new, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(90 * 86_400);
+        for p in [&old, &other] {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+        assert_eq!(
+            prune_cache(&d, std::time::Duration::from_secs(30 * 86_400)),
+            1
+        );
+        assert!(!old.exists() && new.exists() && other.exists());
+        assert_eq!(
+            prune_cache(&d.join("missing"), std::time::Duration::ZERO),
+            0
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
 
     fn names(p: &Prefilter, data: &[u8]) -> Vec<u32> {
         let mut s = Scratch::default();

@@ -33,6 +33,9 @@ pub struct RuleSources {
     pub cache: Option<PathBuf>,
 }
 
+/// Cached prefilters unused this long are removed when rules load.
+pub const CACHE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
 /// The default place of the compiled-prefilter cache:
 /// `$XDG_CACHE_HOME/mekong/rules`, else `$HOME/.cache/mekong/rules`; none
 /// without either.
@@ -156,6 +159,10 @@ pub fn load(src: &RuleSources, config: RulesConfig) -> Result<(Rules, LoadReport
         cache: src.cache.clone(),
     };
     let (set, report) = RuleSet::from_sources(&sources, &opts);
+    if let Some(dir) = &src.cache {
+        // Databases of rule files no run has used for 30 days go.
+        mekong_signatures::prefilter::prune_cache(dir, CACHE_MAX_AGE);
+    }
     Ok((Rules::new(set, thresholds, config), report))
 }
 
