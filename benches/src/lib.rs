@@ -149,7 +149,6 @@ pub fn generated_rules(n: usize) -> String {
 /// Loads rules; the load's seconds and its report.
 fn load_rules(which: RuleLoad, cache: Option<&Path>) -> Result<(Rules, f64, LoadReport)> {
     let t = Instant::now();
-    let gen_file;
     let src = match which {
         RuleLoad::Shipped => RuleSources {
             builtin: true,
@@ -163,12 +162,12 @@ fn load_rules(which: RuleLoad, cache: Option<&Path>) -> Result<(Rules, f64, Load
             ..RuleSources::default()
         },
         RuleLoad::Generated => {
-            gen_file =
+            let file =
                 std::env::temp_dir().join(format!("mekong-bench-{}.rules", std::process::id()));
-            std::fs::write(&gen_file, generated_rules(5000))?;
+            std::fs::write(&file, generated_rules(5000))?;
             RuleSources {
                 builtin: false,
-                files: vec![gen_file.clone()],
+                files: vec![file],
                 cache: cache.map(Path::to_path_buf),
                 ..RuleSources::default()
             }
@@ -180,10 +179,10 @@ fn load_rules(which: RuleLoad, cache: Option<&Path>) -> Result<(Rules, f64, Load
             et_open_dir().display()
         )
     })?;
-    if let RuleLoad::Generated = which {
-        let _ = std::fs::remove_file(
-            std::env::temp_dir().join(format!("mekong-bench-{}.rules", std::process::id())),
-        );
+    if which == RuleLoad::Generated {
+        for f in &src.files {
+            let _ = std::fs::remove_file(f);
+        }
     }
     Ok((rules, t.elapsed().as_secs_f64(), rep))
 }

@@ -19,7 +19,7 @@ use mekong_sensor::decode::DefragConfig;
 use mekong_sensor::flow::FlowConfig;
 use mekong_sensor::output::SinkConfig;
 use mekong_sensor::pipeline::{run, Detection, RunConfig, RunSummary};
-use mekong_testkit::{eve_lines, python_with, shared_eve_schema};
+use mekong_testkit::{assert_valid_eve, eve_lines, python_with};
 use serde_json::Value;
 
 /// Techniques the behavioural detectors are not the tool for: exploits of
@@ -255,34 +255,7 @@ fn eve_lines_validate_against_suricatas_schema() {
     let (out, _) = mixed_run();
     let lines = eve_lines(out);
     assert!(lines.len() > 20);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("eve.json");
-    std::fs::write(&file, lines.join("\n")).unwrap();
-    const CHECK: &str = r#"
-import sys, json, jsonschema
-schema = json.load(open(sys.argv[1]))
-v = jsonschema.Draft202012Validator(schema) if "2020-12" in schema.get("$schema", "") else jsonschema.Draft7Validator(schema)
-bad = []
-n = 0
-for i, line in enumerate(open(sys.argv[2])):
-    n += 1
-    e = json.loads(line)
-    errs = sorted(v.iter_errors(e), key=lambda x: x.path)
-    if errs:
-        bad.append((i + 1, errs[0].message[:200]))
-print(json.dumps({"lines": n, "bad": bad[:5], "bad_count": len(bad)}))
-"#;
-    let o = python_with(&["jsonschema"])
-        .arg("-c")
-        .arg(CHECK)
-        .arg(shared_eve_schema())
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["lines"].as_u64(), Some(lines.len() as u64));
-    assert_eq!(v["bad_count"], 0, "{v}");
+    assert_valid_eve(&lines);
     // Suricata's alert fields are all there.
     for line in &lines {
         let e: Value = serde_json::from_str(line).unwrap();

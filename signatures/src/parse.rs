@@ -334,84 +334,82 @@ fn list_items(s: &str) -> Result<Vec<&str>, String> {
     Ok(out)
 }
 
-/// Parses an address field (`any`, `$HOME_NET`, `!10.0.0.0/8`, `[a,b]`).
-pub fn parse_addr(s: &str) -> Result<AddrSpec, String> {
-    parse_addr_depth(s.trim(), 0)
+/// How address and port fields are built: negation, lists, `any`,
+/// variables, and their own leaves (networks, port ranges).
+struct Group<T> {
+    what: &'static str,
+    not: fn(Box<T>) -> T,
+    list: fn(Vec<T>) -> T,
+    any: fn() -> T,
+    var: fn(String) -> T,
+    leaf: fn(&str) -> Result<T, String>,
 }
 
-fn parse_addr_depth(s: &str, depth: u32) -> Result<AddrSpec, String> {
-    if depth > 16 {
-        return Err("address groups nested too deeply".into());
-    }
-    if s.is_empty() {
-        return Err("empty address".into());
-    }
-    if let Some(rest) = s.strip_prefix('!') {
-        return Ok(AddrSpec::Not(Box::new(parse_addr_depth(
-            rest.trim(),
-            depth + 1,
-        )?)));
-    }
-    if let Some(inner) = s.strip_prefix('[') {
-        let inner = inner
-            .strip_suffix(']')
-            .ok_or_else(|| format!("{s:?}: '[' without ']'"))?;
-        let items = list_items(inner)?
-            .into_iter()
-            .map(|i| parse_addr_depth(i, depth + 1))
-            .collect::<Result<Vec<_>, _>>()?;
-        return Ok(AddrSpec::List(items));
-    }
-    if s.eq_ignore_ascii_case("any") {
-        return Ok(AddrSpec::Any);
-    }
-    if let Some(v) = s.strip_prefix('$') {
-        if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("bad variable name {s:?}"));
+impl<T> Group<T> {
+    fn parse(&self, s: &str, depth: u32) -> Result<T, String> {
+        if depth > 16 {
+            return Err(format!("{} groups nested too deeply", self.what));
         }
-        return Ok(AddrSpec::Var(v.to_string()));
+        if s.is_empty() {
+            return Err(format!("empty {}", self.what));
+        }
+        if let Some(rest) = s.strip_prefix('!') {
+            return Ok((self.not)(Box::new(self.parse(rest.trim(), depth + 1)?)));
+        }
+        if let Some(inner) = s.strip_prefix('[') {
+            let inner = inner
+                .strip_suffix(']')
+                .ok_or_else(|| format!("{s:?}: '[' without ']'"))?;
+            let items = list_items(inner)?
+                .into_iter()
+                .map(|i| self.parse(i, depth + 1))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok((self.list)(items));
+        }
+        if s.eq_ignore_ascii_case("any") {
+            return Ok((self.any)());
+        }
+        if let Some(v) = s.strip_prefix('$') {
+            if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("bad variable name {s:?}"));
+            }
+            return Ok((self.var)(v.to_string()));
+        }
+        (self.leaf)(s)
     }
-    crate::addr::parse_net(s).map_err(|e| format!("{s:?}: {e}"))?;
-    Ok(AddrSpec::Net(s.to_string()))
+}
+
+/// Parses an address field (`any`, `$HOME_NET`, `!10.0.0.0/8`, `[a,b]`).
+pub fn parse_addr(s: &str) -> Result<AddrSpec, String> {
+    Group {
+        what: "address",
+        not: AddrSpec::Not,
+        list: AddrSpec::List,
+        any: || AddrSpec::Any,
+        var: AddrSpec::Var,
+        leaf: |s| {
+            crate::addr::parse_net(s).map_err(|e| format!("{s:?}: {e}"))?;
+            Ok(AddrSpec::Net(s.to_string()))
+        },
+    }
+    .parse(s.trim(), 0)
 }
 
 /// Parses a port field (`any`, `80`, `1024:`, `!$HTTP_PORTS`, `[80,443]`).
 pub fn parse_port(s: &str) -> Result<PortSpec, String> {
-    parse_port_depth(s.trim(), 0)
+    Group {
+        what: "port",
+        not: PortSpec::Not,
+        list: PortSpec::List,
+        any: || PortSpec::Any,
+        var: PortSpec::Var,
+        leaf: port_range,
+    }
+    .parse(s.trim(), 0)
 }
 
-fn parse_port_depth(s: &str, depth: u32) -> Result<PortSpec, String> {
-    if depth > 16 {
-        return Err("port groups nested too deeply".into());
-    }
-    if s.is_empty() {
-        return Err("empty port".into());
-    }
-    if let Some(rest) = s.strip_prefix('!') {
-        return Ok(PortSpec::Not(Box::new(parse_port_depth(
-            rest.trim(),
-            depth + 1,
-        )?)));
-    }
-    if let Some(inner) = s.strip_prefix('[') {
-        let inner = inner
-            .strip_suffix(']')
-            .ok_or_else(|| format!("{s:?}: '[' without ']'"))?;
-        let items = list_items(inner)?
-            .into_iter()
-            .map(|i| parse_port_depth(i, depth + 1))
-            .collect::<Result<Vec<_>, _>>()?;
-        return Ok(PortSpec::List(items));
-    }
-    if s.eq_ignore_ascii_case("any") {
-        return Ok(PortSpec::Any);
-    }
-    if let Some(v) = s.strip_prefix('$') {
-        if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("bad variable name {s:?}"));
-        }
-        return Ok(PortSpec::Var(v.to_string()));
-    }
+/// `80`, `1024:`, `:1023`, `8000:8080`.
+fn port_range(s: &str) -> Result<PortSpec, String> {
     let num = |t: &str| -> Result<u16, String> {
         t.trim()
             .parse::<u16>()

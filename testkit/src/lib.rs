@@ -183,6 +183,43 @@ pub fn shared_eve_schema() -> PathBuf {
     p
 }
 
+/// Validates EVE JSON `lines` against Suricata's EVE schema with the
+/// `jsonschema` package of the project's Python; panics naming the first
+/// lines that fail (or when the validator cannot run).
+pub fn assert_valid_eve(lines: &[String]) {
+    const CHECK: &str = r#"
+import sys, json, jsonschema
+schema = json.load(open(sys.argv[1]))
+v = jsonschema.Draft202012Validator(schema) if "2020-12" in schema.get("$schema", "") else jsonschema.Draft7Validator(schema)
+bad = []
+n = 0
+for i, line in enumerate(open(sys.argv[2])):
+    n += 1
+    errs = sorted(v.iter_errors(json.loads(line)), key=lambda x: x.path)
+    if errs:
+        bad.append((i + 1, errs[0].message[:200]))
+print(json.dumps({"lines": n, "bad": bad[:5], "bad_count": len(bad)}))
+"#;
+    let file = std::env::temp_dir().join(format!(
+        "mekong-eve-{}-{}.json",
+        std::process::id(),
+        lines.len()
+    ));
+    std::fs::write(&file, lines.join("\n")).expect("writing the EVE lines");
+    let o = python_with(&["jsonschema"])
+        .arg("-c")
+        .arg(CHECK)
+        .arg(shared_eve_schema())
+        .arg(&file)
+        .output()
+        .expect("running the validator");
+    let _ = std::fs::remove_file(&file);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("the validator's report");
+    assert_eq!(v["lines"].as_u64(), Some(lines.len() as u64), "{v}");
+    assert_eq!(v["bad_count"], 0, "{v}");
+}
+
 /// Every EVE JSON line the sensor wrote under `out` (its `alerts/` tree,
 /// `_eve-*.json` files in path order).
 pub fn eve_lines(out: &Path) -> Vec<String> {

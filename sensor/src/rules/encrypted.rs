@@ -55,13 +55,12 @@ impl Encryption {
         if self.encrypted || dir > 1 {
             return false;
         }
-        let was = self.encrypted;
         match app {
             Some(App::Tls) => self.tls(dir, offset, bytes),
             Some(App::Ssh) => self.ssh(dir, offset, bytes),
             _ => {}
         }
-        self.encrypted && !was
+        self.encrypted
     }
 
     /// Gathers header bytes at the side's next header; returns the header

@@ -476,7 +476,7 @@ impl RuleStage {
         s.wants(Point::HttpRequest) || s.wants(Point::HttpResponse) || s.wants(Point::TlsServer)
     }
 
-    fn established(f: &FlowCtx<'_>, _fr: &FlowRules) -> bool {
+    fn established(f: &FlowCtx<'_>) -> bool {
         if f.entry.key.proto == 6 {
             f.entry.tcp.handshake()
         } else {
@@ -1035,7 +1035,7 @@ impl Stage for RuleStage {
         let fr = self.flows.get_or_default(f.slot);
         let first_in_dir = !fr.seen[dir];
         fr.seen[dir] = true;
-        let est = Self::established(f, fr);
+        let est = Self::established(f);
         let app = fr.app;
         let encrypted = fr.enc.encrypted;
         let info = packet_info(p);
