@@ -2,6 +2,7 @@
 //! `MEKONG_BENCH_PACKETS` and `MEKONG_BENCH_RUNS` change its size.
 
 fn main() -> anyhow::Result<()> {
+    mekong_sensor::memory::no_transparent_huge_pages();
     let mut cfg = mekong_benches::BenchConfig::default();
     if let Some(p) = std::env::var("MEKONG_BENCH_PACKETS")
         .ok()

@@ -1,6 +1,8 @@
 //! `mekong-bench [PACKETS] [RUNS]`: the end-to-end benchmark (see the crate docs).
 
 fn main() -> anyhow::Result<()> {
+    // The sensor's own process settings, so the runs measure what it runs.
+    mekong_sensor::memory::no_transparent_huge_pages();
     let args_line: Vec<String> = std::env::args().skip(1).collect();
     let command = format!(
         "cargo run --release -p mekong-benches -- {}",

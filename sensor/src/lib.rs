@@ -18,6 +18,7 @@ pub mod detect;
 pub mod engine;
 pub mod flow;
 pub mod host;
+pub mod memory;
 pub mod output;
 pub mod pipeline;
 pub mod rules;

@@ -556,6 +556,7 @@ fn check_detectors(file: &std::path::Path) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    mekong_sensor::memory::no_transparent_huge_pages();
     let cli = Cli::parse();
     let args = match cli.cmd {
         Cmd::Read(a) => *a,

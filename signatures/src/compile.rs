@@ -47,6 +47,20 @@ pub enum Point {
 pub const POINTS: usize = 10;
 
 impl Point {
+    /// Every point, in the order of [`Point::idx`].
+    pub const ALL: [Point; POINTS] = [
+        Point::IpOnly,
+        Point::Packet,
+        Point::PacketNoStream,
+        Point::Stream,
+        Point::HttpRequest,
+        Point::HttpResponse,
+        Point::Dns,
+        Point::TlsClient,
+        Point::TlsServer,
+        Point::Ssh,
+    ];
+
     /// Index in arrays.
     pub fn idx(self) -> usize {
         self as usize
@@ -259,6 +273,30 @@ pub struct Compiled {
     pub side: Option<usize>,
 }
 
+impl Compiled {
+    /// Renumbers its flowbit and flowint ids (`bits[old]`, `ints[old]`), so
+    /// that rules compiled apart, each part with names of its own, join
+    /// one set.
+    pub fn renumber(&mut self, bits: &[u32], ints: &[u32]) {
+        let map = |m: &[u32], id: &mut u32| {
+            if let Some(&n) = m.get(*id as usize) {
+                *id = n;
+            }
+        };
+        for b in self.bit_checks.iter_mut().chain(self.bit_sets.iter_mut()) {
+            for n in &mut b.names {
+                map(bits, n);
+            }
+        }
+        for o in self.int_checks.iter_mut().chain(self.int_sets.iter_mut()) {
+            map(ints, &mut o.name);
+            if let Some(IntVal::Var(v)) = &mut o.value {
+                map(ints, v);
+            }
+        }
+    }
+}
+
 /// Names interned across a rule set (flowbits, flowints, xbits).
 #[derive(Clone, Debug, Default)]
 pub struct Names {
@@ -267,6 +305,11 @@ pub struct Names {
 }
 
 impl Names {
+    /// Every name, in the order of their ids.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// The id of `name`, adding it.
     pub fn id(&mut self, name: &str) -> u32 {
         if let Some(&i) = self.ids.get(name) {

@@ -12,8 +12,158 @@ use crate::buffers::Buf;
 use crate::classify::Classifications;
 use crate::compile::{compile, CompileEnv, Compiled, HeaderCheck, Memo, Names, Point, L4, POINTS};
 
-/// Fast patterns of one inspection point, by buffer list: (pattern, nocase, rule).
-type FastByList = BTreeMap<(usize, u8), Vec<(Vec<u8>, bool, u32)>>;
+/// Fast patterns of one inspection point, by buffer list, group and port
+/// (see [`port_sels`]): (pattern, nocase, rule).
+type FastByList = BTreeMap<(usize, u8, u32), Vec<(Vec<u8>, bool, u32)>>;
+
+/// A rule whose service port set (the destination port for rules of the
+/// client's side, the source port for the server's) holds at most this
+/// many ports goes into a prefilter of each of those ports, scanned only
+/// for packets and streams of that port (Suricata's rule groups by port).
+/// A wider set (a range, a negation, `any`) leaves it in the group's
+/// prefilter of every port.
+const PORT_SPLIT_MAX: u32 = 16;
+
+/// A port keeps a prefilter of its own only with at least this many rules;
+/// the rules of a port with fewer go back to the prefilter of every port
+/// (a database's fixed cost, in building and scanning, buys nothing for a
+/// pattern or two).
+const PORT_MIN_RULES: usize = 8;
+
+/// Patterns of every port, at most, merged into each port's prefilter of
+/// the same list and group, so that a packet of that port is scanned once;
+/// more are scanned apart (merging would copy them into every port's
+/// database).
+const MERGE_MAX: usize = 64;
+
+/// The port selector of the prefilter of every port; one port `p` is
+/// `PORT_SEL | p`.
+const SEL_ANY: u32 = 0;
+/// See [`SEL_ANY`].
+const PORT_SEL: u32 = 1 << 16;
+
+/// The port a group is split by: the destination port of the client's
+/// side, the source port of the server's; `None` for groups without ports
+/// (other points, ICMP and other protocols).
+fn group_port_side(p: Point, g: u8) -> Option<bool> {
+    let g = g & !BOUNDED;
+    match p {
+        Point::Packet | Point::PacketNoStream if g % 3 < 2 => Some(g / 3 == 0),
+        Point::Stream => Some(g == 0),
+        _ => None,
+    }
+}
+
+/// The port selectors under which a rule's fast pattern is filed in group
+/// `g` of point `p`: one per port of a narrow service port set, else
+/// [`SEL_ANY`]. Rules that also match reversed (`<>`, `=>`) are never
+/// split.
+fn port_sels(p: Point, g: u8, r: &Compiled) -> Vec<u32> {
+    let Some(to_server) = group_port_side(p, g) else {
+        return vec![SEL_ANY];
+    };
+    if r.bidirectional || r.transactional {
+        return vec![SEL_ANY];
+    }
+    let set = if to_server { &r.dport } else { &r.sport };
+    let n: u32 = set.ranges().iter().map(|(a, b)| b - a + 1).sum();
+    if set.is_any() || n > PORT_SPLIT_MAX {
+        return vec![SEL_ANY];
+    }
+    set.ranges()
+        .iter()
+        .flat_map(|&(a, b)| a..=b)
+        .map(|port| PORT_SEL | port)
+        .collect()
+}
+
+/// The prefilters of one group of an inspection point, by service port:
+/// indexes into [`PointIndex::prefilters`].
+#[derive(Debug, Default)]
+struct PortGroups {
+    /// Which port: `Some(true)` the destination, `Some(false)` the source,
+    /// `None` no split.
+    side: Option<bool>,
+    /// The prefilters of a port without prefilters of its own.
+    any: Vec<u32>,
+    /// By port (sorted): every prefilter its packets are scanned with.
+    ports: Vec<(u16, Vec<u32>)>,
+}
+
+impl PortGroups {
+    /// The prefilters to scan for a packet or stream of these ports.
+    #[inline]
+    fn for_ports(&self, sport: u16, dport: u16) -> &[u32] {
+        let port = match self.side {
+            Some(true) => dport,
+            Some(false) => sport,
+            None => return &self.any,
+        };
+        match self.ports.binary_search_by_key(&port, |e| e.0) {
+            Ok(i) => &self.ports[i].1,
+            Err(_) => &self.any,
+        }
+    }
+
+    /// Is there any prefilter?
+    fn is_empty(&self) -> bool {
+        self.any.is_empty() && self.ports.is_empty()
+    }
+}
+
+/// Builds a point's [`PortGroups`] from its prefilters: (list key, group
+/// with [`BOUNDED`], selector, merged) by prefilter index. A port's list
+/// holds its own prefilters and the prefilters of every port whose list
+/// and group it did not absorb.
+fn port_groups(point: Point, built: &[(usize, u8, u32, bool)]) -> Vec<PortGroups> {
+    let n = built
+        .iter()
+        .map(|b| usize::from(b.1 & !BOUNDED) + 1)
+        .max()
+        .unwrap_or(0);
+    let mut out: Vec<PortGroups> = (0..n as u8)
+        .map(|g| PortGroups {
+            side: group_port_side(point, g),
+            ..PortGroups::default()
+        })
+        .collect();
+    for (gi, pg) in out.iter_mut().enumerate() {
+        let of_group = || {
+            built
+                .iter()
+                .enumerate()
+                .filter(move |(_, b)| usize::from(b.1 & !BOUNDED) == gi)
+        };
+        pg.any = of_group()
+            .filter(|(_, b)| b.2 == SEL_ANY)
+            .map(|(i, _)| i as u32)
+            .collect();
+        let mut ports: BTreeMap<u16, Vec<u32>> = BTreeMap::new();
+        for (i, b) in of_group().filter(|(_, b)| b.2 != SEL_ANY) {
+            ports
+                .entry((b.2 & 0xffff) as u16)
+                .or_default()
+                .push(i as u32);
+        }
+        for (port, mut own) in ports {
+            // The prefilters of every port, unless this port's prefilter of
+            // the same list and group holds their patterns.
+            for &a in &pg.any {
+                let (k, g, _, _) = built[a as usize];
+                let absorbed = own.iter().any(|&o| {
+                    let (ok, og, _, merged) = built[o as usize];
+                    merged && ok == k && og == g
+                });
+                if !absorbed {
+                    own.push(a);
+                }
+            }
+            own.sort_unstable();
+            pg.ports.push((port, own));
+        }
+    }
+    out
+}
 
 /// The flag of a prefilter group of rules with a bounded `dsize`.
 const BOUNDED: u8 = 0x80;
@@ -38,13 +188,52 @@ fn group_of(p: Point, to_server: bool, proto: u8) -> u8 {
     }
 }
 
+/// Rules from which a set is parsed and compiled on several threads.
+const PARALLEL_RULES: usize = 2000;
+
+/// Rules parsed and compiled apart: (source, line, rule or error) in order,
+/// with the names they were given.
+struct Part {
+    rules: Vec<(usize, usize, Result<Compiled, RuleError>)>,
+    bits: Names,
+    ints: Names,
+}
+
+/// Parses and compiles `texts` (source index, text), in order.
+fn compile_part(texts: &[(usize, crate::parse::RuleText)], opts: &RuleSetOptions) -> Part {
+    let mut bits = Names::default();
+    let mut ints = Names::default();
+    let mut memo = Memo::default();
+    let rules = texts
+        .iter()
+        .map(|(src, rt)| {
+            let r = parse_rule(&rt.text).and_then(|rule| {
+                let mut env = CompileEnv {
+                    vars: &opts.vars,
+                    classes: &opts.classes,
+                    bits: &mut bits,
+                    ints: &mut ints,
+                    memo: &mut memo,
+                };
+                compile(&rule, &rt.text, &mut env).map_err(|mut e| {
+                    // A compile error names the rule's sid too.
+                    e.sid = e.sid.or(Some(rule.sid()));
+                    e
+                })
+            });
+            (*src, rt.line, r)
+        })
+        .collect();
+    Part { rules, bits, ints }
+}
+
 /// Fast patterns from which prefilters are built on several threads.
 const PARALLEL_PATTERNS: usize = 2000;
 
 /// Builds prefilters on every core, in the order of `jobs`; a Hyperscan
 /// database that does not compile falls back to aho-corasick.
 fn build_prefilters(
-    jobs: &[(usize, (usize, u8), Items)],
+    jobs: &[(usize, (usize, u8, u32), Items)],
     backend: Backend,
     cache: Option<&std::path::Path>,
 ) -> Vec<Result<Prefilter, String>> {
@@ -203,8 +392,11 @@ struct PointIndex {
     /// Rules inspected whatever the buffers hold (no fast pattern), by
     /// their header.
     always: Preselect,
-    /// Prefilters by list key and group (see [`group_of`]).
-    prefilters: Vec<(usize, u8, Prefilter)>,
+    /// Prefilters with their list key (see [`group_of`] and [`port_sels`]
+    /// for how their rules were chosen).
+    prefilters: Vec<(usize, Prefilter)>,
+    /// The prefilters of each group (without [`BOUNDED`]), by port.
+    groups: Vec<PortGroups>,
     /// For each prefilter of the payload, the payload lengths its rules
     /// can match (`dsize`): a packet outside is not scanned.
     lengths: Vec<(u64, u64)>,
@@ -400,7 +592,7 @@ type AddrRanges = (Vec<(u32, u32, u32)>, Vec<(u128, u128, u32)>);
 type Items = Vec<(Vec<u8>, bool, u32)>;
 
 /// Prefilters to build: (point, (list key, group), items).
-type Jobs = Vec<(usize, (usize, u8), Items)>;
+type Jobs = Vec<(usize, (usize, u8, u32), Items)>;
 
 /// Builds a [`Preselect`].
 #[derive(Default)]
@@ -727,30 +919,47 @@ impl RuleSet {
     ) -> (RuleSet, LoadReport) {
         let t0 = Instant::now();
         let mut report = LoadReport::default();
+        // Rules are parsed and compiled in parts on every core, each part
+        // with names (flowbits, flowints) and a memo of its own; the parts'
+        // names are then renumbered into the first part's.
+        let texts: Vec<(usize, crate::parse::RuleText)> = sources
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (_, text))| rule_texts(text).into_iter().map(move |t| (i, t)))
+            .collect();
+        report.read = texts.len();
+        let parts = if texts.len() >= PARALLEL_RULES {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+        } else {
+            1
+        };
+        let chunk = texts.len().div_ceil(parts).max(1);
+        let compiled_parts: Vec<Part> = if parts > 1 {
+            std::thread::scope(|sc| {
+                let handles: Vec<_> = texts
+                    .chunks(chunk)
+                    .map(|c| sc.spawn(|| compile_part(c, opts)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        } else {
+            texts.chunks(chunk).map(|c| compile_part(c, opts)).collect()
+        };
         let mut bits = Names::default();
         let mut ints = Names::default();
-        let mut memo = Memo::default();
         let mut compiled: Vec<Compiled> = Vec::new();
         let mut sids: std::collections::HashMap<(u32, u32), usize> = Default::default();
-        for (name, text) in sources {
-            for rt in rule_texts(text) {
-                report.read += 1;
-                let r = parse_rule(&rt.text).and_then(|rule| {
-                    let mut env = CompileEnv {
-                        vars: &opts.vars,
-                        classes: &opts.classes,
-                        bits: &mut bits,
-                        ints: &mut ints,
-                        memo: &mut memo,
-                    };
-                    compile(&rule, &rt.text, &mut env).map_err(|mut e| {
-                        // A compile error names the rule's sid too.
-                        e.sid = e.sid.or(Some(rule.sid()));
-                        e
-                    })
-                });
+        for part in compiled_parts {
+            let bmap: Vec<u32> = part.bits.names().iter().map(|n| bits.id(n)).collect();
+            let imap: Vec<u32> = part.ints.names().iter().map(|n| ints.id(n)).collect();
+            for (src, line, r) in part.rules {
+                let name = &sources[src].0;
                 match r {
-                    Ok(c) => {
+                    Ok(mut c) => {
+                        c.renumber(&bmap, &imap);
                         let key = (c.info.gid, c.info.sid);
                         if let Some(&prev) = sids.get(&key) {
                             let mut e = RuleError::invalid(
@@ -760,7 +969,7 @@ impl RuleSet {
                                     key.1
                                 ),
                             );
-                            e.line = rt.line;
+                            e.line = line;
                             e.sid = Some(key.1);
                             report.invalid += 1;
                             report.skipped.push(Skipped {
@@ -776,7 +985,7 @@ impl RuleSet {
                         compiled.push(c);
                     }
                     Err(mut e) => {
-                        e.line = rt.line;
+                        e.line = line;
                         if e.is_unsupported() {
                             *report.unsupported.entry(e.reason()).or_insert(0) += 1;
                         } else {
@@ -853,15 +1062,65 @@ impl RuleSet {
                             0
                         };
                         for g in groups_of(p, r) {
-                            fast[p.idx()].entry((k, g | bounded)).or_default().push((
-                                f.pattern.clone(),
-                                f.nocase,
-                                ri,
-                            ));
+                            for sel in port_sels(p, g, r) {
+                                fast[p.idx()]
+                                    .entry((k, g | bounded, sel))
+                                    .or_default()
+                                    .push((f.pattern.clone(), f.nocase, ri));
+                            }
                         }
                     }
                     None => always[p.idx()].add(r, ri),
                 }
+            }
+        }
+        // Ports of few rules go back into the prefilter of every port. Then
+        // the patterns of every port, when few, are copied into each port's
+        // prefilter of the same list and group, so that a packet is scanned
+        // once; when many, the ports go back too (two scans of the same
+        // bytes cost more than the patterns of other ports).
+        let mut merged: std::collections::HashSet<(usize, usize, u8)> = Default::default();
+        for (p, f) in fast.iter_mut().enumerate() {
+            let fold = |f: &mut FastByList, key: (usize, u8, u32)| {
+                let Some(items) = f.remove(&key) else { return };
+                let any = f.entry((key.0, key.1, SEL_ANY)).or_default();
+                for it in items {
+                    if !any.contains(&it) {
+                        any.push(it);
+                    }
+                }
+            };
+            let few: Vec<(usize, u8, u32)> = f
+                .iter()
+                .filter(|((_, _, sel), v)| *sel != SEL_ANY && v.len() < PORT_MIN_RULES)
+                .map(|(key, _)| *key)
+                .collect();
+            for key in few {
+                fold(f, key);
+            }
+            let lists: std::collections::BTreeSet<(usize, u8)> = f
+                .keys()
+                .filter(|k| k.2 != SEL_ANY)
+                .map(|k| (k.0, k.1))
+                .collect();
+            for (k, g) in lists {
+                let any = f.get(&(k, g, SEL_ANY)).cloned().unwrap_or_default();
+                let ports: Vec<(usize, u8, u32)> = f
+                    .range((k, g, SEL_ANY + 1)..=(k, g, u32::MAX))
+                    .map(|(key, _)| *key)
+                    .collect();
+                if any.len() > MERGE_MAX {
+                    for key in ports {
+                        fold(f, key);
+                    }
+                    continue;
+                }
+                for key in ports {
+                    if let Some(v) = f.get_mut(&key) {
+                        v.extend(any.iter().cloned());
+                    }
+                }
+                merged.insert((p, k, g));
             }
         }
         // Every prefilter, built on every core (the largest first).
@@ -876,7 +1135,9 @@ impl RuleSet {
         for (p, mut always) in always.into_iter().enumerate() {
             let mut pfs = Vec::new();
             let mut lengths = Vec::new();
-            while let Some(((_, (k, g), items), pf)) = built.next_if(|((q, _, _), _)| *q == p) {
+            let mut sels: Vec<(usize, u8, u32, bool)> = Vec::new();
+            while let Some(((_, (k, g, sel), items), pf)) = built.next_if(|((q, _, _), _)| *q == p)
+            {
                 let payload = keys[k].buf == Buf::PktData && keys[k].transforms.is_empty();
                 let len = items.iter().fold((u64::MAX, 0), |(lo, hi), (_, _, r)| {
                     let (a, b) = if payload {
@@ -890,7 +1151,9 @@ impl RuleSet {
                     Ok(mut pf) => {
                         pf.set_slot(slots);
                         slots += 1;
-                        pfs.push((k, g, pf));
+                        let absorbs = sel != SEL_ANY && merged.contains(&(p, k, g));
+                        sels.push((k, g, sel, absorbs));
+                        pfs.push((k, pf));
                         lengths.push(len);
                     }
                     Err(_) => {
@@ -903,6 +1166,7 @@ impl RuleSet {
             points.push(PointIndex {
                 always: always.build(),
                 prefilters: pfs,
+                groups: port_groups(Point::ALL[p], &sels),
                 lengths,
                 count: counts[p],
             });
@@ -956,7 +1220,11 @@ impl RuleSet {
             return false;
         }
         let g = group_of(Point::Stream, to_server, 6);
-        pi.always.count > 0 || pi.prefilters.iter().any(|(_, pg, _)| pg & !BOUNDED == g)
+        pi.always.count > 0
+            || pi
+                .groups
+                .get(usize::from(g))
+                .is_some_and(|gr| !gr.is_empty())
     }
 
     /// Does any rule inspect this buffer?
@@ -973,7 +1241,7 @@ impl RuleSet {
     pub fn prefilter_patterns(&self) -> usize {
         self.points
             .iter()
-            .flat_map(|p| p.prefilters.iter().map(|(_, _, pf)| pf.patterns()))
+            .flat_map(|p| p.prefilters.iter().map(|(_, pf)| pf.patterns()))
             .sum()
     }
 
@@ -1022,12 +1290,12 @@ impl RuleSet {
             } = s;
             let work = &mut work[inp.point.idx()];
             let g = group_of(inp.point, inp.to_server, inp.proto);
-            for ((k, _, p), &(lo, hi)) in pi
-                .prefilters
-                .iter()
-                .zip(&pi.lengths)
-                .filter(|x| x.0 .1 & !BOUNDED == g)
-            {
+            let Some(group) = pi.groups.get(usize::from(g)) else {
+                return self.verify(inp, bufs, flow, xbits, s, hits);
+            };
+            for &i in group.for_ports(inp.sport, inp.dport) {
+                let (k, p) = &pi.prefilters[i as usize];
+                let (lo, hi) = pi.lengths[i as usize];
                 let key = &self.keys[*k];
                 if key.buf == Buf::PktData && !inp.payload {
                     continue;
@@ -1053,6 +1321,19 @@ impl RuleSet {
                 });
             }
         }
+        self.verify(inp, bufs, flow, xbits, s, hits);
+    }
+
+    /// Verifies the candidates of an inspection, in rule order.
+    fn verify(
+        &self,
+        inp: &Input<'_>,
+        bufs: &dyn Buffers,
+        flow: &mut FlowVars,
+        xbits: &mut Xbits,
+        s: &mut Scratch,
+        hits: &mut Hits,
+    ) {
         s.cands.sort_unstable();
         let w = &mut s.work[inp.point.idx()];
         w.inspections += 1;
@@ -1548,6 +1829,121 @@ mod tests {
         assert_eq!(hits(&s, &inp, &b, &mut FlowVars::default()), vec![1]);
         inp.point = Point::Stream;
         assert_eq!(hits(&s, &inp, &b, &mut FlowVars::default()), vec![1]);
+    }
+
+    /// Rules of one service port are scanned for that port only, with the
+    /// rules of every port, whether those are merged into the port's
+    /// prefilter (few) or scanned apart (many).
+    #[test]
+    fn port_groups_scan_a_port_with_its_rules_and_those_of_every_port() {
+        let base = concat!(
+            "alert tcp any any -> any 8080 (msg:\"dst\"; content:\"evil\"; sid:1;)\n",
+            "alert tcp any any -> any any (msg:\"any\"; content:\"evil\"; sid:2;)\n",
+            "alert tcp any 8080 -> any any (msg:\"src\"; flow:to_client; content:\"evil\"; sid:3;)\n",
+            "alert tcp any any -> any [8080,9090] (msg:\"list\"; content:\"bad\"; sid:4;)\n",
+            "alert tcp any any -> any 1024: (msg:\"range\"; content:\"bad\"; sid:5;)\n",
+        );
+        let many: String = (0..MERGE_MAX + 6)
+            .map(|i| {
+                format!(
+                    "alert tcp any any -> any any (msg:\"f\"; content:\"filler{i}\"; sid:{};)\n",
+                    100 + i
+                )
+            })
+            .collect();
+        for text in [base.to_string(), format!("{base}{many}")] {
+            let s = set(&text);
+            let run = |to_server: bool, sport: u16, dport: u16| {
+                let mut inp = input(Point::Stream);
+                inp.app = None;
+                inp.to_server = to_server;
+                inp.sport = sport;
+                inp.dport = dport;
+                let b = PayloadBuffers {
+                    payload: b"evil and bad",
+                    pkt: None,
+                };
+                let mut got = hits(&s, &inp, &b, &mut FlowVars::default());
+                got.sort_unstable();
+                got
+            };
+            assert_eq!(run(true, 40000, 8080), vec![1, 2, 4, 5]);
+            assert_eq!(run(true, 40000, 9090), vec![2, 4, 5]);
+            assert_eq!(run(true, 40000, 80), vec![2]);
+            assert_eq!(run(false, 8080, 40000), vec![2, 3, 5]);
+            assert_eq!(run(false, 80, 40000), vec![2, 5]);
+        }
+    }
+
+    #[test]
+    fn narrow_service_ports_split_and_wide_ones_do_not() {
+        let s = set(concat!(
+            "alert tcp any any -> any [80,8080] (msg:\"a\"; content:\"x\"; sid:1;)\n",
+            "alert tcp any 445 -> any any (msg:\"b\"; flow:to_client; content:\"x\"; sid:2;)\n",
+            "alert tcp any any -> any 1024: (msg:\"c\"; content:\"x\"; sid:3;)\n",
+            "alert tcp any any <> any 80 (msg:\"d\"; content:\"x\"; sid:4;)\n",
+            "alert http any any -> any 80 (msg:\"e\"; http.uri; content:\"x\"; sid:5;)\n",
+        ));
+        let sels = |sid: u32, p: Point, to_server: bool| {
+            let r = s.rules.iter().find(|r| r.info.sid == sid).unwrap();
+            port_sels(p, group_of(p, to_server, 6), r)
+        };
+        assert_eq!(
+            sels(1, Point::Stream, true),
+            vec![PORT_SEL | 80, PORT_SEL | 8080]
+        );
+        // The server's side is split by the source port.
+        assert_eq!(sels(1, Point::Stream, false), vec![SEL_ANY]);
+        assert_eq!(sels(2, Point::Packet, false), vec![PORT_SEL | 445]);
+        assert_eq!(sels(3, Point::PacketNoStream, true), vec![SEL_ANY]);
+        assert_eq!(sels(4, Point::Stream, true), vec![SEL_ANY]);
+        assert_eq!(sels(5, Point::HttpRequest, true), vec![SEL_ANY]);
+    }
+
+    /// A big set is compiled in parts on several threads: a flowbit set in
+    /// the first part and checked in the last is one bit, and errors keep
+    /// their file and line.
+    #[test]
+    fn rules_compiled_in_parts_share_their_flowbits() {
+        let mut text = String::from(
+            "alert tcp any any -> any any (msg:\"a\"; content:\"first\"; flowbits:set,x; flowbits:noalert; sid:1;)\n",
+        );
+        for i in 0..PARALLEL_RULES + 500 {
+            text.push_str(&format!(
+                "alert tcp any any -> any any (msg:\"f\"; content:\"filler{i}\"; flowbits:isset,f{}; sid:{};)\n",
+                i % 7,
+                10 + i
+            ));
+        }
+        text.push_str("alert tcp any any -> any any (msg:\"bad\"; nonsense_kw; sid:3;)\n");
+        text.push_str(
+            "alert tcp any any -> any any (msg:\"b\"; content:\"second\"; flowbits:isset,x; sid:2;)\n",
+        );
+        let (s, rep) =
+            RuleSet::from_sources(&[("big.rules".into(), text)], &RuleSetOptions::default());
+        assert_eq!(
+            (rep.read, rep.loaded, rep.invalid),
+            (PARALLEL_RULES + 503, PARALLEL_RULES + 502, 1)
+        );
+        let e = &rep.skipped[0];
+        assert_eq!(
+            (e.source.as_str(), e.error.line, e.error.sid),
+            ("big.rules", PARALLEL_RULES + 502, Some(3))
+        );
+        let by_sid = |sid: u32| s.rules.iter().find(|r| r.info.sid == sid).unwrap();
+        assert_eq!(by_sid(1).bit_sets[0].names, by_sid(2).bit_checks[0].names);
+        // Eight names in all: x and f0..f6.
+        assert_eq!(s.bits.len(), 8);
+        let mut fv = FlowVars::default();
+        let mut inp = input(Point::Stream);
+        inp.app = None;
+        let b = |p: &'static [u8]| PayloadBuffers {
+            payload: p,
+            pkt: None,
+        };
+        assert!(hits(&s, &inp, &b(b"second"), &mut fv).is_empty());
+        assert!(hits(&s, &inp, &b(b"first"), &mut fv).is_empty());
+        assert_eq!(hits(&s, &inp, &b(b"second"), &mut fv), vec![2]);
     }
 
     #[test]

@@ -168,7 +168,102 @@ impl CaptureFile {
             path: &self.path,
             inner,
             done: false,
+            ahead: ReadAhead::start(&self.map),
         }
+    }
+}
+
+/// Bytes of the map the read-ahead thread keeps mapped ahead of the reader.
+const AHEAD: usize = 64 << 20;
+/// Bytes it maps at once, and the steps in which the reader reports.
+const AHEAD_STEP: usize = 4 << 20;
+
+/// A thread that fills the page tables of a mapped file ahead of the
+/// reader (`MADV_POPULATE_READ`, Linux 5.14 and later), so that the
+/// thread reading packets does not stop at a page fault every 16 pages:
+/// on the 2-million-packet benchmark those faults were about a tenth of
+/// the reading thread's time. Where the call is refused (an older kernel)
+/// the thread ends at once and the reader takes its page faults. It ends
+/// too when the reader is dropped or the file is mapped to its end.
+struct ReadAhead {
+    shared: Arc<AheadState>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The reader's offset last reported.
+    reported: usize,
+}
+
+#[derive(Default)]
+struct AheadState {
+    /// Where the reader is.
+    pos: std::sync::atomic::AtomicUsize,
+    /// Set when the reader is gone.
+    stop: std::sync::atomic::AtomicBool,
+}
+
+impl ReadAhead {
+    fn start(map: &Arc<Mmap>) -> Option<ReadAhead> {
+        if !cfg!(target_os = "linux") || map.len() <= AHEAD {
+            return None;
+        }
+        let shared = Arc::new(AheadState::default());
+        let (st, map) = (Arc::clone(&shared), Arc::clone(map));
+        let thread = std::thread::Builder::new()
+            .name("mekong-readahead".into())
+            .spawn(move || read_ahead(&map, &st))
+            .ok()?;
+        Some(ReadAhead {
+            shared,
+            thread: Some(thread),
+            reported: 0,
+        })
+    }
+
+    /// The reader is at `offset`: wakes the thread each [`AHEAD_STEP`].
+    #[inline]
+    fn at(&mut self, offset: usize) {
+        if offset >= self.reported + AHEAD_STEP {
+            self.reported = offset;
+            self.shared
+                .pos
+                .store(offset, std::sync::atomic::Ordering::Relaxed);
+            if let Some(t) = &self.thread {
+                t.thread().unpark();
+            }
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.shared
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+fn read_ahead(map: &Mmap, st: &AheadState) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut done = 0usize;
+    while done < map.len() && !st.stop.load(Relaxed) {
+        if done >= st.pos.load(Relaxed).saturating_add(AHEAD) {
+            // Far enough ahead: wait for the reader (woken each step; the
+            // timeout only bounds a missed wake-up).
+            std::thread::park_timeout(std::time::Duration::from_millis(50));
+            continue;
+        }
+        let len = AHEAD_STEP.min(map.len() - done);
+        #[cfg(target_os = "linux")]
+        if map
+            .advise_range(memmap2::Advice::PopulateRead, done, len)
+            .is_err()
+        {
+            return;
+        }
+        done += len;
     }
 }
 
@@ -185,6 +280,8 @@ pub struct Packets<'a> {
     path: &'a Path,
     inner: Inner<'a>,
     done: bool,
+    /// The read-ahead of a mapped file.
+    ahead: Option<ReadAhead>,
 }
 
 impl<'a> Iterator for Packets<'a> {
@@ -199,7 +296,12 @@ impl<'a> Iterator for Packets<'a> {
             Inner::Pcapng(r) => r.next_packet(),
         };
         match r {
-            Ok(Some(p)) => Some(Ok(p)),
+            Ok(Some(p)) => {
+                if let Some(a) = &mut self.ahead {
+                    a.at(p.offset);
+                }
+                Some(Ok(p))
+            }
             Ok(None) => {
                 self.done = true;
                 None
@@ -234,6 +336,7 @@ pub fn packets_in<'a>(name: &'a Path, bytes: &'a [u8]) -> Result<Packets<'a>, Ca
         path: name,
         inner,
         done: false,
+        ahead: None,
     })
 }
 
@@ -241,4 +344,63 @@ pub fn packets_in<'a>(name: &'a Path, bytes: &'a [u8]) -> Result<Packets<'a>, Ca
 pub fn packet_at(map: &Mmap, offset: usize, caplen: usize) -> &[u8] {
     map.get(offset..offset.saturating_add(caplen))
         .unwrap_or(&[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A little-endian pcap file of `n` Ethernet records of `len` bytes,
+    /// each filled with its index.
+    fn pcap(n: usize, len: usize) -> Vec<u8> {
+        let mut f = Vec::with_capacity(24 + n * (16 + len));
+        f.extend(0xa1b2_c3d4u32.to_le_bytes());
+        f.extend(2u16.to_le_bytes());
+        f.extend(4u16.to_le_bytes());
+        for v in [0u32, 0, 65535, 1] {
+            f.extend(v.to_le_bytes());
+        }
+        for i in 0..n {
+            for v in [i as u32, 0, len as u32, len as u32] {
+                f.extend(v.to_le_bytes());
+            }
+            f.extend(std::iter::repeat_n(i as u8, len));
+        }
+        f
+    }
+
+    /// The read-ahead changes what is mapped, never what is read: a file
+    /// larger than its window gives every packet, as the bytes read into
+    /// memory do; a reader dropped early stops the thread.
+    #[test]
+    fn read_ahead_gives_the_packets_of_the_bytes() {
+        let bytes = pcap((AHEAD + 3 * AHEAD_STEP) / 1516 + 7, 1500);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.pcap");
+        std::fs::write(&path, &bytes).unwrap();
+        let file = CaptureFile::open(&path).unwrap();
+        let digest = |it: &mut dyn Iterator<Item = Result<RawPacket<'_>, CaptureError>>| {
+            it.map(|p| {
+                let p = p.unwrap();
+                (p.ts_ns, p.data.len(), p.data[0], p.data[p.data.len() - 1])
+            })
+            .collect::<Vec<_>>()
+        };
+        let mut mapped = file.packets();
+        assert!(mapped.ahead.is_some(), "a big file is read ahead");
+        let got = digest(&mut mapped);
+        let want = digest(&mut packets_in(&path, &bytes).unwrap());
+        assert_eq!(got.len(), bytes.len() / 1516);
+        assert_eq!(got, want);
+        // Dropped after a few packets: the thread is joined, nothing hangs.
+        let early: Vec<_> = file.packets().take(10).collect();
+        assert_eq!(early.len(), 10);
+        // A small file has no read-ahead.
+        let small = dir.path().join("small.pcap");
+        std::fs::write(&small, pcap(3, 60)).unwrap();
+        let f = CaptureFile::open(&small).unwrap();
+        let mut p = f.packets();
+        assert!(p.ahead.is_none());
+        assert_eq!(p.by_ref().count(), 3);
+    }
 }
