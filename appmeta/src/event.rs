@@ -26,6 +26,21 @@ pub enum LoginProto {
     Pop3,
     /// IMAP (`LOGIN`, then `OK` or `NO`).
     Imap,
+    /// SMB session setup (NTLM or Kerberos), judged by the answer's status.
+    Smb,
+}
+
+/// What an SMB event did to a file or pipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmbAction {
+    /// Opened an existing file.
+    Open,
+    /// Created (or overwrote) a file.
+    Create,
+    /// Opened a named pipe (on `IPC$`).
+    OpenPipe,
+    /// Wrote bytes to a file.
+    Write,
 }
 
 /// What a login came to.
@@ -162,6 +177,59 @@ pub enum AppEvent<'a> {
         /// DER.
         der: &'a [u8],
     },
+    /// The SMB2/3 dialect a server chose.
+    SmbNegotiate {
+        /// Dialect (0x0202 ... 0x0311).
+        dialect: u16,
+    },
+    /// An SMB tree connect's answer.
+    SmbTree {
+        /// The path (`\\server\share`).
+        share: &'a str,
+        /// NT status of the answer.
+        status: u32,
+    },
+    /// A file or pipe opened, created or written over SMB.
+    SmbFile {
+        /// The tree's path.
+        share: &'a str,
+        /// The file or pipe name.
+        name: &'a str,
+        /// What was done.
+        action: SmbAction,
+        /// Bytes written (writes).
+        size: u64,
+        /// NT status of the answer (0 for writes, read from the request).
+        status: u32,
+    },
+    /// An NTLM AUTHENTICATE message (its responses are never kept).
+    NtlmAuth {
+        /// User name.
+        user: &'a str,
+        /// Domain.
+        domain: &'a str,
+        /// Workstation.
+        workstation: &'a str,
+        /// Anonymous.
+        anonymous: bool,
+    },
+    /// A DCE/RPC bind (or alter context) to an interface.
+    DceRpcBind {
+        /// The interface's name, when Mekong names it.
+        iface: Option<&'a str>,
+        /// Its UUID.
+        uuid: &'a str,
+    },
+    /// A DCE/RPC request.
+    DceRpcRequest {
+        /// The interface (name, else UUID) of its context, when bound on
+        /// this connection.
+        iface: Option<&'a str>,
+        /// Operation number.
+        opnum: u16,
+        /// The operation's name, when Mekong names it.
+        op: Option<&'a str>,
+    },
 }
 
 /// Longest raw field copied into an event (heads, body pieces, DER).
@@ -235,6 +303,35 @@ enum Raw {
     },
     TlsCertDer {
         der: Span,
+    },
+    SmbNegotiate {
+        dialect: u16,
+    },
+    SmbTree {
+        share: Span,
+        status: u32,
+    },
+    SmbFile {
+        share: Span,
+        name: Span,
+        action: SmbAction,
+        size: u64,
+        status: u32,
+    },
+    NtlmAuth {
+        user: Span,
+        domain: Span,
+        workstation: Span,
+        anonymous: bool,
+    },
+    DceRpcBind {
+        iface: Option<Span>,
+        uuid: Span,
+    },
+    DceRpcRequest {
+        iface: Option<Span>,
+        opnum: u16,
+        op: Option<Span>,
     },
 }
 
@@ -456,6 +553,59 @@ impl Events {
         self.push(Raw::Login { proto, result });
     }
 
+    /// Adds the dialect an SMB server chose.
+    pub fn smb_negotiate(&mut self, dialect: u16) {
+        self.push(Raw::SmbNegotiate { dialect });
+    }
+
+    /// Adds an SMB tree connect's answer.
+    pub fn smb_tree(&mut self, share: &str, status: u32) {
+        let share = self.str(share);
+        self.push(Raw::SmbTree { share, status });
+    }
+
+    /// Adds a file or pipe action over SMB.
+    pub fn smb_file(&mut self, share: &str, name: &str, action: SmbAction, size: u64, status: u32) {
+        let r = Raw::SmbFile {
+            share: self.str(share),
+            name: self.str(name),
+            action,
+            size,
+            status,
+        };
+        self.push(r);
+    }
+
+    /// Adds an NTLM AUTHENTICATE message's names.
+    pub fn ntlm_auth(&mut self, user: &str, domain: &str, workstation: &str, anonymous: bool) {
+        let r = Raw::NtlmAuth {
+            user: self.str(user),
+            domain: self.str(domain),
+            workstation: self.str(workstation),
+            anonymous,
+        };
+        self.push(r);
+    }
+
+    /// Adds a DCE/RPC bind to an interface.
+    pub fn dcerpc_bind(&mut self, iface: Option<&str>, uuid: &str) {
+        let r = Raw::DceRpcBind {
+            iface: self.opt_str(iface),
+            uuid: self.str(uuid),
+        };
+        self.push(r);
+    }
+
+    /// Adds a DCE/RPC request.
+    pub fn dcerpc_request(&mut self, iface: Option<&str>, opnum: u16, op: Option<&str>) {
+        let r = Raw::DceRpcRequest {
+            iface: self.opt_str(iface),
+            opnum,
+            op: self.opt_str(op),
+        };
+        self.push(r);
+    }
+
     fn s(&self, r: &Span) -> &str {
         self.text
             .get(r.start as usize..r.end as usize)
@@ -558,6 +708,44 @@ impl Events {
             },
             Raw::HttpBodyEnd { dir } => AppEvent::HttpBodyEnd { dir: *dir },
             Raw::TlsCertDer { der } => AppEvent::TlsCertDer { der: self.r(der) },
+            Raw::SmbNegotiate { dialect } => AppEvent::SmbNegotiate { dialect: *dialect },
+            Raw::SmbTree { share, status } => AppEvent::SmbTree {
+                share: self.s(share),
+                status: *status,
+            },
+            Raw::SmbFile {
+                share,
+                name,
+                action,
+                size,
+                status,
+            } => AppEvent::SmbFile {
+                share: self.s(share),
+                name: self.s(name),
+                action: *action,
+                size: *size,
+                status: *status,
+            },
+            Raw::NtlmAuth {
+                user,
+                domain,
+                workstation,
+                anonymous,
+            } => AppEvent::NtlmAuth {
+                user: self.s(user),
+                domain: self.s(domain),
+                workstation: self.s(workstation),
+                anonymous: *anonymous,
+            },
+            Raw::DceRpcBind { iface, uuid } => AppEvent::DceRpcBind {
+                iface: self.o(iface),
+                uuid: self.s(uuid),
+            },
+            Raw::DceRpcRequest { iface, opnum, op } => AppEvent::DceRpcRequest {
+                iface: self.o(iface),
+                opnum: *opnum,
+                op: self.o(op),
+            },
         })
     }
 

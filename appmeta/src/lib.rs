@@ -11,14 +11,18 @@
 //! sensor feeds them the in-order bytes of each direction of a flow and
 //! keeps what they find in an [`AppMeta`], one per flow record.
 
+pub mod dcerpc;
 pub mod dns;
 pub mod event;
 pub mod fingerprint;
 pub mod http;
 pub mod login;
+pub mod ntlm;
+pub mod ntlmssp;
 pub mod quic;
 pub mod reader;
 pub mod session;
+pub mod smb;
 pub mod ssh;
 pub mod text;
 pub mod tls;
@@ -89,6 +93,10 @@ pub enum AppProto {
     Pop3,
     /// IMAP.
     Imap,
+    /// SMB1 or SMB2/3 (445, or 139 through the NetBIOS session service).
+    Smb,
+    /// DCE/RPC over TCP (the endpoint mapper on 135 and the ports it hands out).
+    DceRpc,
 }
 
 impl AppProto {
@@ -104,6 +112,8 @@ impl AppProto {
             AppProto::Telnet => "telnet",
             AppProto::Pop3 => "pop3",
             AppProto::Imap => "imap",
+            AppProto::Smb => "smb",
+            AppProto::DceRpc => "dcerpc",
         }
     }
 }
@@ -125,6 +135,12 @@ pub struct AppMeta {
     pub ssh: Option<ssh::SshMeta>,
     /// QUIC version.
     pub quic_version: Option<u32>,
+    /// SMB.
+    pub smb: Option<smb::SmbMeta>,
+    /// DCE/RPC (over TCP or SMB named pipes).
+    pub dcerpc: Option<dcerpc::DceRpcMeta>,
+    /// NTLM authentications (over SMB or DCE/RPC).
+    pub ntlm: Option<ntlm::NtlmMeta>,
 }
 
 impl AppMeta {

@@ -227,6 +227,8 @@ impl LoginSession {
                     }
                 }
             }
+            // SMB logons are judged by the SMB parser, never by lines.
+            (LoginProto::Smb, _) => return Step::Done,
         }
         Step::Consumed(nl + 1)
     }

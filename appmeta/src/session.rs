@@ -1,10 +1,12 @@
 //! Protocol recognition and the per-connection parser of a flow.
 
+use crate::dcerpc::{self, DceRpcSession};
 use crate::dns;
 use crate::event::{Events, LoginProto};
 use crate::http::{self, HttpSession};
 use crate::login::{self, LoginSession};
 use crate::quic::{self, QuicSession, QuicStep};
+use crate::smb::{self, SmbSession};
 use crate::ssh::{self, SshSession};
 use crate::tls;
 use crate::tls_session::{TlsMeta, TlsSession};
@@ -21,6 +23,8 @@ pub fn detect_stream(first: &[u8], ports: (u16, u16)) -> Outcome<AppProto> {
         (AppProto::Tls, tls::detect(first)),
         (AppProto::Ssh, ssh::detect(first)),
         (AppProto::Http, http::detect(first)),
+        (AppProto::Smb, smb::detect(first)),
+        (AppProto::DceRpc, dcerpc::detect(first)),
     ] {
         match outcome {
             Outcome::Parsed(()) => return Outcome::Parsed(proto),
@@ -35,6 +39,7 @@ pub fn detect_stream(first: &[u8], ports: (u16, u16)) -> Outcome<AppProto> {
                 LoginProto::Telnet => AppProto::Telnet,
                 LoginProto::Pop3 => AppProto::Pop3,
                 LoginProto::Imap => AppProto::Imap,
+                LoginProto::Smb => AppProto::Smb,
             })
         }
         Outcome::Incomplete => incomplete = true,
@@ -88,6 +93,10 @@ pub enum AppSession {
     Dns(DnsTcpSession),
     /// FTP, Telnet, POP3 or IMAP logins.
     Login(LoginSession),
+    /// SMB.
+    Smb(Box<SmbSession>),
+    /// DCE/RPC over TCP.
+    DceRpc(Box<DceRpcSession>),
 }
 
 impl AppSession {
@@ -115,6 +124,14 @@ impl AppSession {
             AppProto::Telnet => AppSession::Login(LoginSession::new(LoginProto::Telnet)),
             AppProto::Pop3 => AppSession::Login(LoginSession::new(LoginProto::Pop3)),
             AppProto::Imap => AppSession::Login(LoginSession::new(LoginProto::Imap)),
+            AppProto::Smb => {
+                meta.smb = Some(Default::default());
+                AppSession::Smb(Box::default())
+            }
+            AppProto::DceRpc => {
+                meta.dcerpc = Some(Default::default());
+                AppSession::DceRpc(Box::default())
+            }
             AppProto::Quic => return None,
         })
     }
@@ -147,6 +164,8 @@ impl AppSession {
             ),
             AppSession::Dns(s) => s.parse(data, meta, ev),
             AppSession::Login(s) => s.parse(dir, data, ev),
+            AppSession::Smb(s) => s.parse(dir, data, meta, ev),
+            AppSession::DceRpc(s) => s.parse(dir, data, meta, ev),
         };
         if step == Step::Malformed {
             meta.anomalies |= flags::MALFORMED;

@@ -44,6 +44,25 @@ pub fn text(b: &[u8], max: usize) -> (String, bool) {
     (s, cut)
 }
 
+/// UTF-16LE `b` as text of at most `max_chars` characters: unpaired
+/// surrogates become U+FFFD, control characters `\xHH`, an odd last byte
+/// is dropped.
+pub fn utf16le_lossy(b: &[u8], max_chars: usize) -> String {
+    let units = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
+    let mut s = String::new();
+    for c in char::decode_utf16(units)
+        .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .take(max_chars)
+    {
+        if c.is_control() {
+            let _ = write!(s, "\\x{:02x}", c as u32 & 0xff);
+        } else {
+            s.push(c);
+        }
+    }
+    s
+}
+
 /// Lower-case hexadecimal of `b`.
 pub fn hex(b: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

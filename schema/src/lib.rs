@@ -28,7 +28,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// Version of the flow-record schema. Changes are additive (new nullable
 /// columns) and bump this number.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Length of the early-packet (SPLT) list columns.
 pub const SPLT_LEN: usize = 20;
@@ -126,7 +126,7 @@ pub struct FieldSpec {
 }
 
 /// Groups of columns, in schema order (used to structure the documentation).
-pub const GROUPS: [&str; 14] = [
+pub const GROUPS: [&str; 17] = [
     "Identity",
     "Per direction",
     "Statistics",
@@ -140,6 +140,9 @@ pub const GROUPS: [&str; 14] = [
     "HTTP",
     "SSH",
     "QUIC",
+    "SMB",
+    "DCE/RPC",
+    "NTLM",
     "Alerts",
 ];
 
@@ -404,6 +407,45 @@ fn build() -> Vec<(usize, FieldSpec)> {
         f("quic_version", U32, true, "", "QUIC version of the client's Initial (1 for v1, 1798521807 = 0x6b3343cf for v2); the TLS columns hold the ClientHello decrypted from it."),
     ]);
     g(13, vec![
+        f("smb_version", U8, true, "", "SMB version the connection speaks: 1 (SMB1) or 2 (SMB2 and SMB3)."),
+        f("smb_dialect", U16, true, "", "SMB2/3 dialect the server chose in its NEGOTIATE answer (0x0202 = 514 ... 0x0311 = 785)."),
+        f("smb_requests", U32, true, "", "SMB requests (each command of a compound counted)."),
+        f("smb_commands", ListStr, true, "", "SMB2 commands the client used, by name (`NEGOTIATE`, `SESSION_SETUP`, `TREE_CONNECT`, `CREATE`, `WRITE`, `IOCTL` ...), in command-number order."),
+        f("smb_errors", U32, true, "", "Answers with an error status (not success, pending, more data, no more files, or a session setup's next round)."),
+        f("smb_logon_failures", U32, true, "", "Session setups refused (STATUS_LOGON_FAILURE, NO_SUCH_USER, WRONG_PASSWORD, ACCOUNT_LOCKED_OUT, ACCOUNT_DISABLED, expired accounts and passwords)."),
+        f("smb_shares", ListStr, true, "", "Tree paths connected (`\\\\server\\share`: `ADMIN$`, `C$`, `IPC$` ...), each once, in order, at most 32 (cut lists set the `truncated` bit of app_anomalies)."),
+        f("smb_files", ListStr, true, "", "Files opened or created (names as sent, relative to their share), each once, at most 32."),
+        f("smb_pipes", ListStr, true, "", "Named pipes opened on `IPC$` (`svcctl`, `samr`, `lsarpc`, `atsvc` ...), each once, at most 32."),
+        f("smb_files_written", U32, true, "", "Files written to."),
+        f("smb_bytes_written", I64, true, "bytes", "Bytes written to files (not pipes)."),
+        f("smb_bytes_read", I64, true, "bytes", "Bytes read from files (not pipes)."),
+        f("smb_encrypted", U32, true, "", "SMB3 encrypted messages (transform header)."),
+        f("smb_compressed", U32, true, "", "SMB3 compressed messages (compression transform header)."),
+        f("smb_bad_compression", U32, true, "", "Compressed messages whose offset or original size does not fit the message: CVE-2020-0796 (SMBGhost)."),
+        f("smb1_trans2", U32, true, "", "SMB1 Trans2 requests (EternalBlue and DoublePulsar use them)."),
+        f("smb1_nt_trans", U32, true, "", "SMB1 NT Trans requests."),
+        f("smb1_max_trans_data", U32, true, "bytes", "Largest total data count an SMB1 transaction declared."),
+        f("smb1_mid_mismatches", U32, true, "", "SMB1 answers whose multiplex id no pending request used (DoublePulsar answers its ping with the multiplex id moved)."),
+    ]);
+    g(14, vec![
+        f("dcerpc_interfaces", ListStr, true, "", "DCE/RPC interfaces bound (over TCP or SMB named pipes): names for the interfaces attackers use (`svcctl`, `atsvc`, `ITaskSchedulerService`, `samr`, `lsarpc`, `netlogon`, `drsuapi`, `srvsvc`, `wkssvc`, `epmapper`, `winreg`, `IRemoteSCMActivator`, `IOXIDResolver`, `IDispatch`, `IWbemLevel1Login`, `IWbemServices` ...), else the UUID; each once, at most 32."),
+        f("dcerpc_operations", ListStr, true, "", "Operations called, `interface.Operation` (`svcctl.RCreateServiceW`, `drsuapi.DRSGetNCChanges`), `interface.opnum` where the operation is not named; each once, in order, at most 32."),
+        f("dcerpc_requests", U32, true, "", "DCE/RPC requests."),
+        f("dcerpc_faults", U32, true, "", "DCE/RPC faults answered."),
+        f("dcerpc_bind_naks", U32, true, "", "Binds refused."),
+    ]);
+    g(15, vec![
+        f("ntlm_user", Str, true, "", "User of the first NTLM AUTHENTICATE message (over SMB or DCE/RPC); the challenge responses are never kept."),
+        f("ntlm_domain", Str, true, "", "Its domain."),
+        f("ntlm_workstation", Str, true, "", "Its workstation (the client's host name as it gives it)."),
+        f("ntlm_users", ListStr, true, "", "Distinct `DOMAIN\\user` names that authenticated, at most 16."),
+        f("ntlm_attempts", U32, true, "", "NTLM AUTHENTICATE messages."),
+        f("ntlm_anonymous", U32, true, "", "Anonymous logons among them."),
+        f("ntlm_failures", U32, true, "", "Authentications the server refused (where its answer is known: SMB session setups)."),
+        f("ntlm_successes", U32, true, "", "Authentications the server accepted."),
+        f("ntlm_failed_users", ListStr, true, "", "`DOMAIN\\user` names of the refused authentications, at most 16."),
+    ]);
+    g(16, vec![
         f("alert_count", U32, false, "", "Alerts raised by this record's packets (the alert's `flow_uid` names this flow, and its first evidence lies in the record's time span); see the alert record."),
         f("alert_techniques", ListStr, true, "", "ATT&CK technique ids of those alerts, each once, in the order first raised; null without alerts."),
     ]);

@@ -86,6 +86,7 @@ fn login_service(p: LoginProto) -> Service {
         LoginProto::Telnet => Service::Telnet,
         LoginProto::Pop3 => Service::Pop3,
         LoginProto::Imap => Service::Imap,
+        LoginProto::Smb => Service::Smb,
     }
 }
 

@@ -47,7 +47,7 @@ impl Default for AppConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AppStats {
     /// Flows recognised, by protocol (in the order of [`PROTOCOLS`]).
-    pub flows: [u64; 9],
+    pub flows: [u64; PROTOCOLS.len()],
     /// Records with malformed application data.
     pub malformed: u64,
     /// Directions stopped by a gap in the stream.
@@ -63,7 +63,7 @@ pub struct AppStats {
 }
 
 /// Protocol names in the order of [`AppStats::flows`].
-pub const PROTOCOLS: [AppProto; 9] = [
+pub const PROTOCOLS: [AppProto; 11] = [
     AppProto::Dns,
     AppProto::Tls,
     AppProto::Http,
@@ -73,6 +73,8 @@ pub const PROTOCOLS: [AppProto; 9] = [
     AppProto::Telnet,
     AppProto::Pop3,
     AppProto::Imap,
+    AppProto::Smb,
+    AppProto::DceRpc,
 ];
 
 impl AppStats {

@@ -164,7 +164,21 @@ fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
     };
     let a = Some(a);
     w.str("app_proto", a.and_then(|a| a.proto).map(|p| p.name()));
-    w.u32("app_anomalies", Some(a.map_or(0, |a| a.anomalies)));
+    // Lists cut at their bound are flagged as values cut.
+    let cut = a.is_some_and(|a| {
+        a.smb.as_ref().is_some_and(|m| m.cut)
+            || a.dcerpc.as_ref().is_some_and(|m| m.cut)
+            || a.ntlm.as_ref().is_some_and(|m| m.users_cut)
+    });
+    let truncated = if cut {
+        mekong_appmeta::flags::TRUNCATED
+    } else {
+        0
+    };
+    w.u32(
+        "app_anomalies",
+        Some(a.map_or(0, |a| a.anomalies) | truncated),
+    );
     let dns = a.and_then(|a| a.dns.as_ref());
     w.str("dns_query", dns.and_then(|d| d.query.as_deref()));
     w.u16("dns_qtype", dns.and_then(|d| d.qtype));
@@ -240,4 +254,52 @@ fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
         ssh.and_then(|s| s.hassh_server.as_deref()),
     );
     w.u32("quic_version", a.and_then(|a| a.quic_version));
+    let smb = a.and_then(|a| a.smb.as_ref());
+    w.u8("smb_version", smb.map(|m| m.version));
+    w.u16("smb_dialect", smb.and_then(|m| m.dialect));
+    w.u32("smb_requests", smb.map(|m| m.requests));
+    let names: Option<Vec<&str>> = smb.filter(|m| m.version == 2).map(|m| {
+        mekong_appmeta::smb::SMB2_COMMANDS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| m.commands & (1 << i) != 0)
+            .map(|(_, n)| *n)
+            .collect()
+    });
+    w.list_strs("smb_commands", names.as_deref());
+    w.u32("smb_errors", smb.map(|m| m.errors));
+    w.u32("smb_logon_failures", smb.map(|m| m.logon_failures));
+    w.list_str("smb_shares", smb.map(|m| m.shares.as_slice()));
+    w.list_str("smb_files", smb.map(|m| m.files.as_slice()));
+    w.list_str("smb_pipes", smb.map(|m| m.pipes.as_slice()));
+    w.u32("smb_files_written", smb.map(|m| m.files_written));
+    w.i64("smb_bytes_written", smb.map(|m| i64c(m.bytes_written)));
+    w.i64("smb_bytes_read", smb.map(|m| i64c(m.bytes_read)));
+    w.u32("smb_encrypted", smb.map(|m| m.encrypted));
+    w.u32("smb_compressed", smb.map(|m| m.compressed));
+    w.u32("smb_bad_compression", smb.map(|m| m.bad_compression));
+    let v1 = smb.filter(|m| m.version == 1);
+    w.u32("smb1_trans2", v1.map(|m| m.trans2));
+    w.u32("smb1_nt_trans", v1.map(|m| m.nt_trans));
+    w.u32("smb1_max_trans_data", v1.map(|m| m.max_trans_data));
+    w.u32("smb1_mid_mismatches", v1.map(|m| m.mid_mismatches));
+    let rpc = a.and_then(|a| a.dcerpc.as_ref());
+    w.list_str("dcerpc_interfaces", rpc.map(|r| r.interfaces.as_slice()));
+    w.list_str("dcerpc_operations", rpc.map(|r| r.operations.as_slice()));
+    w.u32("dcerpc_requests", rpc.map(|r| r.requests));
+    w.u32("dcerpc_faults", rpc.map(|r| r.faults));
+    w.u32("dcerpc_bind_naks", rpc.map(|r| r.bind_naks));
+    let ntlm = a.and_then(|a| a.ntlm.as_ref());
+    w.str("ntlm_user", ntlm.and_then(|n| n.user.as_deref()));
+    w.str("ntlm_domain", ntlm.and_then(|n| n.domain.as_deref()));
+    w.str(
+        "ntlm_workstation",
+        ntlm.and_then(|n| n.workstation.as_deref()),
+    );
+    w.list_str("ntlm_users", ntlm.map(|n| n.users.as_slice()));
+    w.u32("ntlm_attempts", ntlm.map(|n| n.attempts));
+    w.u32("ntlm_anonymous", ntlm.map(|n| n.anonymous));
+    w.u32("ntlm_failures", ntlm.map(|n| n.failures));
+    w.u32("ntlm_successes", ntlm.map(|n| n.successes));
+    w.list_str("ntlm_failed_users", ntlm.map(|n| n.failed_users.as_slice()));
 }

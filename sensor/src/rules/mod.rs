@@ -443,7 +443,11 @@ fn app_of_event(ev: &AppEvent<'_>) -> Option<App> {
             LoginProto::Telnet => App::Telnet,
             LoginProto::Pop3 => App::Pop3,
             LoginProto::Imap => App::Imap,
+            LoginProto::Smb => App::Smb,
         },
+        AppEvent::SmbNegotiate { .. } | AppEvent::SmbTree { .. } | AppEvent::SmbFile { .. } => {
+            App::Smb
+        }
         _ => return None,
     })
 }
