@@ -34,7 +34,7 @@ pub struct Auth {
     pub domain: String,
     /// Workstation (the client's host name).
     pub workstation: String,
-    /// An anonymous logon (no user, no NT response).
+    /// An anonymous (null-session) logon: no user name.
     pub anonymous: bool,
 }
 
@@ -83,12 +83,11 @@ pub fn authenticate(msg: &[u8]) -> Option<Auth> {
             String::from_utf8_lossy(&b[..b.len().min(MAX_NAME)]).into_owned()
         }
     };
-    let nt_len = u16le(msg, 20)?;
     let domain = text(field(msg, 28)?);
     let user = text(field(msg, 36)?);
     let workstation = text(field(msg, 44)?);
     Some(Auth {
-        anonymous: user.is_empty() && nt_len == 0,
+        anonymous: user.is_empty(),
         user,
         domain,
         workstation,

@@ -208,11 +208,7 @@ pub struct SmbSession {
 pub fn detect(first: &[u8]) -> Outcome<()> {
     if first.len() < 8 {
         let could = first.is_empty() || matches!(first[0], 0x00 | 0x81);
-        return if could
-            && first
-                .get(4)
-                .is_none_or(|&b| matches!(b, 0xfc..=0xff))
-        {
+        return if could && first.get(4).is_none_or(|&b| matches!(b, 0xfc..=0xff)) {
             Outcome::Incomplete
         } else {
             Outcome::NotThis

@@ -1,0 +1,322 @@
+//! The SMB, DCE/RPC and NTLM columns agree with tshark's dissection of the
+//! same packets, on every shared capture that holds those protocols.
+//!
+//! Per connection (the record's addresses and ports, either way round),
+//! what tshark shows across its frames is compared with the record's
+//! lists:
+//! - `smb2.tree` (every frame of a tree names it) and SMB1's `smb.path`
+//!   (tree connects) = `smb_shares`;
+//! - `smb2.filename` of CREATE requests whose answer (same `smb2.msg_id`)
+//!   has status 0 = `smb_files` ∪ `smb_pipes`;
+//! - `dcerpc.cn_bind_to_uuid` = `dcerpc_interfaces` (names mapped back to
+//!   their UUIDs);
+//! - `dcerpc.opnum` of requests = the opnums of `dcerpc_operations`;
+//! - `ntlmssp.auth.username` = the users of `ntlm_users`, and tshark's
+//!   `NULL` (an empty user name) = a record with `ntlm_anonymous` above 0.
+//!
+//! A value Mekong holds that tshark does not show fails the test. A value
+//! tshark shows that Mekong lacks is a miss; misses fail too, except the
+//! kinds [`excused`] names, each with its reason.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use common::Row;
+use mekong_appmeta::dcerpc::IFACES;
+use mekong_testkit::{shared_captures, tshark};
+use serde_json::Value;
+
+mod common;
+
+const FIELDS: [&str; 13] = [
+    "smb2.tree",
+    "smb2.cmd",
+    "smb2.flags.response",
+    "smb2.nt_status",
+    "smb2.filename",
+    "dcerpc.cn_bind_to_uuid",
+    "dcerpc.pkt_type",
+    "dcerpc.opnum",
+    "ntlmssp.auth.username",
+    "tcp.analysis.lost_segment",
+    "tcp.stream",
+    "smb2.msg_id",
+    "smb.path",
+];
+
+/// A connection: the sorted (address, port) pair.
+type Conn = ((String, u16), (String, u16));
+
+fn conn(a: (String, u16), b: (String, u16)) -> Conn {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// What tshark shows of one connection.
+#[derive(Debug, Default)]
+struct Seen {
+    shares: BTreeSet<String>,
+    files: BTreeSet<String>,
+    uuids: BTreeSet<String>,
+    opnums: BTreeSet<u16>,
+    users: BTreeSet<String>,
+    /// tshark reports a lost segment (the capture missed bytes).
+    lost: bool,
+    /// Mekong: a record of the connection began without the client's SYN.
+    midstream: bool,
+    /// CREATE requests by message id, and the status of each answer.
+    creates: BTreeMap<u64, String>,
+    answers: BTreeMap<u64, u64>,
+}
+
+fn tshark_seen(pcap: &Path) -> BTreeMap<Conn, Seen> {
+    let mut cmd = tshark();
+    cmd.arg("-r").arg(pcap).args([
+        "-n",
+        "-Y",
+        "smb || smb2 || dcerpc || ntlmssp || tcp.analysis.lost_segment",
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+        "-E",
+        "aggregator=|",
+        "-e",
+        "ip.src",
+        "-e",
+        "ipv6.src",
+        "-e",
+        "tcp.srcport",
+        "-e",
+        "ip.dst",
+        "-e",
+        "ipv6.dst",
+        "-e",
+        "tcp.dstport",
+    ]);
+    for f in FIELDS {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("tshark runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut by: BTreeMap<Conn, Seen> = BTreeMap::new();
+    for line in text.lines() {
+        let c: Vec<&str> = line.split('\t').collect();
+        if c.len() < 6 + FIELDS.len() {
+            continue;
+        }
+        let addr = |v4: &str, v6: &str| if v6.is_empty() { v4 } else { v6 }.to_string();
+        let (Ok(sp), Ok(dp)) = (c[2].parse::<u16>(), c[5].parse::<u16>()) else {
+            continue;
+        };
+        let key = conn((addr(c[0], c[1]), sp), (addr(c[3], c[4]), dp));
+        let v = |i: usize| -> Vec<&str> { c[6 + i].split('|').filter(|s| !s.is_empty()).collect() };
+        let e = by.entry(key).or_default();
+        e.shares.extend(v(0).iter().map(|s| s.to_string()));
+        e.shares.extend(v(12).iter().map(|s| s.to_string()));
+        let (cmds, resp, status) = (v(1), v(2), v(3));
+        // CREATE requests and answers, paired by message id afterwards.
+        let mids = v(11);
+        if let Some(i) = cmds.iter().position(|c| *c == "5") {
+            let mid = mids.get(i).and_then(|m| parse_int(m));
+            let is_resp = resp.get(i).is_some_and(|r| *r == "1" || *r == "True");
+            match (mid, is_resp) {
+                (Some(m), false) => {
+                    if let Some(n) = v(4).first() {
+                        e.creates.insert(m, n.to_string());
+                    }
+                }
+                (Some(m), true) => {
+                    // Answers carry one status per command of the frame.
+                    let st = status.get(i).or(status.first()).and_then(|s| parse_int(s));
+                    e.answers.insert(m, st.unwrap_or(u64::MAX));
+                }
+                _ => {}
+            }
+        }
+        e.uuids.extend(v(5).iter().map(|s| s.to_lowercase()));
+        let (types, ops) = (v(6), v(7));
+        if types.contains(&"0") {
+            e.opnums
+                .extend(ops.iter().filter_map(|o| o.parse::<u16>().ok()));
+        }
+        e.users.extend(v(8).iter().map(|s| s.to_string()));
+        if !v(9).is_empty() {
+            e.lost = true;
+        }
+    }
+    for e in by.values_mut() {
+        let ok: Vec<String> = e
+            .creates
+            .iter()
+            .filter(|(m, _)| e.answers.get(m) == Some(&0))
+            .map(|(_, n)| n.clone())
+            .collect();
+        e.files.extend(ok);
+    }
+    by
+}
+
+fn parse_int(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+fn list(r: &Row, k: &str) -> Vec<String> {
+    r.get(k)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn s<'a>(r: &'a Row, k: &str) -> Option<&'a str> {
+    r.get(k).and_then(Value::as_str)
+}
+
+/// What Mekong's records say of each connection.
+fn mekong_seen(rows: &[Row]) -> BTreeMap<Conn, Seen> {
+    let mut by: BTreeMap<Conn, Seen> = BTreeMap::new();
+    for r in rows {
+        let port = |k: &str| r.get(k).and_then(Value::as_u64).unwrap_or(0) as u16;
+        let key = conn(
+            (
+                s(r, "orig_addr").unwrap_or("").to_string(),
+                port("orig_port"),
+            ),
+            (
+                s(r, "resp_addr").unwrap_or("").to_string(),
+                port("resp_port"),
+            ),
+        );
+        let e = by.entry(key).or_default();
+        e.shares.extend(list(r, "smb_shares"));
+        e.files.extend(list(r, "smb_files"));
+        e.files.extend(list(r, "smb_pipes"));
+        for i in list(r, "dcerpc_interfaces") {
+            let uuid = IFACES
+                .iter()
+                .find(|f| f.name == i)
+                .map_or(i.clone(), |f| f.uuid.to_string());
+            e.uuids.insert(uuid);
+        }
+        for op in list(r, "dcerpc_operations") {
+            let Some((iface, name)) = op.rsplit_once('.') else {
+                continue;
+            };
+            let n = name.parse::<u16>().ok().or_else(|| {
+                IFACES
+                    .iter()
+                    .find(|f| f.name == iface)
+                    .and_then(|f| f.ops.iter().find(|(_, o)| *o == name))
+                    .map(|(n, _)| *n)
+            });
+            e.opnums.extend(n);
+        }
+        if r.get("ntlm_anonymous").and_then(Value::as_u64).unwrap_or(0) > 0 {
+            e.users.insert("NULL".to_string());
+        }
+        if !s(r, "history").unwrap_or("").starts_with('S') {
+            e.midstream = true;
+        }
+        for u in list(r, "ntlm_users") {
+            let user = u.rsplit_once('\\').map_or(u.as_str(), |(_, u)| u);
+            e.users.insert(user.to_string());
+        }
+    }
+    by
+}
+
+/// Misses that do not fail the test, with their reason; `None` for a miss
+/// that is a defect.
+fn excused(kind: &str, theirs: &Seen, ours: Option<&Seen>) -> Option<&'static str> {
+    if theirs.lost {
+        return Some("the capture lost segments of this connection: Mekong's parsers stop at a gap, tshark dissects each packet on its own");
+    }
+    let Some(ours) = ours else {
+        return Some("no record for the connection");
+    };
+    if ours.midstream {
+        return Some("the capture starts inside the connection (no handshake): as Suricata with stream.midstream off, Mekong does not parse its application layer");
+    }
+    let _ = kind;
+    None
+}
+
+#[test]
+fn smb_dcerpc_and_ntlm_columns_agree_with_tshark() {
+    let mut checked = 0usize;
+    let mut disagreements = Vec::new();
+    let mut misses = Vec::new();
+    let mut excuses: BTreeMap<&str, usize> = BTreeMap::new();
+    for pcap in shared_captures() {
+        let theirs = tshark_seen(&pcap);
+        if theirs.values().all(|t| {
+            t.shares.is_empty()
+                && t.files.is_empty()
+                && t.uuids.is_empty()
+                && t.opnums.is_empty()
+                && t.users.is_empty()
+        }) {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let Some((_, rows)) = common::records(dir.path(), &pcap) else {
+            continue;
+        };
+        let ours = mekong_seen(&rows);
+        let name = pcap.file_name().unwrap().to_string_lossy().to_string();
+        for (key, t) in &theirs {
+            let o = ours.get(key);
+            let empty = Seen::default();
+            let m = o.unwrap_or(&empty);
+            macro_rules! cmp {
+                ($kind:literal, $f:ident) => {{
+                    checked += t.$f.len();
+                    for v in m.$f.difference(&t.$f) {
+                        disagreements.push(format!(
+                            "{name} {key:?} {}: Mekong has {v:?}, tshark not",
+                            $kind
+                        ));
+                    }
+                    for v in t.$f.difference(&m.$f) {
+                        match excused($kind, t, o) {
+                            Some(why) => *excuses.entry(why).or_default() += 1,
+                            None => misses.push(format!(
+                                "{name} {key:?} {}: tshark has {v:?}, Mekong not",
+                                $kind
+                            )),
+                        }
+                    }
+                }};
+            }
+            cmp!("share", shares);
+            cmp!("file", files);
+            cmp!("interface", uuids);
+            cmp!("opnum", opnums);
+            cmp!("ntlm user", users);
+        }
+    }
+    println!("{checked} values checked against tshark; excused misses: {excuses:#?}");
+    assert!(checked > 50, "too few values checked: {checked}");
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements:\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
+    assert!(
+        misses.is_empty(),
+        "{} misses:\n{}",
+        misses.len(),
+        misses.join("\n")
+    );
+}
