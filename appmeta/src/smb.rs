@@ -337,6 +337,11 @@ impl SmbSession {
                 return at > 0;
             }
             let next = u32le(h, 20).unwrap_or(0) as usize;
+            if next > 0 && next < 64 {
+                // A compound's next command inside this one's header.
+                meta.anomalies |= flags::MALFORMED;
+                break;
+            }
             let h = if next > 0 { slice(h, 0, next) } else { h };
             self.smb2_command(d, h, meta, ev);
             if next == 0 {
@@ -353,7 +358,7 @@ impl SmbSession {
         let response = u32le(h, 16).unwrap_or(0) & 1 != 0 || d == 1;
         let mid = u64le(h, 24).unwrap_or(0);
         let tree = u32le(h, 36).unwrap_or(0);
-        let body = &h[64..];
+        let body = h.get(64..).unwrap_or_default();
         let smb = meta.smb.get_or_insert_with(Default::default);
         if !response {
             smb.requests = smb.requests.saturating_add(1);
@@ -968,6 +973,17 @@ pub(crate) mod tests {
         c.feed(0, &f);
         let smb = c.meta.smb.unwrap();
         assert_eq!((smb.compressed, smb.bad_compression), (1, 1));
+        assert_ne!(c.meta.anomalies & flags::MALFORMED, 0);
+    }
+
+    /// Found by fuzzing: a compound whose next command starts inside the
+    /// first one's header is malformed, not a panic.
+    #[test]
+    fn a_compound_pointing_inside_its_header_is_malformed() {
+        let mut m = smb2(5, false, 0, 1, 1, &body(60, &[]));
+        m[4 + 20..4 + 24].copy_from_slice(&8u32.to_le_bytes());
+        let mut c = Conn::new();
+        c.feed(0, &m);
         assert_ne!(c.meta.anomalies & flags::MALFORMED, 0);
     }
 
