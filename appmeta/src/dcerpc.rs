@@ -134,7 +134,8 @@ pub static IFACES: &[Iface] = &[
             (37, "RChangeServiceConfig2W"),
             (40, "RQueryServiceStatusEx"),
             (42, "REnumServicesStatusExW"),
-            (44, "RCreateServiceWOW64W"),
+            (44, "RCreateServiceWOW64A"),
+            (45, "RCreateServiceWOW64W"),
         ],
     },
     Iface {

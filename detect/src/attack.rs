@@ -65,6 +65,23 @@ pub const TECHNIQUES: &[Technique] = &[
     t("T1090", "Proxy", "TA0011"),
     t("T1090.003", "Multi-hop_Proxy", "TA0011"),
     t("T1190", "Exploit_Public-Facing_Application", "TA0001"),
+    t("T1021", "Remote_Services", "TA0008"),
+    t("T1021.002", "SMB/Windows_Admin_Shares", "TA0008"),
+    t("T1021.003", "Distributed_Component_Object_Model", "TA0008"),
+    t("T1210", "Exploitation_of_Remote_Services", "TA0008"),
+    t("T1569", "System_Services", "TA0002"),
+    t("T1569.002", "Service_Execution", "TA0002"),
+    t("T1053", "Scheduled_Task/Job", "TA0002"),
+    t("T1053.002", "At", "TA0002"),
+    t("T1053.005", "Scheduled_Task", "TA0002"),
+    t("T1047", "Windows_Management_Instrumentation", "TA0002"),
+    t("T1003", "OS_Credential_Dumping", "TA0006"),
+    t("T1003.006", "DCSync", "TA0006"),
+    t("T1087", "Account_Discovery", "TA0007"),
+    t("T1087.002", "Domain_Account", "TA0007"),
+    t("T1069", "Permission_Groups_Discovery", "TA0007"),
+    t("T1069.002", "Domain_Groups", "TA0007"),
+    t("T1135", "Network_Share_Discovery", "TA0007"),
 ];
 
 const fn t(id: &'static str, name: &'static str, tactic: &'static str) -> Technique {

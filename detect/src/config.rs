@@ -417,6 +417,50 @@ impl Default for ExfilConfig {
     }
 }
 
+/// Windows lateral movement, credential access and discovery over SMB and
+/// DCE/RPC.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WindowsConfig {
+    /// Detector on.
+    pub enabled: bool,
+    /// Window in which an executable written to an administrative share and
+    /// a service created or started on the same host are one operation,
+    /// seconds (also the window of the counts below).
+    pub window_s: u64,
+    /// Distinct SAM account and group queries from one client to one server
+    /// within the window that make an enumeration.
+    pub sam_min_queries: u32,
+    /// Endpoint-mapper lookups (`ept_lookup`) that make an endpoint dump.
+    pub epm_min_lookups: u32,
+    /// Netlogon challenges and authentications from one client within
+    /// `netlogon_window_s` that make a Zerologon-style burst.
+    pub netlogon_burst: u32,
+    /// Window of the Netlogon burst, seconds.
+    pub netlogon_window_s: u64,
+    /// Domain controllers (addresses, CIDR blocks): the hosts allowed to ask
+    /// for directory replication. Hosts seen serving replication are
+    /// learned as controllers too.
+    pub domain_controllers: Vec<String>,
+    /// Clients never alerted (management servers).
+    pub allow: Vec<String>,
+}
+
+impl Default for WindowsConfig {
+    fn default() -> Self {
+        WindowsConfig {
+            enabled: true,
+            window_s: 600,
+            sam_min_queries: 3,
+            epm_min_lookups: 3,
+            netlogon_burst: 20,
+            netlogon_window_s: 60,
+            domain_controllers: Vec::new(),
+            allow: Vec::new(),
+        }
+    }
+}
+
 /// Cryptocurrency mining.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -550,6 +594,8 @@ pub struct DetectConfig {
     pub beacon: BeaconConfig,
     /// Large transfers out.
     pub exfil: ExfilConfig,
+    /// Windows lateral movement, credential access and discovery.
+    pub windows: WindowsConfig,
     /// Mining.
     pub mining: MiningConfig,
     /// Indicator lists.
@@ -749,6 +795,28 @@ impl DetectConfig {
         at_least("exfil.min_bytes", self.exfil.min_bytes, 1)?;
         at_least("exfil.min_ratio", self.exfil.min_ratio, 0.0)?;
         blocks("exfil.allow", &self.exfil.allow)?;
+        window("windows.window_s", self.windows.window_s)?;
+        window("windows.netlogon_window_s", self.windows.netlogon_window_s)?;
+        at_least(
+            "windows.sam_min_queries",
+            u64::from(self.windows.sam_min_queries),
+            1,
+        )?;
+        at_least(
+            "windows.epm_min_lookups",
+            u64::from(self.windows.epm_min_lookups),
+            1,
+        )?;
+        at_least(
+            "windows.netlogon_burst",
+            u64::from(self.windows.netlogon_burst),
+            2,
+        )?;
+        blocks(
+            "windows.domain_controllers",
+            &self.windows.domain_controllers,
+        )?;
+        blocks("windows.allow", &self.windows.allow)?;
         for (i, l) in self.indicators.iter().enumerate() {
             let f = format!("indicators[{i}]");
             if l.name.trim().is_empty() {

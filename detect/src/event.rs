@@ -370,6 +370,44 @@ pub enum EventKind {
     /// A signature matched (the host stage's owner applies thresholds and
     /// raises the alert).
     Rule(Box<RuleHit>),
+    /// A Windows remote operation, from the originator (the client) to the
+    /// responder, read from SMB and DCE/RPC.
+    Windows(WinOp),
+}
+
+/// Windows remote operations that detectors tell apart (from SMB writes
+/// and DCE/RPC requests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WinOp {
+    /// An executable or script written to an administrative share
+    /// (`ADMIN$`, `C$` ...).
+    AdminShareWrite,
+    /// A service created (svcctl `RCreateService*`).
+    ServiceCreate,
+    /// A service started (svcctl `RStartService*`).
+    ServiceStart,
+    /// An `at` job added (atsvc `NetrJobAdd`).
+    AtJob,
+    /// A scheduled task registered or run (ITaskSchedulerService).
+    Task,
+    /// A WMI method executed (IWbemServices `ExecMethod`).
+    WmiExec,
+    /// A DCOM object activated remotely (IRemoteSCMActivator, IActivation).
+    DcomActivate,
+    /// A DCOM automation call (IDispatch `Invoke`).
+    DcomInvoke,
+    /// Directory replication asked (drsuapi `DRSGetNCChanges`).
+    DrsReplicate,
+    /// A Netlogon secure-channel challenge or authentication.
+    NetlogonAuth,
+    /// A SAM query of accounts (users, names, an account's groups).
+    AccountQuery,
+    /// A SAM query of groups and their members.
+    GroupQuery,
+    /// Shares enumerated (srvsvc `NetrShareEnum`).
+    ShareEnum,
+    /// Endpoints listed from the endpoint mapper (`ept_lookup`).
+    EptLookup,
 }
 
 /// What every alert of one signature says.
@@ -452,6 +490,7 @@ impl HostEvent {
             EventKind::Arp { .. } => 10,
             EventKind::Finding(_) => 11,
             EventKind::Rule(_) => 12,
+            EventKind::Windows(_) => 13,
         }
     }
 

@@ -19,7 +19,7 @@ use crate::alert::Alert;
 use crate::config::DetectConfig;
 use crate::detectors::{
     amplify::Amplify, beacon::Beacon, brute::Brute, dnstunnel::DnsTunnel, exfil::Exfil,
-    flood::Floods, scan::Scans, Cx,
+    flood::Floods, scan::Scans, windows::Windows, Cx,
 };
 use crate::event::{EventKind, FlowRef, HostEvent};
 use crate::incident::{Draft, Incidents, Key};
@@ -59,6 +59,7 @@ pub struct HostStage {
     dns: DnsTunnel,
     beacon: Beacon,
     exfil: Exfil,
+    windows: Windows,
     incidents: Incidents,
     c2_peers: HashSet<(IpAddr, IpAddr)>,
     last_sweep: u64,
@@ -79,6 +80,7 @@ impl HostStage {
             dns: DnsTunnel::new(c),
             beacon: Beacon::new(c),
             exfil: Exfil::new(c),
+            windows: Windows::new(c),
             incidents: Incidents::new(c.alerts.dedup_window_s * 1_000_000_000, c.alerts.max_open),
             c2_peers: HashSet::new(),
             last_sweep: 0,
@@ -107,6 +109,7 @@ impl HostStage {
             EventKind::Rule(_) => {}
             EventKind::Dns(_) => self.dns.event(e, &mut cx),
             EventKind::Login { .. } => self.brute.event(e, &mut cx),
+            EventKind::Windows(_) => self.windows.event(e, &mut cx),
             EventKind::Volume { .. } => {
                 self.floods.event(e, &mut cx);
                 self.amplify.event(e, &mut cx);
@@ -149,6 +152,7 @@ impl HostStage {
             self.dns.sweep(self.now);
             self.beacon.sweep(self.now);
             self.exfil.sweep(self.now);
+            self.windows.sweep(self.now);
             let keys = self.keys() as u64;
             self.stats.state_keys = keys;
             self.stats.peak_state_keys = self.stats.peak_state_keys.max(keys);
@@ -163,6 +167,7 @@ impl HostStage {
             + self.dns.keys()
             + self.beacon.keys()
             + self.exfil.keys()
+            + self.windows.keys()
     }
 
     /// The input ended: every incident closes.
@@ -190,7 +195,8 @@ impl HostStage {
                 + self.amplify.refused()
                 + self.dns.refused()
                 + self.beacon.refused()
-                + self.exfil.refused(),
+                + self.exfil.refused()
+                + self.windows.refused(),
             ..self.stats
         }
     }

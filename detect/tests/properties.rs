@@ -172,7 +172,7 @@ proptest! {
     /// Arbitrary events through every detector: no panic, and every alert
     /// names a known technique.
     #[test]
-    fn any_events_through_the_detectors(evs in proptest::collection::vec((0u64..5_000, 0u8..8, any::<u8>(), any::<u8>(), any::<u16>(), any::<u8>()), 0..200)) {
+    fn any_events_through_the_detectors(evs in proptest::collection::vec((0u64..5_000, 0u8..10, any::<u8>(), any::<u8>(), any::<u16>(), any::<u8>()), 0..200)) {
         let mut stage = HostStage::new(&DetectConfig::default());
         let mut sorted = evs.clone();
         sorted.sort_by_key(|e| e.0);
@@ -185,6 +185,11 @@ proptest! {
                 4 => EventKind::Volume { orig_pkts: u32::from(x), resp_pkts: 1, frags: 0, orig_bytes: u64::from(port) * 1000, resp_bytes: 10 },
                 5 => EventKind::Closed { established: true, orig_bytes: 100, resp_bytes: 100, orig_pkts: 5, resp_pkts: 5, duration_us: u64::from(x) * 1000, service: mekong_detect::event::Service::Ssh },
                 6 => EventKind::Dns(mekong_detect::dnsname::dns_event(&format!("{a:02x}{b:02x}{port:04x}.t.example.com"), 16, 0, x & 1 == 1, 300)),
+                8 => {
+                    use mekong_detect::event::WinOp::*;
+                    let ops = [AdminShareWrite, ServiceCreate, ServiceStart, AtJob, Task, WmiExec, DcomActivate, DcomInvoke, DrsReplicate, NetlogonAuth, AccountQuery, GroupQuery, ShareEnum, EptLookup];
+                    EventKind::Windows(ops[usize::from(x) % ops.len()])
+                }
                 _ => EventKind::Login { service: mekong_detect::event::Service::Ftp, outcome: mekong_detect::event::LoginOutcome::Failed },
             };
             stage.event(&HostEvent { ts_ns: ms * 1_000_000, flow: flow(a, b, port), kind });

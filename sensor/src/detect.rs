@@ -13,11 +13,11 @@
 use std::sync::Arc;
 
 use hashbrown::HashMap;
-use mekong_appmeta::event::{LoginProto, LoginResult};
+use mekong_appmeta::event::{LoginProto, LoginResult, SmbAction};
 use mekong_appmeta::AppEvent;
 use mekong_detect::detectors::brute::login_path;
 use mekong_detect::dnsname::dns_event;
-use mekong_detect::event::{EventKind, LoginOutcome, Service};
+use mekong_detect::event::{EventKind, LoginOutcome, Service, WinOp};
 use mekong_detect::flowside::FlowDetectors;
 
 use crate::decode::{tcp_flags as F, PacketView, Transport};
@@ -78,6 +78,44 @@ fn service_of(b: u8) -> Service {
         Service::Dns,
     ];
     ALL.get(usize::from(b)).copied().unwrap_or(Service::Unknown)
+}
+
+/// An administrative share (`ADMIN$`, `C$` ...): a hidden share other than
+/// `IPC$`.
+fn admin_share(path: &str) -> bool {
+    let share = mekong_appmeta::smb::share_name(path);
+    share.ends_with('$') && !share.eq_ignore_ascii_case("IPC$")
+}
+
+/// A file name of something Windows runs.
+fn executable(name: &str) -> bool {
+    const EXT: [&str; 11] = [
+        "exe", "dll", "sys", "bat", "cmd", "ps1", "vbs", "js", "scr", "msi", "hta",
+    ];
+    name.rsplit_once('.')
+        .is_some_and(|(_, e)| EXT.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
+/// The operation a DCE/RPC request is, for the Windows detector (MS-SCMR,
+/// MS-TSCH, MS-WMI, MS-DCOM, MS-DRSR, MS-NRPC, MS-SAMR, MS-SRVS, MS-RPCE
+/// operation numbers).
+fn win_op(iface: &str, opnum: u16) -> Option<WinOp> {
+    Some(match (iface, opnum) {
+        ("svcctl", 12 | 24 | 44 | 45) => WinOp::ServiceCreate,
+        ("svcctl", 19 | 31) => WinOp::ServiceStart,
+        ("atsvc", 0) => WinOp::AtJob,
+        ("ITaskSchedulerService", 1 | 12) => WinOp::Task,
+        ("IWbemServices", 24 | 25) => WinOp::WmiExec,
+        ("IRemoteSCMActivator", 3 | 4) | ("IActivation", 0) => WinOp::DcomActivate,
+        ("IDispatch", 6) => WinOp::DcomInvoke,
+        ("drsuapi", 3) => WinOp::DrsReplicate,
+        ("netlogon", 4 | 5 | 15 | 26) => WinOp::NetlogonAuth,
+        ("samr", 13 | 17 | 18 | 34 | 36 | 39 | 40) => WinOp::AccountQuery,
+        ("samr", 11 | 15 | 16 | 19 | 25 | 27 | 33) => WinOp::GroupQuery,
+        ("srvsvc", 15 | 36) => WinOp::ShareEnum,
+        ("epmapper", 2) => WinOp::EptLookup,
+        _ => return None,
+    })
 }
 
 fn login_service(p: LoginProto) -> Service {
@@ -368,6 +406,26 @@ impl Stage for DetectStage {
             AppEvent::SshKexinit { dir, hassh } => {
                 if let Some(x) = self.fd.hassh(hassh, dir == 0) {
                     out.alert(ts, f.flow(), x);
+                }
+            }
+            AppEvent::SmbFile {
+                share,
+                name,
+                action,
+                ..
+            } if matches!(action, SmbAction::Write | SmbAction::Create)
+                && admin_share(share)
+                && executable(name) =>
+            {
+                out.event(ts, f.flow(), EventKind::Windows(WinOp::AdminShareWrite));
+            }
+            AppEvent::DceRpcRequest {
+                iface: Some(iface),
+                opnum,
+                ..
+            } => {
+                if let Some(op) = win_op(iface, opnum) {
+                    out.event(ts, f.flow(), EventKind::Windows(op));
                 }
             }
             AppEvent::Login { proto, result } => {

@@ -35,6 +35,12 @@ const EXPECT: &[(&str, &[&str], &[&str], &str)] = &[
     ("scan/masscan_udp_0_1000.pcap", &["T1046"], &["T1595"], "1,001 UDP ports of one host"),
     ("scan/ppa_portscan.pcap", &["T1046"], &["T1595"], "SYNs to 25 ports"),
     ("scan/zeek_nmap-vsn.pcap", &[], &["T1018"], "nmap's ARP host discovery of the /24 is alerted (T1018); its version probes hit too few ports for T1046"),
+    ("lateral/401trg_smb_at_schedule.pcap", &["T1053.002", "T1021.002"], &[], "atsvc NetrJobAdd over an SMB pipe"),
+    ("lateral/401trg_smb_net_user.pcap", &["T1087.002"], &["T1069.002"], "SAMR lookups of a user and its groups"),
+    ("lateral/401trg_smb_psexec_add_user.pcap", &["T1021.002", "T1569.002"], &[], "PSEXESVC.exe written to ADMIN$, then svcctl creates and starts it (the user added, T1136.001, is inside PsExec's own pipe)"),
+    ("lateral/401trg_smb_psexec_mimikatz_ticket_dump.pcap", &["T1021.002", "T1569.002"], &[], "PsExec as above (what mimikatz did, T1003.001 and T1558, happened on the host)"),
+    ("lateral/Discovery_dcerp_srvsvc_NetShareEnum.pcapng", &["T1135"], &[], "srvsvc NetrShareEnum"),
+    ("lateral/LM_WMI_ProcessCallCreate.pcapng", &["T1047", "T1021.003"], &[], "IWbemServices ExecMethod after DCOM activation"),
 ];
 
 /// Captures whose MANIFEST techniques no behavioural detector can see, and why.
@@ -77,8 +83,20 @@ const NOT_BEHAVIOURAL: &[(&str, &str)] = &[
         "SMB and TLS exploits: request contents, the rule engine's and the SMB parser's",
     ),
     (
-        "lateral/",
-        "SMB, DCE/RPC and Kerberos operations: their parsers are a later layer",
+        "lateral/DCSync_krbtgt_dcerpc_smb.pcapng",
+        "the capture starts inside the replication connection: its bind, which names drsuapi, is not in it",
+    ),
+    (
+        "lateral/Discovery_impacket_rpcdump.pcapng",
+        "the capture starts inside the endpoint-mapper connection and loses segments: one of its 8 lookups is in order",
+    ),
+    (
+        "lateral/Discovery_privgroups_domain_admins_samr.pcapng",
+        "the capture loses the segments after the SAMR bind: its one lookup is past the gap",
+    ),
+    (
+        "lateral/LM_dcom_mmc20.application_dcerpc.pcapng",
+        "the capture starts inside the DCOM connections: the activation and IDispatch binds are not in it",
     ),
     ("web-attack/", "request contents: the rule engine's"),
     (

@@ -245,7 +245,7 @@ fn excused(kind: &str, theirs: &Seen, ours: Option<&Seen>) -> Option<&'static st
         return Some("no record for the connection");
     };
     if ours.midstream {
-        return Some("the capture starts inside the connection (no handshake): as Suricata with stream.midstream off, Mekong does not parse its application layer");
+        return Some("the capture starts inside the connection (no handshake): Mekong's in-order stream starts at the first segment it sees and stops at a hole, tshark dissects each packet on its own");
     }
     let _ = kind;
     None

@@ -9,6 +9,7 @@ pub mod dnstunnel;
 pub mod exfil;
 pub mod flood;
 pub mod scan;
+pub mod windows;
 
 use std::net::IpAddr;
 
@@ -78,6 +79,26 @@ pub mod sid {
     pub const BEACON: u32 = 9_000_501;
     /// Large outbound transfer.
     pub const EXFIL: u32 = 9_000_551;
+    /// PsExec-style: an executable on an administrative share run as a service.
+    pub const WIN_PSEXEC: u32 = 9_000_801;
+    /// A remote service created.
+    pub const WIN_SERVICE: u32 = 9_000_802;
+    /// A remote scheduled task or `at` job.
+    pub const WIN_TASK: u32 = 9_000_803;
+    /// A WMI method executed remotely.
+    pub const WIN_WMI: u32 = 9_000_804;
+    /// DCOM activation and automation.
+    pub const WIN_DCOM: u32 = 9_000_805;
+    /// Directory replication from a host that is not a domain controller.
+    pub const WIN_DCSYNC: u32 = 9_000_811;
+    /// A burst of Netlogon authentications.
+    pub const WIN_ZEROLOGON: u32 = 9_000_812;
+    /// SAM account and group enumeration.
+    pub const WIN_SAM: u32 = 9_000_821;
+    /// Share enumeration.
+    pub const WIN_SHARES: u32 = 9_000_822;
+    /// Endpoint-mapper dump.
+    pub const WIN_EPM: u32 = 9_000_823;
     /// Stratum or pool login on any port.
     pub const MINING_PROTOCOL: u32 = 9_000_601;
     /// A mining pool's name.
