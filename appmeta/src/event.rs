@@ -30,6 +30,23 @@ pub enum LoginProto {
     Smb,
 }
 
+/// Signs of SMB exploitation a parser reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmbSign {
+    /// An SMB1 NT Trans request declaring more than 65,535 bytes of data
+    /// (MS17-010, EternalBlue).
+    OversizedTransaction,
+    /// An SMB1 Trans2 SESSION_SETUP request (DoublePulsar's ping and
+    /// command channel, EternalBlue's check).
+    Trans2SessionSetup,
+    /// An answer to one with the multiplex id moved by 16: the implant
+    /// answering.
+    BackdoorAnswer,
+    /// An SMB3 compression transform whose offset or size does not fit the
+    /// message (CVE-2020-0796, SMBGhost).
+    BadCompression,
+}
+
 /// What an SMB event did to a file or pipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SmbAction {
@@ -202,6 +219,11 @@ pub enum AppEvent<'a> {
         /// NT status of the answer (0 for writes, read from the request).
         status: u32,
     },
+    /// A sign of SMB exploitation.
+    SmbSign {
+        /// Which.
+        sign: SmbSign,
+    },
     /// An NTLM AUTHENTICATE message (its responses are never kept).
     NtlmAuth {
         /// User name.
@@ -317,6 +339,9 @@ enum Raw {
         action: SmbAction,
         size: u64,
         status: u32,
+    },
+    SmbSign {
+        sign: SmbSign,
     },
     NtlmAuth {
         user: Span,
@@ -576,6 +601,11 @@ impl Events {
         self.push(r);
     }
 
+    /// Adds a sign of SMB exploitation.
+    pub fn smb_sign(&mut self, sign: SmbSign) {
+        self.push(Raw::SmbSign { sign });
+    }
+
     /// Adds an NTLM AUTHENTICATE message's names.
     pub fn ntlm_auth(&mut self, user: &str, domain: &str, workstation: &str, anonymous: bool) {
         let r = Raw::NtlmAuth {
@@ -726,6 +756,7 @@ impl Events {
                 size: *size,
                 status: *status,
             },
+            Raw::SmbSign { sign } => AppEvent::SmbSign { sign: *sign },
             Raw::NtlmAuth {
                 user,
                 domain,

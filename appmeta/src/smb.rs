@@ -13,7 +13,7 @@
 //! headers only.
 
 use crate::dcerpc::{Association, DceRpcMeta};
-use crate::event::{Events, LoginProto, LoginResult, SmbAction};
+use crate::event::{Events, LoginProto, LoginResult, SmbAction, SmbSign};
 use crate::ntlm::NtlmMeta;
 use crate::ntlmssp;
 use crate::text::utf16le_lossy;
@@ -130,6 +130,12 @@ pub struct SmbMeta {
     pub max_trans_data: u32,
     /// SMB1 answers whose multiplex id no pending request used.
     pub mid_mismatches: u32,
+    /// SMB1 Trans2 SESSION_SETUP requests (an obsolete subcommand: the
+    /// DoublePulsar implant's channel).
+    pub trans2_session_setups: u32,
+    /// Answers to them with the multiplex id moved by 16: an implant
+    /// answering its ping.
+    pub backdoor_answers: u32,
     /// A list was cut at [`MAX_LIST`].
     pub cut: bool,
 }
@@ -178,11 +184,25 @@ pub fn share_name(path: &str) -> &str {
 enum Pending {
     Setup(Option<ntlmssp::Auth>),
     Tree(String),
-    Create { tree: u32, name: String },
+    Create {
+        tree: u32,
+        name: String,
+    },
     Read(u64),
     Ioctl(u64),
+    /// An SMB1 Trans2 SESSION_SETUP (subcommand 0x000e).
+    Trans2SessionSetup,
     Other,
 }
+
+/// SMB1 transactions declaring more data than this are oversized: the
+/// 16-bit counts of Trans2 cannot, and NT Trans requests of clients stay far
+/// below it; MS17-010's exploit declares 66,512 bytes of FEA list.
+pub const MAX_PLAIN_TRANS_DATA: u32 = 0xffff;
+
+/// Trans2's obsolete SESSION_SETUP subcommand, which no client uses: the
+/// DoublePulsar implant's ping and command channel.
+const TRANS2_SESSION_SETUP: u16 = 0x000e;
 
 #[derive(Clone, Debug)]
 struct Open {
@@ -316,6 +336,7 @@ impl SmbSession {
                 if offset > len as u64 || original.saturating_add(offset) > u64::from(u32::MAX) {
                     smb.bad_compression = smb.bad_compression.saturating_add(1);
                     meta.anomalies |= flags::MALFORMED;
+                    ev.smb_sign(SmbSign::BadCompression);
                 }
                 true
             }
@@ -622,6 +643,13 @@ impl SmbSession {
             }
             if !self.pending.iter().any(|(m, _)| *m == mid) {
                 smb.mid_mismatches = smb.mid_mismatches.saturating_add(1);
+                // DoublePulsar answers its ping with the multiplex id moved
+                // by 16 (0x10 + the implant's state).
+                let moved = mid.wrapping_sub(16);
+                if cmd == 0x32 && matches!(self.answer(moved), Some(Pending::Trans2SessionSetup)) {
+                    smb.backdoor_answers = smb.backdoor_answers.saturating_add(1);
+                    ev.smb_sign(SmbSign::BackdoorAnswer);
+                }
             }
         }
         match (cmd, reply) {
@@ -710,12 +738,23 @@ impl SmbSession {
                 smb.trans2 = smb.trans2.saturating_add(1);
                 let total = u32::from(u16le(words, 2).unwrap_or(0));
                 smb.max_trans_data = smb.max_trans_data.max(total);
-                self.pend(mid, Pending::Other);
+                // Setup[0], the subcommand, of a primary Trans2 request.
+                let sub = (cmd == 0x32).then(|| u16le(words, 28)).flatten();
+                if sub == Some(TRANS2_SESSION_SETUP) {
+                    smb.trans2_session_setups = smb.trans2_session_setups.saturating_add(1);
+                    ev.smb_sign(SmbSign::Trans2SessionSetup);
+                    self.pend(mid, Pending::Trans2SessionSetup);
+                } else {
+                    self.pend(mid, Pending::Other);
+                }
             }
             (0xa0 | 0xa1, false) => {
                 smb.nt_trans = smb.nt_trans.saturating_add(1);
                 let total = u32le(words, 7).unwrap_or(0);
                 smb.max_trans_data = smb.max_trans_data.max(total);
+                if cmd == 0xa0 && total > MAX_PLAIN_TRANS_DATA {
+                    ev.smb_sign(SmbSign::OversizedTransaction);
+                }
                 self.pend(mid, Pending::Other);
             }
             // WRITE_ANDX: FID word 2, data length word 10, offset word 11.
@@ -956,6 +995,79 @@ pub(crate) mod tests {
             opnum: 12,
             op: Some("RCreateServiceW")
         }));
+    }
+
+    /// An SMB1 message in its NetBIOS frame: the 32-byte header (MS-CIFS
+    /// 2.2.3.1), `words` and `bytes`.
+    fn smb1(cmd: u8, reply: bool, status: u32, mid: u16, words: &[u8], bytes: &[u8]) -> Vec<u8> {
+        let mut h = b"\xffSMB".to_vec();
+        h.push(cmd);
+        h.extend(status.to_le_bytes());
+        h.push(if reply { 0x98 } else { 0x18 });
+        h.extend(0xc807u16.to_le_bytes());
+        h.extend([0u8; 12]);
+        h.extend(2048u16.to_le_bytes()); // TID
+        h.extend(0xfeffu16.to_le_bytes()); // PID
+        h.extend(0u16.to_le_bytes()); // UID
+        h.extend(mid.to_le_bytes());
+        h.push((words.len() / 2) as u8);
+        h.extend(words);
+        h.extend((bytes.len() as u16).to_le_bytes());
+        h.extend(bytes);
+        let mut f = vec![0u8];
+        f.extend(&(h.len() as u32).to_be_bytes()[1..]);
+        f.extend(h);
+        f
+    }
+
+    /// DoublePulsar's ping (Trans2 SESSION_SETUP, multiplex id 65) answered
+    /// with multiplex id 81, and EternalBlue's NT Trans declaring 66,512
+    /// bytes, as the exploit sends them.
+    #[test]
+    fn smb1_exploit_signs() {
+        let mut c = Conn::new();
+        let mut trans2 = vec![0u8; 30];
+        trans2[26] = 1; // SetupCount
+        trans2[28..30].copy_from_slice(&0x000eu16.to_le_bytes());
+        c.feed(0, &smb1(0x32, false, 0, 65, &trans2, &[0; 13]));
+        c.feed(1, &smb1(0x32, true, 0xC000_0002, 81, &[], &[]));
+        let mut nt = vec![0u8; 38];
+        nt[7..11].copy_from_slice(&66_512u32.to_le_bytes());
+        c.feed(0, &smb1(0xa0, false, 0, 66, &nt, &[]));
+        let smb = c.meta.smb.clone().unwrap();
+        assert_eq!(
+            (smb.version, smb.trans2, smb.nt_trans, smb.max_trans_data),
+            (1, 1, 1, 66_512)
+        );
+        assert_eq!(
+            (
+                smb.trans2_session_setups,
+                smb.backdoor_answers,
+                smb.mid_mismatches
+            ),
+            (1, 1, 1)
+        );
+        let signs: Vec<SmbSign> = c
+            .events()
+            .iter()
+            .filter_map(|e| match e {
+                AppEvent::SmbSign { sign } => Some(*sign),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            signs,
+            vec![
+                SmbSign::Trans2SessionSetup,
+                SmbSign::BackdoorAnswer,
+                SmbSign::OversizedTransaction
+            ]
+        );
+        // A transaction within 16-bit counts is no sign.
+        let mut c = Conn::new();
+        nt[7..11].copy_from_slice(&4096u32.to_le_bytes());
+        c.feed(0, &smb1(0xa0, false, 0, 66, &nt, &[]));
+        assert!(c.events().is_empty());
     }
 
     #[test]

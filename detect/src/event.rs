@@ -408,6 +408,15 @@ pub enum WinOp {
     ShareEnum,
     /// Endpoints listed from the endpoint mapper (`ept_lookup`).
     EptLookup,
+    /// An SMB1 transaction declaring more data than any client sends
+    /// (EternalBlue).
+    SmbOversizedTrans,
+    /// An SMB1 Trans2 SESSION_SETUP (DoublePulsar's channel).
+    SmbImplantPing,
+    /// An implant answering it.
+    SmbImplantAnswer,
+    /// An SMB3 compression transform out of range (SMBGhost).
+    SmbBadCompression,
 }
 
 /// What every alert of one signature says.

@@ -426,6 +426,8 @@ fn build() -> Vec<(usize, FieldSpec)> {
         f("smb1_nt_trans", U32, true, "", "SMB1 NT Trans requests."),
         f("smb1_max_trans_data", U32, true, "bytes", "Largest total data count an SMB1 transaction declared."),
         f("smb1_mid_mismatches", U32, true, "", "SMB1 answers whose multiplex id no pending request used (DoublePulsar answers its ping with the multiplex id moved)."),
+        f("smb1_trans2_session_setups", U32, true, "", "SMB1 Trans2 SESSION_SETUP requests: an obsolete subcommand no client uses, the DoublePulsar implant's ping and command channel (and EternalBlue's check for it)."),
+        f("smb1_backdoor_answers", U32, true, "", "Answers to those with the multiplex id moved by 16: an implant answering its ping."),
     ]);
     g(14, vec![
         f("dcerpc_interfaces", ListStr, true, "", "DCE/RPC interfaces bound (over TCP or SMB named pipes): names for the interfaces attackers use (`svcctl`, `atsvc`, `ITaskSchedulerService`, `samr`, `lsarpc`, `netlogon`, `drsuapi`, `srvsvc`, `wkssvc`, `epmapper`, `winreg`, `IRemoteSCMActivator`, `IOXIDResolver`, `IDispatch`, `IWbemLevel1Login`, `IWbemServices` ...), else the UUID; each once, at most 32."),

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use hashbrown::HashMap;
-use mekong_appmeta::event::{LoginProto, LoginResult, SmbAction};
+use mekong_appmeta::event::{LoginProto, LoginResult, SmbAction, SmbSign};
 use mekong_appmeta::AppEvent;
 use mekong_detect::detectors::brute::login_path;
 use mekong_detect::dnsname::dns_event;
@@ -418,6 +418,15 @@ impl Stage for DetectStage {
                 && executable(name) =>
             {
                 out.event(ts, f.flow(), EventKind::Windows(WinOp::AdminShareWrite));
+            }
+            AppEvent::SmbSign { sign } => {
+                let op = match sign {
+                    SmbSign::OversizedTransaction => WinOp::SmbOversizedTrans,
+                    SmbSign::Trans2SessionSetup => WinOp::SmbImplantPing,
+                    SmbSign::BackdoorAnswer => WinOp::SmbImplantAnswer,
+                    SmbSign::BadCompression => WinOp::SmbBadCompression,
+                };
+                out.event(ts, f.flow(), EventKind::Windows(op));
             }
             AppEvent::DceRpcRequest {
                 iface: Some(iface),

@@ -35,6 +35,9 @@ const EXPECT: &[(&str, &[&str], &[&str], &str)] = &[
     ("scan/masscan_udp_0_1000.pcap", &["T1046"], &["T1595"], "1,001 UDP ports of one host"),
     ("scan/ppa_portscan.pcap", &["T1046"], &["T1595"], "SYNs to 25 ports"),
     ("scan/zeek_nmap-vsn.pcap", &[], &["T1018"], "nmap's ARP host discovery of the /24 is alerted (T1018); its version probes hit too few ports for T1046"),
+    ("exploit/SMBGhost_PrivEsc_Loopback.pcapng", &["T1210"], &[], "an SMB3 compression transform whose offset is past the message (the privilege escalation, T1068, is its effect on the host)"),
+    ("exploit/doublepulsar-backdoor-connect-win7.pcap", &["T1210"], &[], "Trans2 SESSION_SETUP pings, answered with the multiplex id moved by 16"),
+    ("exploit/eternalblue-success-unpatched-win7.pcap", &["T1210"], &[], "Trans2 SESSION_SETUP and an NT Trans declaring 66,512 bytes"),
     ("lateral/401trg_smb_at_schedule.pcap", &["T1053.002", "T1021.002"], &[], "atsvc NetrJobAdd over an SMB pipe"),
     ("lateral/401trg_smb_net_user.pcap", &["T1087.002"], &["T1069.002"], "SAMR lookups of a user and its groups"),
     ("lateral/401trg_smb_psexec_add_user.pcap", &["T1021.002", "T1569.002"], &[], "PSEXESVC.exe written to ADMIN$, then svcctl creates and starts it (the user added, T1136.001, is inside PsExec's own pipe)"),
@@ -79,8 +82,16 @@ const NOT_BEHAVIOURAL: &[(&str, &str)] = &[
         "an ICMP tunnel: payload in echo messages is the rule engine's",
     ),
     (
-        "exploit/",
-        "SMB and TLS exploits: request contents, the rule engine's and the SMB parser's",
+        "exploit/eternalblue-failed-patched-win7.pcap",
+        "no SMB connection in the capture: NetBIOS name and browser broadcasts only",
+    ),
+    (
+        "exploit/zeek_SMBGhost.pcap",
+        "one SMB 3.1.1 negotiate offering compression, as every Windows 10 client sends: the scanner's check, no transform",
+    ),
+    (
+        "exploit/zeek_heartbleed.pcap",
+        "a malicious TLS heartbeat: the shipped rules' (sid 9100026), not a behaviour",
     ),
     (
         "lateral/DCSync_krbtgt_dcerpc_smb.pcapng",

@@ -93,6 +93,14 @@ pub mod sid {
     pub const WIN_DCSYNC: u32 = 9_000_811;
     /// A burst of Netlogon authentications.
     pub const WIN_ZEROLOGON: u32 = 9_000_812;
+    /// An oversized SMB1 transaction (EternalBlue).
+    pub const WIN_SMB_OVERSIZED: u32 = 9_000_831;
+    /// An SMB1 Trans2 SESSION_SETUP (DoublePulsar's channel).
+    pub const WIN_SMB_IMPLANT_PING: u32 = 9_000_832;
+    /// An SMB implant answering its ping.
+    pub const WIN_SMB_IMPLANT: u32 = 9_000_833;
+    /// An SMB3 compression transform out of range (SMBGhost).
+    pub const WIN_SMB_COMPRESSION: u32 = 9_000_834;
     /// SAM account and group enumeration.
     pub const WIN_SAM: u32 = 9_000_821;
     /// Share enumeration.

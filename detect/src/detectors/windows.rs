@@ -230,6 +230,36 @@ impl Windows {
                 format!("MEKONG DISCOVERY shares of {server} enumerated"),
                 "attempted-recon",
             )),
+            WinOp::SmbOversizedTrans
+            | WinOp::SmbImplantPing
+            | WinOp::SmbImplantAnswer
+            | WinOp::SmbBadCompression => {
+                let (sig, what) = match op {
+                    WinOp::SmbOversizedTrans => (
+                        sid::WIN_SMB_OVERSIZED,
+                        "an oversized SMB1 transaction (MS17-010, EternalBlue)",
+                    ),
+                    WinOp::SmbImplantPing => (
+                        sid::WIN_SMB_IMPLANT_PING,
+                        "an SMB1 Trans2 SESSION_SETUP, the DoublePulsar implant's channel",
+                    ),
+                    WinOp::SmbImplantAnswer => (
+                        sid::WIN_SMB_IMPLANT,
+                        "an SMB implant answering its ping (DoublePulsar)",
+                    ),
+                    _ => (
+                        sid::WIN_SMB_COMPRESSION,
+                        "an SMB3 compression transform out of range (CVE-2020-0796, SMBGhost)",
+                    ),
+                };
+                Some((
+                    sig,
+                    "windows.smb_exploit",
+                    vec!["T1210"],
+                    format!("MEKONG EXPLOIT {what} against {server}"),
+                    "attempted-admin",
+                ))
+            }
             WinOp::EptLookup => {
                 p.epm = p.epm.saturating_add(1);
                 (p.epm >= self.epm_min).then(|| {

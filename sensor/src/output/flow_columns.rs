@@ -283,6 +283,11 @@ fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
     w.u32("smb1_nt_trans", v1.map(|m| m.nt_trans));
     w.u32("smb1_max_trans_data", v1.map(|m| m.max_trans_data));
     w.u32("smb1_mid_mismatches", v1.map(|m| m.mid_mismatches));
+    w.u32(
+        "smb1_trans2_session_setups",
+        v1.map(|m| m.trans2_session_setups),
+    );
+    w.u32("smb1_backdoor_answers", v1.map(|m| m.backdoor_answers));
     let rpc = a.and_then(|a| a.dcerpc.as_ref());
     w.list_str("dcerpc_interfaces", rpc.map(|r| r.interfaces.as_slice()));
     w.list_str("dcerpc_operations", rpc.map(|r| r.operations.as_slice()));
