@@ -224,6 +224,26 @@ pub enum AppEvent<'a> {
         /// Which.
         sign: SmbSign,
     },
+    /// A Kerberos message.
+    Kerberos {
+        /// Message type (10 AS-REQ, 11 AS-REP, 12 TGS-REQ, 13 TGS-REP, 30
+        /// KRB-ERROR).
+        msg_type: u8,
+        /// Client principal.
+        cname: Option<&'a str>,
+        /// Realm.
+        realm: Option<&'a str>,
+        /// Service principal.
+        sname: Option<&'a str>,
+        /// Error code (KRB-ERROR).
+        error_code: Option<i32>,
+        /// The request carries pre-authentication.
+        preauth: bool,
+        /// The request asks for RC4 (`rc4-hmac`, 23) and nothing else.
+        rc4_only: bool,
+        /// Encryption type of the ticket granted (replies).
+        ticket_etype: Option<i32>,
+    },
     /// An NTLM AUTHENTICATE message (its responses are never kept).
     NtlmAuth {
         /// User name.
@@ -342,6 +362,16 @@ enum Raw {
     },
     SmbSign {
         sign: SmbSign,
+    },
+    Kerberos {
+        msg_type: u8,
+        cname: Option<Span>,
+        realm: Option<Span>,
+        sname: Option<Span>,
+        error_code: Option<i32>,
+        preauth: bool,
+        rc4_only: bool,
+        ticket_etype: Option<i32>,
     },
     NtlmAuth {
         user: Span,
@@ -606,6 +636,21 @@ impl Events {
         self.push(Raw::SmbSign { sign });
     }
 
+    /// Adds a Kerberos message.
+    pub fn kerberos(&mut self, m: &crate::kerberos::Message) {
+        let r = Raw::Kerberos {
+            msg_type: m.msg_type,
+            cname: self.opt_str(m.cname.as_deref()),
+            realm: self.opt_str(m.realm.as_deref()),
+            sname: self.opt_str(m.sname.as_deref()),
+            error_code: m.error_code,
+            preauth: m.preauth,
+            rc4_only: m.etypes == [crate::kerberos::RC4_HMAC],
+            ticket_etype: m.ticket_etype,
+        };
+        self.push(r);
+    }
+
     /// Adds an NTLM AUTHENTICATE message's names.
     pub fn ntlm_auth(&mut self, user: &str, domain: &str, workstation: &str, anonymous: bool) {
         let r = Raw::NtlmAuth {
@@ -757,6 +802,25 @@ impl Events {
                 status: *status,
             },
             Raw::SmbSign { sign } => AppEvent::SmbSign { sign: *sign },
+            Raw::Kerberos {
+                msg_type,
+                cname,
+                realm,
+                sname,
+                error_code,
+                preauth,
+                rc4_only,
+                ticket_etype,
+            } => AppEvent::Kerberos {
+                msg_type: *msg_type,
+                cname: self.o(cname),
+                realm: self.o(realm),
+                sname: self.o(sname),
+                error_code: *error_code,
+                preauth: *preauth,
+                rc4_only: *rc4_only,
+                ticket_etype: *ticket_etype,
+            },
             Raw::NtlmAuth {
                 user,
                 domain,

@@ -16,6 +16,7 @@ pub mod dns;
 pub mod event;
 pub mod fingerprint;
 pub mod http;
+pub mod kerberos;
 pub mod login;
 pub mod ntlm;
 pub mod ntlmssp;
@@ -97,6 +98,8 @@ pub enum AppProto {
     Smb,
     /// DCE/RPC over TCP (the endpoint mapper on 135 and the ports it hands out).
     DceRpc,
+    /// Kerberos (UDP and TCP 88).
+    Kerberos,
 }
 
 impl AppProto {
@@ -114,6 +117,7 @@ impl AppProto {
             AppProto::Imap => "imap",
             AppProto::Smb => "smb",
             AppProto::DceRpc => "dcerpc",
+            AppProto::Kerberos => "krb5",
         }
     }
 }
@@ -141,6 +145,8 @@ pub struct AppMeta {
     pub dcerpc: Option<dcerpc::DceRpcMeta>,
     /// NTLM authentications (over SMB or DCE/RPC).
     pub ntlm: Option<ntlm::NtlmMeta>,
+    /// Kerberos.
+    pub krb: Option<kerberos::KrbMeta>,
 }
 
 impl AppMeta {

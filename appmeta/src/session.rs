@@ -51,6 +51,11 @@ pub fn detect_stream(first: &[u8], ports: (u16, u16)) -> Outcome<AppProto> {
     if ports.0 == 53 || ports.1 == 53 {
         return Outcome::Parsed(AppProto::Dns);
     }
+    if ports.0 == 88 || ports.1 == 88 {
+        if let Outcome::Parsed(()) = crate::kerberos::detect_tcp(first) {
+            return Outcome::Parsed(AppProto::Kerberos);
+        }
+    }
     Outcome::NotThis
 }
 
@@ -97,6 +102,48 @@ pub enum AppSession {
     Smb(Box<SmbSession>),
     /// DCE/RPC over TCP.
     DceRpc(Box<DceRpcSession>),
+    /// Kerberos over TCP.
+    Kerberos(KrbTcpSession),
+}
+
+/// Kerberos over TCP: records preceded by a 32-bit length; records longer
+/// than [`KRB_RECORD_MAX`] are passed over.
+#[derive(Clone, Debug, Default)]
+pub struct KrbTcpSession {
+    skip: [usize; 2],
+}
+
+/// Longest Kerberos record read (tickets with large PACs run to a few KiB).
+pub const KRB_RECORD_MAX: usize = 8000;
+
+impl KrbTcpSession {
+    fn parse(&mut self, dir: usize, data: &[u8], meta: &mut AppMeta, ev: &mut Events) -> Step {
+        let d = dir.min(1);
+        if self.skip[d] > 0 {
+            let n = self.skip[d].min(data.len());
+            self.skip[d] -= n;
+            return Step::Consumed(n);
+        }
+        let Some(len) = data
+            .get(..4)
+            .map(|b| (u32::from_be_bytes([b[0], b[1], b[2], b[3]]) & 0x7fff_ffff) as usize)
+        else {
+            return Step::NeedMore;
+        };
+        if len > KRB_RECORD_MAX {
+            let n = (4 + len).min(data.len());
+            self.skip[d] = 4 + len - n;
+            return Step::Consumed(n);
+        }
+        let Some(rec) = data.get(4..4 + len) else {
+            return Step::NeedMore;
+        };
+        match crate::kerberos::parse(rec) {
+            Some(m) => meta.krb.get_or_insert_with(Default::default).add(&m, ev),
+            None => return Step::Malformed,
+        }
+        Step::Consumed(4 + len)
+    }
 }
 
 impl AppSession {
@@ -132,6 +179,10 @@ impl AppSession {
                 meta.dcerpc = Some(Default::default());
                 AppSession::DceRpc(Box::default())
             }
+            AppProto::Kerberos => {
+                meta.krb = Some(Default::default());
+                AppSession::Kerberos(KrbTcpSession::default())
+            }
             AppProto::Quic => return None,
         })
     }
@@ -166,6 +217,7 @@ impl AppSession {
             AppSession::Login(s) => s.parse(dir, data, ev),
             AppSession::Smb(s) => s.parse(dir, data, meta, ev),
             AppSession::DceRpc(s) => s.parse(dir, data, meta, ev),
+            AppSession::Kerberos(s) => s.parse(dir, data, meta, ev),
         };
         if step == Step::Malformed {
             meta.anomalies |= flags::MALFORMED;
@@ -181,6 +233,8 @@ pub enum UdpSession {
     Dns,
     /// QUIC: the Initial packets until the ClientHello and ServerHello are whole.
     Quic(Box<QuicFlow>),
+    /// Kerberos: every datagram a message.
+    Kerberos,
 }
 
 /// Server datagrams read for a ServerHello before giving up.
@@ -220,6 +274,10 @@ impl UdpSession {
             meta.proto = Some(AppProto::Dns);
             return Some(UdpSession::Dns);
         }
+        if (ports.0 == 88 || ports.1 == 88) && crate::kerberos::parse(data).is_some() {
+            meta.proto = Some(AppProto::Kerberos);
+            return Some(UdpSession::Kerberos);
+        }
         if dir == 0 {
             if let Outcome::Parsed(version) = quic::detect(data) {
                 meta.proto = Some(AppProto::Quic);
@@ -243,6 +301,13 @@ impl UdpSession {
         ev: &mut Events,
     ) -> UdpStep {
         match self {
+            UdpSession::Kerberos => {
+                match crate::kerberos::parse(data) {
+                    Some(m) => meta.krb.get_or_insert_with(Default::default).add(&m, ev),
+                    None => meta.anomalies |= flags::MALFORMED,
+                }
+                UdpStep::Continue
+            }
             UdpSession::Dns => {
                 match dns::parse(data) {
                     Outcome::Parsed(m) => {

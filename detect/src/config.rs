@@ -438,6 +438,16 @@ pub struct WindowsConfig {
     pub netlogon_burst: u32,
     /// Window of the Netlogon burst, seconds.
     pub netlogon_window_s: u64,
+    /// Distinct principals refused by one KDC to one client within the
+    /// window (unknown, revoked, wrong password) that make a spray or a
+    /// user enumeration.
+    pub krb_spray_min_principals: u32,
+    /// Distinct services whose tickets one client asks with RC4 alone
+    /// within the window that make Kerberoasting.
+    pub kerberoast_min_services: u32,
+    /// AS-REPs to requests without pre-authentication, for distinct
+    /// principals, that make AS-REP roasting.
+    pub asrep_min_accounts: u32,
     /// Domain controllers (addresses, CIDR blocks): the hosts allowed to ask
     /// for directory replication. Hosts seen serving replication are
     /// learned as controllers too.
@@ -455,6 +465,9 @@ impl Default for WindowsConfig {
             epm_min_lookups: 3,
             netlogon_burst: 20,
             netlogon_window_s: 60,
+            krb_spray_min_principals: 5,
+            kerberoast_min_services: 3,
+            asrep_min_accounts: 1,
             domain_controllers: Vec::new(),
             allow: Vec::new(),
         }
@@ -811,6 +824,21 @@ impl DetectConfig {
             "windows.netlogon_burst",
             u64::from(self.windows.netlogon_burst),
             2,
+        )?;
+        at_least(
+            "windows.krb_spray_min_principals",
+            u64::from(self.windows.krb_spray_min_principals),
+            2,
+        )?;
+        at_least(
+            "windows.kerberoast_min_services",
+            u64::from(self.windows.kerberoast_min_services),
+            1,
+        )?;
+        at_least(
+            "windows.asrep_min_accounts",
+            u64::from(self.windows.asrep_min_accounts),
+            1,
         )?;
         blocks(
             "windows.domain_controllers",

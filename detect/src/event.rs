@@ -74,6 +74,8 @@ pub enum Service {
     Tls,
     /// DNS.
     Dns,
+    /// Kerberos.
+    Kerberos,
 }
 
 impl Service {
@@ -99,6 +101,7 @@ impl Service {
             Service::Smtp => "smtp",
             Service::Tls => "tls",
             Service::Dns => "dns",
+            Service::Kerberos => "kerberos",
         }
     }
 
@@ -417,6 +420,15 @@ pub enum WinOp {
     SmbImplantAnswer,
     /// An SMB3 compression transform out of range (SMBGhost).
     SmbBadCompression,
+    /// A Kerberos logon refused for an unknown, revoked or wrongly
+    /// authenticated principal (a hash of the principal's name).
+    KrbRefused(u32),
+    /// A ticket asked with RC4 alone for a service (a hash of the service
+    /// principal's name): what Kerberoasting asks.
+    KrbRc4Service(u32),
+    /// An AS-REP answering a request without pre-authentication (a hash of
+    /// the principal): AS-REP roasting's material.
+    KrbAsRepNoPreauth(u32),
 }
 
 /// What every alert of one signature says.

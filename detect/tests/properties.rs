@@ -187,7 +187,7 @@ proptest! {
                 6 => EventKind::Dns(mekong_detect::dnsname::dns_event(&format!("{a:02x}{b:02x}{port:04x}.t.example.com"), 16, 0, x & 1 == 1, 300)),
                 8 => {
                     use mekong_detect::event::WinOp::*;
-                    let ops = [AdminShareWrite, ServiceCreate, ServiceStart, AtJob, Task, WmiExec, DcomActivate, DcomInvoke, DrsReplicate, NetlogonAuth, AccountQuery, GroupQuery, ShareEnum, EptLookup, SmbOversizedTrans, SmbImplantPing, SmbImplantAnswer, SmbBadCompression];
+                    let ops = [AdminShareWrite, ServiceCreate, ServiceStart, AtJob, Task, WmiExec, DcomActivate, DcomInvoke, DrsReplicate, NetlogonAuth, AccountQuery, GroupQuery, ShareEnum, EptLookup, SmbOversizedTrans, SmbImplantPing, SmbImplantAnswer, SmbBadCompression, KrbRefused(u32::from(a)), KrbRc4Service(u32::from(b)), KrbAsRepNoPreauth(u32::from(x))];
                     EventKind::Windows(ops[usize::from(x) % ops.len()])
                 }
                 _ => EventKind::Login { service: mekong_detect::event::Service::Ftp, outcome: mekong_detect::event::LoginOutcome::Failed },

@@ -126,7 +126,7 @@ pub struct FieldSpec {
 }
 
 /// Groups of columns, in schema order (used to structure the documentation).
-pub const GROUPS: [&str; 17] = [
+pub const GROUPS: [&str; 18] = [
     "Identity",
     "Per direction",
     "Statistics",
@@ -143,6 +143,7 @@ pub const GROUPS: [&str; 17] = [
     "SMB",
     "DCE/RPC",
     "NTLM",
+    "Kerberos",
     "Alerts",
 ];
 
@@ -448,6 +449,17 @@ fn build() -> Vec<(usize, FieldSpec)> {
         f("ntlm_failed_users", ListStr, true, "", "`DOMAIN\\user` names of the refused authentications, at most 16."),
     ]);
     g(16, vec![
+        f("krb_msg_types", ListStr, true, "", "Kerberos messages seen (`AS-REQ`, `AS-REP`, `TGS-REQ`, `TGS-REP`, `KRB-ERROR`), in message-type order."),
+        f("krb_cname", Str, true, "", "First client principal (components joined with `/`)."),
+        f("krb_realm", Str, true, "", "First realm."),
+        f("krb_snames", ListStr, true, "", "Service principals asked for (`krbtgt/REALM`, `MSSQLSvc/host:1433` ...), each once, at most 16."),
+        f("krb_request_etypes", ListI16, true, "", "Encryption types the first request asks for, in order (18 aes256, 17 aes128, 23 rc4-hmac ...)."),
+        f("krb_ticket_etypes", ListI16, true, "", "Encryption types of the tickets granted, each once (23 is RC4: the tickets Kerberoasting cracks)."),
+        f("krb_error_codes", ListI16, true, "", "Error codes answered, each once (6 unknown principal, 18 revoked, 24 pre-authentication failed, 25 pre-authentication required)."),
+        f("krb_requests", U32, true, "", "AS and TGS requests."),
+        f("krb_errors", U32, true, "", "KRB-ERROR messages."),
+    ]);
+    g(17, vec![
         f("alert_count", U32, false, "", "Alerts raised by this record's packets (the alert's `flow_uid` names this flow, and its first evidence lies in the record's time span); see the alert record."),
         f("alert_techniques", ListStr, true, "", "ATT&CK technique ids of those alerts, each once, in the order first raised; null without alerts."),
     ]);

@@ -50,13 +50,16 @@ pub struct DetectStage {
     fd: Arc<FlowDetectors>,
     service: Vec<u8>,
     http: HashMap<u32, Pending>,
+    /// By slot: the last AS-REQ's principal (hashed) and whether it was
+    /// pre-authenticated, for the answer on the same flow.
+    krb: HashMap<u32, (u32, bool)>,
     volume: HashMap<u32, Snapshot>,
     /// Events raised.
     pub events: u64,
 }
 
 fn service_of(b: u8) -> Service {
-    const ALL: [Service; 19] = [
+    const ALL: [Service; 20] = [
         Service::Unknown,
         Service::Ssh,
         Service::Rdp,
@@ -76,8 +79,17 @@ fn service_of(b: u8) -> Service {
         Service::Smtp,
         Service::Tls,
         Service::Dns,
+        Service::Kerberos,
     ];
     ALL.get(usize::from(b)).copied().unwrap_or(Service::Unknown)
+}
+
+/// FNV-1a of `s` lower-cased (principal names are case-insensitive), with
+/// no allocation.
+fn hash_lower(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// An administrative share (`ADMIN$`, `C$` ...): a hidden share other than
@@ -166,6 +178,7 @@ impl DetectStage {
             // Sized so that flows reaching the volume steps, or sending
             // credentials, do not make the maps grow in steady traffic.
             http: HashMap::with_capacity(1024),
+            krb: HashMap::new(),
             volume: HashMap::with_capacity(4096),
             events: 0,
         }
@@ -428,6 +441,69 @@ impl Stage for DetectStage {
                 };
                 out.event(ts, f.flow(), EventKind::Windows(op));
             }
+            AppEvent::Kerberos {
+                msg_type,
+                cname,
+                sname,
+                error_code,
+                preauth,
+                rc4_only,
+                ..
+            } => {
+                use mekong_appmeta::kerberos as k;
+                self.set_service(f.slot, Service::Kerberos);
+                let h = |s: Option<&str>| hash_lower(s.unwrap_or(""));
+                let login = |out: &mut StageOut<'_>, outcome| {
+                    out.event(
+                        ts,
+                        f.flow(),
+                        EventKind::Login {
+                            service: Service::Kerberos,
+                            outcome,
+                        },
+                    );
+                };
+                match msg_type {
+                    k::AS_REQ => {
+                        self.krb.insert(f.slot, (h(cname), preauth));
+                    }
+                    k::TGS_REQ if rc4_only => {
+                        out.event(
+                            ts,
+                            f.flow(),
+                            EventKind::Windows(WinOp::KrbRc4Service(h(sname))),
+                        );
+                    }
+                    k::AS_REP => {
+                        if let Some((user, pre)) = self.krb.remove(&f.slot) {
+                            if !pre {
+                                out.event(
+                                    ts,
+                                    f.flow(),
+                                    EventKind::Windows(WinOp::KrbAsRepNoPreauth(user)),
+                                );
+                            }
+                        }
+                        login(out, LoginOutcome::Succeeded);
+                    }
+                    k::KRB_ERROR => {
+                        let code = error_code.unwrap_or(0);
+                        if matches!(
+                            code,
+                            k::ERR_C_PRINCIPAL_UNKNOWN
+                                | k::ERR_CLIENT_REVOKED
+                                | k::ERR_PREAUTH_FAILED
+                        ) {
+                            let user = self.krb.get(&f.slot).map_or(h(cname), |e| e.0);
+                            out.event(ts, f.flow(), EventKind::Windows(WinOp::KrbRefused(user)));
+                        }
+                        if code == k::ERR_PREAUTH_FAILED {
+                            login(out, LoginOutcome::Failed);
+                        }
+                    }
+                    _ => {}
+                }
+            }
             AppEvent::DceRpcRequest {
                 iface: Some(iface),
                 opnum,
@@ -476,6 +552,7 @@ impl Stage for DetectStage {
             *s = 0;
         }
         self.http.remove(&slot);
+        self.krb.remove(&slot);
         self.volume.remove(&slot);
     }
 }

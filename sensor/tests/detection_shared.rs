@@ -38,6 +38,7 @@ const EXPECT: &[(&str, &[&str], &[&str], &str)] = &[
     ("exploit/SMBGhost_PrivEsc_Loopback.pcapng", &["T1210"], &[], "an SMB3 compression transform whose offset is past the message (the privilege escalation, T1068, is its effect on the host)"),
     ("exploit/doublepulsar-backdoor-connect-win7.pcap", &["T1210"], &[], "Trans2 SESSION_SETUP pings, answered with the multiplex id moved by 16"),
     ("exploit/eternalblue-success-unpatched-win7.pcap", &["T1210"], &[], "Trans2 SESSION_SETUP and an NT Trans declaring 66,512 bytes"),
+    ("bruteforce/CA_kerbrute_passwordspray_kerberos_AS-REQ.pcapng", &["T1110.003"], &["T1110"], "AS-REQs for 9 principals refused (unknown, wrong password) by one KDC"),
     ("lateral/401trg_smb_at_schedule.pcap", &["T1053.002", "T1021.002"], &[], "atsvc NetrJobAdd over an SMB pipe"),
     ("lateral/401trg_smb_net_user.pcap", &["T1087.002"], &["T1069.002"], "SAMR lookups of a user and its groups"),
     ("lateral/401trg_smb_psexec_add_user.pcap", &["T1021.002", "T1569.002"], &[], "PSEXESVC.exe written to ADMIN$, then svcctl creates and starts it (the user added, T1136.001, is inside PsExec's own pipe)"),
@@ -48,10 +49,6 @@ const EXPECT: &[(&str, &[&str], &[&str], &str)] = &[
 
 /// Captures whose MANIFEST techniques no behavioural detector can see, and why.
 const NOT_BEHAVIOURAL: &[(&str, &str)] = &[
-    (
-        "bruteforce/CA_kerbrute",
-        "Kerberos pre-authentication failures: the Kerberos parser is a later layer",
-    ),
     ("dns-tunnel/ndpi_dns-exf.pcap", "2 packets: no behaviour"),
     (
         "dos/ppa_dosattack.pcap",

@@ -1,5 +1,6 @@
-//! The SMB, DCE/RPC and NTLM columns agree with tshark's dissection of the
-//! same packets, on every shared capture that holds those protocols.
+//! The SMB, DCE/RPC, NTLM and Kerberos columns agree with tshark's
+//! dissection of the same packets, on every shared capture that holds those
+//! protocols.
 //!
 //! Per connection (the record's addresses and ports, either way round),
 //! what tshark shows across its frames is compared with the record's
@@ -12,7 +13,11 @@
 //!   their UUIDs);
 //! - `dcerpc.opnum` of requests = the opnums of `dcerpc_operations`;
 //! - `ntlmssp.auth.username` = the users of `ntlm_users`, and tshark's
-//!   `NULL` (an empty user name) = a record with `ntlm_anonymous` above 0.
+//!   `NULL` (an empty user name) = a record with `ntlm_anonymous` above 0;
+//! - `kerberos.SNameString` of requests (components joined with `/`) =
+//!   `krb_snames`; `kerberos.error_code` = `krb_error_codes`;
+//!   `krb_cname` (the first client principal) is one of the flow's
+//!   `kerberos.CNameString`.
 //!
 //! A value Mekong holds that tshark does not show fails the test. A value
 //! tshark shows that Mekong lacks is a miss; misses fail too, except the
@@ -28,7 +33,7 @@ use serde_json::Value;
 
 mod common;
 
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 19] = [
     "smb2.tree",
     "smb2.cmd",
     "smb2.flags.response",
@@ -42,6 +47,12 @@ const FIELDS: [&str; 13] = [
     "tcp.stream",
     "smb2.msg_id",
     "smb.path",
+    "kerberos.msg_type",
+    "kerberos.SNameString",
+    "kerberos.error_code",
+    "kerberos.CNameString",
+    "udp.srcport",
+    "udp.dstport",
 ];
 
 /// A connection: the sorted (address, port) pair.
@@ -63,6 +74,9 @@ struct Seen {
     uuids: BTreeSet<String>,
     opnums: BTreeSet<u16>,
     users: BTreeSet<String>,
+    snames: BTreeSet<String>,
+    krb_errors: BTreeSet<String>,
+    cnames: BTreeSet<String>,
     /// tshark reports a lost segment (the capture missed bytes).
     lost: bool,
     /// Mekong: a record of the connection began without the client's SYN.
@@ -77,7 +91,7 @@ fn tshark_seen(pcap: &Path) -> BTreeMap<Conn, Seen> {
     cmd.arg("-r").arg(pcap).args([
         "-n",
         "-Y",
-        "smb || smb2 || dcerpc || ntlmssp || tcp.analysis.lost_segment",
+        "smb || smb2 || dcerpc || ntlmssp || kerberos || tcp.analysis.lost_segment",
         "-T",
         "fields",
         "-E",
@@ -109,7 +123,9 @@ fn tshark_seen(pcap: &Path) -> BTreeMap<Conn, Seen> {
             continue;
         }
         let addr = |v4: &str, v6: &str| if v6.is_empty() { v4 } else { v6 }.to_string();
-        let (Ok(sp), Ok(dp)) = (c[2].parse::<u16>(), c[5].parse::<u16>()) else {
+        // TCP ports, else UDP's (the last two fields).
+        let port = |tcp: &str, udp: &str| tcp.parse::<u16>().or_else(|_| udp.parse::<u16>());
+        let (Ok(sp), Ok(dp)) = (port(c[2], c[6 + 17]), port(c[5], c[6 + 18])) else {
             continue;
         };
         let key = conn((addr(c[0], c[1]), sp), (addr(c[3], c[4]), dp));
@@ -147,6 +163,21 @@ fn tshark_seen(pcap: &Path) -> BTreeMap<Conn, Seen> {
         if !v(9).is_empty() {
             e.lost = true;
         }
+        let krb_type = v(13);
+        if krb_type.iter().any(|t| *t == "10" || *t == "12") {
+            // One request per datagram or record here: its components. A
+            // TGS-REQ carries the TGT in an AP-REQ (type 14), whose
+            // `krbtgt/REALM` tshark lists first.
+            let mut sn = v(14);
+            if krb_type.contains(&"14") && sn.len() >= 4 && sn[0].eq_ignore_ascii_case("krbtgt") {
+                sn.drain(..2);
+            }
+            if !sn.is_empty() {
+                e.snames.insert(sn.join("/"));
+            }
+        }
+        e.cnames.extend(v(16).iter().map(|s| s.to_string()));
+        e.krb_errors.extend(v(15).iter().map(|s| s.to_string()));
     }
     for e in by.values_mut() {
         let ok: Vec<String> = e
@@ -227,6 +258,18 @@ fn mekong_seen(rows: &[Row]) -> BTreeMap<Conn, Seen> {
         if !s(r, "history").unwrap_or("").starts_with('S') {
             e.midstream = true;
         }
+        e.snames.extend(list(r, "krb_snames"));
+        if let Some(c) = s(r, "krb_cname") {
+            e.cnames.insert(c.to_string());
+        }
+        for c in r
+            .get("krb_error_codes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            e.krb_errors.extend(c.as_i64().map(|c| c.to_string()));
+        }
         for u in list(r, "ntlm_users") {
             let user = u.rsplit_once('\\').map_or(u.as_str(), |(_, u)| u);
             e.users.insert(user.to_string());
@@ -261,6 +304,8 @@ fn smb_dcerpc_and_ntlm_columns_agree_with_tshark() {
         let theirs = tshark_seen(&pcap);
         if theirs.values().all(|t| {
             t.shares.is_empty()
+                && t.snames.is_empty()
+                && t.krb_errors.is_empty()
                 && t.files.is_empty()
                 && t.uuids.is_empty()
                 && t.opnums.is_empty()
@@ -303,6 +348,16 @@ fn smb_dcerpc_and_ntlm_columns_agree_with_tshark() {
             cmp!("interface", uuids);
             cmp!("opnum", opnums);
             cmp!("ntlm user", users);
+            cmp!("kerberos service", snames);
+            cmp!("kerberos error", krb_errors);
+            // Mekong keeps the first client principal: it must be one
+            // tshark shows.
+            checked += usize::from(!m.cnames.is_empty());
+            for v in m.cnames.difference(&t.cnames) {
+                disagreements.push(format!(
+                    "{name} {key:?} kerberos client: Mekong has {v:?}, tshark not"
+                ));
+            }
         }
     }
     println!("{checked} values checked against tshark; excused misses: {excuses:#?}");

@@ -101,6 +101,12 @@ pub mod sid {
     pub const WIN_SMB_IMPLANT: u32 = 9_000_833;
     /// An SMB3 compression transform out of range (SMBGhost).
     pub const WIN_SMB_COMPRESSION: u32 = 9_000_834;
+    /// Kerberos logons refused for many principals.
+    pub const WIN_KRB_SPRAY: u32 = 9_000_841;
+    /// Service tickets asked with RC4 only.
+    pub const WIN_KERBEROAST: u32 = 9_000_842;
+    /// AS-REPs without pre-authentication.
+    pub const WIN_ASREP: u32 = 9_000_843;
     /// SAM account and group enumeration.
     pub const WIN_SAM: u32 = 9_000_821;
     /// Share enumeration.

@@ -48,6 +48,19 @@ struct Pair {
     groups: bool,
     epm: u32,
     netlogon: Vec<u64>,
+    /// Distinct refused principals, RC4 services, AS-REP accounts (hashes).
+    refused: Vec<u32>,
+    rc4: Vec<u32>,
+    asrep: Vec<u32>,
+}
+
+/// Distinct names counted per pair, at most.
+const MAX_NAMES: usize = 256;
+
+fn add_distinct(v: &mut Vec<u32>, x: u32) {
+    if !v.contains(&x) && v.len() < MAX_NAMES {
+        v.push(x);
+    }
 }
 
 /// The Windows operations detector.
@@ -58,6 +71,9 @@ pub struct Windows {
     epm_min: u32,
     netlogon_burst: usize,
     netlogon_ns: u64,
+    spray_min: usize,
+    roast_min: usize,
+    asrep_min: usize,
     dcs: IpSet,
     learned_dcs: HashSet<IpAddr>,
     allow: IpSet,
@@ -80,6 +96,9 @@ impl Windows {
             epm_min: w.epm_min_lookups,
             netlogon_burst: w.netlogon_burst as usize,
             netlogon_ns: w.netlogon_window_s * 1_000_000_000,
+            spray_min: w.krb_spray_min_principals as usize,
+            roast_min: w.kerberoast_min_services as usize,
+            asrep_min: w.asrep_min_accounts as usize,
             dcs: DetectConfig::set(&w.domain_controllers),
             learned_dcs: HashSet::new(),
             allow: DetectConfig::set(&w.allow),
@@ -260,6 +279,42 @@ impl Windows {
                     "attempted-admin",
                 ))
             }
+            WinOp::KrbRefused(user) => {
+                add_distinct(&mut p.refused, user);
+                (p.refused.len() >= self.spray_min).then(|| {
+                    (
+                        sid::WIN_KRB_SPRAY,
+                        "windows.krb_spray",
+                        vec!["T1110.003", "T1110"],
+                        format!("MEKONG CREDENTIAL ACCESS logons for many principals refused by {server} (Kerberos spraying or user enumeration)"),
+                        "attempted-user",
+                    )
+                })
+            }
+            WinOp::KrbRc4Service(spn) => {
+                add_distinct(&mut p.rc4, spn);
+                (p.rc4.len() >= self.roast_min).then(|| {
+                    (
+                        sid::WIN_KERBEROAST,
+                        "windows.kerberoast",
+                        vec!["T1558.003"],
+                        format!("MEKONG CREDENTIAL ACCESS service tickets asked of {server} with RC4 only (Kerberoasting)"),
+                        "credential-theft",
+                    )
+                })
+            }
+            WinOp::KrbAsRepNoPreauth(user) => {
+                add_distinct(&mut p.asrep, user);
+                (p.asrep.len() >= self.asrep_min).then(|| {
+                    (
+                        sid::WIN_ASREP,
+                        "windows.asrep_roast",
+                        vec!["T1558.004"],
+                        format!("MEKONG CREDENTIAL ACCESS AS-REP without pre-authentication from {server} (AS-REP roasting)"),
+                        "credential-theft",
+                    )
+                })
+            }
             WinOp::EptLookup => {
                 p.epm = p.epm.saturating_add(1);
                 (p.epm >= self.epm_min).then(|| {
@@ -292,6 +347,9 @@ impl Windows {
             "sam_queries" => p.sam,
             "epm_lookups" => p.epm,
             "netlogon_in_window" => p.netlogon.len(),
+            "principals_refused" => p.refused.len(),
+            "rc4_services" => p.rc4.len(),
+            "asrep_accounts" => p.asrep.len(),
             "window_s" => secs(ts - start),
         };
         let d = draft(
@@ -489,6 +547,32 @@ mod tests {
         assert_eq!(
             run(&c, &[(0, 1, 1, 445, ShareEnum)]),
             vec![(9_000_822, t(&["T1135"]))]
+        );
+    }
+
+    #[test]
+    fn kerberos_spraying_kerberoasting_and_asrep_roasting() {
+        use WinOp::*;
+        let c = DetectConfig::default();
+        // Five distinct principals refused; the same one refused five
+        // times is a guessing matter, not a spray.
+        let spray: Vec<_> = (0..5)
+            .map(|i| (i, 1, 1, 88, KrbRefused(i as u32)))
+            .collect();
+        assert_eq!(
+            run(&c, &spray),
+            vec![(9_000_841, t(&["T1110.003", "T1110"]))]
+        );
+        let same: Vec<_> = (0..5).map(|i| (i, 1, 1, 88, KrbRefused(7))).collect();
+        assert!(run(&c, &same).is_empty());
+        let roast: Vec<_> = (0..3)
+            .map(|i| (i, 1, 1, 88, KrbRc4Service(100 + i as u32)))
+            .collect();
+        assert_eq!(run(&c, &roast), vec![(9_000_842, t(&["T1558.003"]))]);
+        assert!(run(&c, &roast[..2]).is_empty());
+        assert_eq!(
+            run(&c, &[(0, 1, 1, 88, KrbAsRepNoPreauth(5))]),
+            vec![(9_000_843, t(&["T1558.004"]))]
         );
     }
 

@@ -63,7 +63,7 @@ pub struct AppStats {
 }
 
 /// Protocol names in the order of [`AppStats::flows`].
-pub const PROTOCOLS: [AppProto; 11] = [
+pub const PROTOCOLS: [AppProto; 12] = [
     AppProto::Dns,
     AppProto::Tls,
     AppProto::Http,
@@ -75,6 +75,7 @@ pub const PROTOCOLS: [AppProto; 11] = [
     AppProto::Imap,
     AppProto::Smb,
     AppProto::DceRpc,
+    AppProto::Kerberos,
 ];
 
 impl AppStats {

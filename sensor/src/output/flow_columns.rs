@@ -169,6 +169,7 @@ fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
         a.smb.as_ref().is_some_and(|m| m.cut)
             || a.dcerpc.as_ref().is_some_and(|m| m.cut)
             || a.ntlm.as_ref().is_some_and(|m| m.users_cut)
+            || a.krb.as_ref().is_some_and(|m| m.cut)
     });
     let truncated = if cut {
         mekong_appmeta::flags::TRUNCATED
@@ -307,4 +308,44 @@ fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
     w.u32("ntlm_failures", ntlm.map(|n| n.failures));
     w.u32("ntlm_successes", ntlm.map(|n| n.successes));
     w.list_str("ntlm_failed_users", ntlm.map(|n| n.failed_users.as_slice()));
+    let krb = a.and_then(|a| a.krb.as_ref());
+    let types: Option<Vec<&str>> = krb.map(|k| {
+        [
+            (10, "AS-REQ"),
+            (11, "AS-REP"),
+            (12, "TGS-REQ"),
+            (13, "TGS-REP"),
+            (30, "KRB-ERROR"),
+        ]
+        .iter()
+        .filter(|(t, _)| k.msg_types & (1 << t) != 0)
+        .map(|(_, n)| *n)
+        .collect()
+    });
+    w.list_strs("krb_msg_types", types.as_deref());
+    w.str("krb_cname", krb.and_then(|k| k.cname.as_deref()));
+    w.str("krb_realm", krb.and_then(|k| k.realm.as_deref()));
+    w.list_str("krb_snames", krb.map(|k| k.snames.as_slice()));
+    let i16s = |v: &[i32]| -> Vec<i16> {
+        v.iter()
+            .map(|&x| x.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16)
+            .collect()
+    };
+    for (name, v) in [
+        ("krb_request_etypes", krb.map(|k| i16s(&k.request_etypes))),
+        ("krb_ticket_etypes", krb.map(|k| i16s(&k.ticket_etypes))),
+        ("krb_error_codes", krb.map(|k| i16s(&k.error_codes))),
+    ] {
+        let present = v.is_some();
+        w.list(name, v.as_deref().unwrap_or(&[]), |c, v| {
+            if let Col::LI16(b) = c {
+                if present {
+                    b.values().append_slice(v);
+                }
+                b.append(present);
+            }
+        });
+    }
+    w.u32("krb_requests", krb.map(|k| k.requests));
+    w.u32("krb_errors", krb.map(|k| k.errors));
 }
