@@ -140,13 +140,13 @@ pub struct AppMeta {
     /// QUIC version.
     pub quic_version: Option<u32>,
     /// SMB.
-    pub smb: Option<smb::SmbMeta>,
+    pub smb: Option<Box<smb::SmbMeta>>,
     /// DCE/RPC (over TCP or SMB named pipes).
-    pub dcerpc: Option<dcerpc::DceRpcMeta>,
+    pub dcerpc: Option<Box<dcerpc::DceRpcMeta>>,
     /// NTLM authentications (over SMB or DCE/RPC).
-    pub ntlm: Option<ntlm::NtlmMeta>,
+    pub ntlm: Option<Box<ntlm::NtlmMeta>>,
     /// Kerberos.
-    pub krb: Option<kerberos::KrbMeta>,
+    pub krb: Option<Box<kerberos::KrbMeta>>,
 }
 
 impl AppMeta {

@@ -43,7 +43,11 @@ fn qualified(a: &ntlmssp::Auth) -> String {
 impl NtlmMeta {
     /// Reads an NTLMSSP message of the flow (from its signature on): an
     /// AUTHENTICATE is recorded and raised as an event. Returns it.
-    pub fn seen(meta: &mut Option<NtlmMeta>, msg: &[u8], ev: &mut Events) -> Option<ntlmssp::Auth> {
+    pub fn seen(
+        meta: &mut Option<Box<NtlmMeta>>,
+        msg: &[u8],
+        ev: &mut Events,
+    ) -> Option<ntlmssp::Auth> {
         let a = ntlmssp::authenticate(msg)?;
         let m = meta.get_or_insert_with(Default::default);
         m.attempts = m.attempts.saturating_add(1);
