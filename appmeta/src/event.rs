@@ -224,6 +224,21 @@ pub enum AppEvent<'a> {
         /// Which.
         sign: SmbSign,
     },
+    /// A DHCP message.
+    Dhcp {
+        /// Message type (1 DISCOVER, 2 OFFER, 3 REQUEST, 5 ACK, 6 NAK ...).
+        msg_type: u8,
+        /// Client hardware address.
+        client_mac: Option<&'a str>,
+        /// Host name.
+        hostname: Option<&'a str>,
+        /// Address asked for.
+        requested: Option<std::net::Ipv4Addr>,
+        /// Address offered or acknowledged.
+        offered: Option<std::net::Ipv4Addr>,
+        /// Server identifier.
+        server_id: Option<std::net::Ipv4Addr>,
+    },
     /// A Kerberos message.
     Kerberos {
         /// Message type (10 AS-REQ, 11 AS-REP, 12 TGS-REQ, 13 TGS-REP, 30
@@ -362,6 +377,14 @@ enum Raw {
     },
     SmbSign {
         sign: SmbSign,
+    },
+    Dhcp {
+        msg_type: u8,
+        client_mac: Option<Span>,
+        hostname: Option<Span>,
+        requested: Option<std::net::Ipv4Addr>,
+        offered: Option<std::net::Ipv4Addr>,
+        server_id: Option<std::net::Ipv4Addr>,
     },
     Kerberos {
         msg_type: u8,
@@ -636,6 +659,19 @@ impl Events {
         self.push(Raw::SmbSign { sign });
     }
 
+    /// Adds a DHCP message.
+    pub fn dhcp(&mut self, m: &crate::dhcp::Message) {
+        let r = Raw::Dhcp {
+            msg_type: m.msg_type,
+            client_mac: self.opt_str(m.client_mac.as_deref()),
+            hostname: self.opt_str(m.hostname.as_deref()),
+            requested: m.requested,
+            offered: m.offered,
+            server_id: m.server_id,
+        };
+        self.push(r);
+    }
+
     /// Adds a Kerberos message.
     pub fn kerberos(&mut self, m: &crate::kerberos::Message) {
         let r = Raw::Kerberos {
@@ -802,6 +838,21 @@ impl Events {
                 status: *status,
             },
             Raw::SmbSign { sign } => AppEvent::SmbSign { sign: *sign },
+            Raw::Dhcp {
+                msg_type,
+                client_mac,
+                hostname,
+                requested,
+                offered,
+                server_id,
+            } => AppEvent::Dhcp {
+                msg_type: *msg_type,
+                client_mac: self.o(client_mac),
+                hostname: self.o(hostname),
+                requested: *requested,
+                offered: *offered,
+                server_id: *server_id,
+            },
             Raw::Kerberos {
                 msg_type,
                 cname,

@@ -12,6 +12,7 @@
 //! keeps what they find in an [`AppMeta`], one per flow record.
 
 pub mod dcerpc;
+pub mod dhcp;
 pub mod dns;
 pub mod event;
 pub mod fingerprint;
@@ -100,6 +101,8 @@ pub enum AppProto {
     DceRpc,
     /// Kerberos (UDP and TCP 88).
     Kerberos,
+    /// DHCP (UDP 67 and 68).
+    Dhcp,
 }
 
 impl AppProto {
@@ -118,6 +121,7 @@ impl AppProto {
             AppProto::Smb => "smb",
             AppProto::DceRpc => "dcerpc",
             AppProto::Kerberos => "krb5",
+            AppProto::Dhcp => "dhcp",
         }
     }
 }
@@ -147,6 +151,8 @@ pub struct AppMeta {
     pub ntlm: Option<Box<ntlm::NtlmMeta>>,
     /// Kerberos.
     pub krb: Option<Box<kerberos::KrbMeta>>,
+    /// DHCP.
+    pub dhcp: Option<Box<dhcp::DhcpMeta>>,
 }
 
 impl AppMeta {

@@ -183,7 +183,7 @@ impl AppSession {
                 meta.krb = Some(Default::default());
                 AppSession::Kerberos(KrbTcpSession::default())
             }
-            AppProto::Quic => return None,
+            AppProto::Quic | AppProto::Dhcp => return None,
         })
     }
 
@@ -235,6 +235,8 @@ pub enum UdpSession {
     Quic(Box<QuicFlow>),
     /// Kerberos: every datagram a message.
     Kerberos,
+    /// DHCP: every datagram a message.
+    Dhcp,
 }
 
 /// Server datagrams read for a ServerHello before giving up.
@@ -274,6 +276,11 @@ impl UdpSession {
             meta.proto = Some(AppProto::Dns);
             return Some(UdpSession::Dns);
         }
+        let dhcp_ports = |p: u16| p == 67 || p == 68;
+        if (dhcp_ports(ports.0) || dhcp_ports(ports.1)) && crate::dhcp::parse(data).is_some() {
+            meta.proto = Some(AppProto::Dhcp);
+            return Some(UdpSession::Dhcp);
+        }
         if (ports.0 == 88 || ports.1 == 88) && crate::kerberos::parse(data).is_some() {
             meta.proto = Some(AppProto::Kerberos);
             return Some(UdpSession::Kerberos);
@@ -301,6 +308,13 @@ impl UdpSession {
         ev: &mut Events,
     ) -> UdpStep {
         match self {
+            UdpSession::Dhcp => {
+                match crate::dhcp::parse(data) {
+                    Some(m) => meta.dhcp.get_or_insert_with(Default::default).add(&m, ev),
+                    None => meta.anomalies |= flags::MALFORMED,
+                }
+                UdpStep::Continue
+            }
             UdpSession::Kerberos => {
                 match crate::kerberos::parse(data) {
                     Some(m) => meta.krb.get_or_insert_with(Default::default).add(&m, ev),

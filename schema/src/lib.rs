@@ -126,7 +126,7 @@ pub struct FieldSpec {
 }
 
 /// Groups of columns, in schema order (used to structure the documentation).
-pub const GROUPS: [&str; 18] = [
+pub const GROUPS: [&str; 19] = [
     "Identity",
     "Per direction",
     "Statistics",
@@ -144,6 +144,7 @@ pub const GROUPS: [&str; 18] = [
     "DCE/RPC",
     "NTLM",
     "Kerberos",
+    "DHCP",
     "Alerts",
 ];
 
@@ -460,6 +461,16 @@ fn build() -> Vec<(usize, FieldSpec)> {
         f("krb_errors", U32, true, "", "KRB-ERROR messages."),
     ]);
     g(17, vec![
+        f("dhcp_msg_types", ListStr, true, "", "DHCP messages seen (`DISCOVER`, `OFFER`, `REQUEST`, `DECLINE`, `ACK`, `NAK`, `RELEASE`, `INFORM`), in message-type order."),
+        f("dhcp_client_mac", Str, true, "", "Client hardware address of the first message (`aa:bb:cc:dd:ee:ff`)."),
+        f("dhcp_hostname", Str, true, "", "Host name the client gave (option 12, at most 128 bytes)."),
+        f("dhcp_vendor_class", Str, true, "", "Vendor class the client gave (option 60: `MSFT 5.0`, `android-dhcp-13` ...)."),
+        f("dhcp_requested_addr", Str, true, "", "Last address the client asked for (option 50)."),
+        f("dhcp_offered_addr", Str, true, "", "Last address a server offered or acknowledged (`yiaddr` of OFFER and ACK)."),
+        f("dhcp_server_id", Str, true, "", "Last server identifier (option 54): the DHCP server that answered."),
+        f("dhcp_messages", U32, true, "", "DHCP messages in the record."),
+    ]);
+    g(18, vec![
         f("alert_count", U32, false, "", "Alerts raised by this record's packets (the alert's `flow_uid` names this flow, and its first evidence lies in the record's time span); see the alert record."),
         f("alert_techniques", ListStr, true, "", "ATT&CK technique ids of those alerts, each once, in the order first raised; null without alerts."),
     ]);

@@ -1,4 +1,4 @@
-//! The SMB, DCE/RPC, NTLM and Kerberos columns agree with tshark's
+//! The SMB, DCE/RPC, NTLM, Kerberos and DHCP columns agree with tshark's
 //! dissection of the same packets, on every shared capture that holds those
 //! protocols.
 //!
@@ -17,7 +17,11 @@
 //! - `kerberos.SNameString` of requests (components joined with `/`) =
 //!   `krb_snames`; `kerberos.error_code` = `krb_error_codes`;
 //!   `krb_cname` (the first client principal) is one of the flow's
-//!   `kerberos.CNameString`.
+//!   `kerberos.CNameString`;
+//! - `dhcp_client_mac`, `dhcp_hostname`, `dhcp_vendor_class` (the first of
+//!   each) are among the flow's `dhcp.hw.mac_addr`,
+//!   `dhcp.option.hostname`, `dhcp.option.vendor_class_id`, and present
+//!   whenever tshark shows one.
 //!
 //! A value Mekong holds that tshark does not show fails the test. A value
 //! tshark shows that Mekong lacks is a miss; misses fail too, except the
@@ -33,7 +37,7 @@ use serde_json::Value;
 
 mod common;
 
-const FIELDS: [&str; 19] = [
+const FIELDS: [&str; 22] = [
     "smb2.tree",
     "smb2.cmd",
     "smb2.flags.response",
@@ -53,6 +57,9 @@ const FIELDS: [&str; 19] = [
     "kerberos.CNameString",
     "udp.srcport",
     "udp.dstport",
+    "dhcp.hw.mac_addr",
+    "dhcp.option.hostname",
+    "dhcp.option.vendor_class_id",
 ];
 
 /// A connection: the sorted (address, port) pair.
@@ -77,6 +84,8 @@ struct Seen {
     snames: BTreeSet<String>,
     krb_errors: BTreeSet<String>,
     cnames: BTreeSet<String>,
+    /// DHCP client addresses, host names, vendor classes.
+    dhcp: [BTreeSet<String>; 3],
     /// tshark reports a lost segment (the capture missed bytes).
     lost: bool,
     /// Mekong: a record of the connection began without the client's SYN.
@@ -91,7 +100,7 @@ fn tshark_seen(pcap: &Path) -> BTreeMap<Conn, Seen> {
     cmd.arg("-r").arg(pcap).args([
         "-n",
         "-Y",
-        "smb || smb2 || dcerpc || ntlmssp || kerberos || tcp.analysis.lost_segment",
+        "smb || smb2 || dcerpc || ntlmssp || kerberos || dhcp || tcp.analysis.lost_segment",
         "-T",
         "fields",
         "-E",
@@ -178,6 +187,9 @@ fn tshark_seen(pcap: &Path) -> BTreeMap<Conn, Seen> {
         }
         e.cnames.extend(v(16).iter().map(|s| s.to_string()));
         e.krb_errors.extend(v(15).iter().map(|s| s.to_string()));
+        for i in 0..3 {
+            e.dhcp[i].extend(v(19 + i).iter().map(|s| s.to_string()));
+        }
     }
     for e in by.values_mut() {
         let ok: Vec<String> = e
@@ -259,6 +271,14 @@ fn mekong_seen(rows: &[Row]) -> BTreeMap<Conn, Seen> {
             e.midstream = true;
         }
         e.snames.extend(list(r, "krb_snames"));
+        for (i, k) in ["dhcp_client_mac", "dhcp_hostname", "dhcp_vendor_class"]
+            .iter()
+            .enumerate()
+        {
+            if let Some(v) = s(r, k) {
+                e.dhcp[i].insert(v.to_string());
+            }
+        }
         if let Some(c) = s(r, "krb_cname") {
             e.cnames.insert(c.to_string());
         }
@@ -295,7 +315,7 @@ fn excused(kind: &str, theirs: &Seen, ours: Option<&Seen>) -> Option<&'static st
 }
 
 #[test]
-fn smb_dcerpc_and_ntlm_columns_agree_with_tshark() {
+fn windows_kerberos_and_dhcp_columns_agree_with_tshark() {
     let mut checked = 0usize;
     let mut disagreements = Vec::new();
     let mut misses = Vec::new();
@@ -306,6 +326,7 @@ fn smb_dcerpc_and_ntlm_columns_agree_with_tshark() {
             t.shares.is_empty()
                 && t.snames.is_empty()
                 && t.krb_errors.is_empty()
+                && t.dhcp.iter().all(BTreeSet::is_empty)
                 && t.files.is_empty()
                 && t.uuids.is_empty()
                 && t.opnums.is_empty()
@@ -350,6 +371,24 @@ fn smb_dcerpc_and_ntlm_columns_agree_with_tshark() {
             cmp!("ntlm user", users);
             cmp!("kerberos service", snames);
             cmp!("kerberos error", krb_errors);
+            // DHCP's first values: among tshark's, and there when it shows one.
+            for (i, kind) in ["dhcp client", "dhcp host name", "dhcp vendor class"]
+                .iter()
+                .enumerate()
+            {
+                checked += t.dhcp[i].len().min(1);
+                for v in m.dhcp[i].difference(&t.dhcp[i]) {
+                    disagreements.push(format!(
+                        "{name} {key:?} {kind}: Mekong has {v:?}, tshark not"
+                    ));
+                }
+                if !t.dhcp[i].is_empty() && m.dhcp[i].is_empty() {
+                    misses.push(format!(
+                        "{name} {key:?} {kind}: tshark has {:?}, Mekong not",
+                        t.dhcp[i]
+                    ));
+                }
+            }
             // Mekong keeps the first client principal: it must be one
             // tshark shows.
             checked += usize::from(!m.cnames.is_empty());

@@ -63,7 +63,7 @@ pub struct AppStats {
 }
 
 /// Protocol names in the order of [`AppStats::flows`].
-pub const PROTOCOLS: [AppProto; 12] = [
+pub const PROTOCOLS: [AppProto; 13] = [
     AppProto::Dns,
     AppProto::Tls,
     AppProto::Http,
@@ -76,6 +76,7 @@ pub const PROTOCOLS: [AppProto; 12] = [
     AppProto::Smb,
     AppProto::DceRpc,
     AppProto::Kerberos,
+    AppProto::Dhcp,
 ];
 
 impl AppStats {

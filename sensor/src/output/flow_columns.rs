@@ -348,4 +348,36 @@ fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
     }
     w.u32("krb_requests", krb.map(|k| k.requests));
     w.u32("krb_errors", krb.map(|k| k.errors));
+    let dhcp = a.and_then(|a| a.dhcp.as_ref());
+    let types: Option<Vec<&str>> = dhcp.map(|d| {
+        mekong_appmeta::dhcp::TYPES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| d.msg_types & (1 << (i + 1)) != 0)
+            .map(|(_, n)| *n)
+            .collect()
+    });
+    w.list_strs("dhcp_msg_types", types.as_deref());
+    w.str(
+        "dhcp_client_mac",
+        dhcp.and_then(|d| d.client_mac.as_deref()),
+    );
+    w.str("dhcp_hostname", dhcp.and_then(|d| d.hostname.as_deref()));
+    w.str(
+        "dhcp_vendor_class",
+        dhcp.and_then(|d| d.vendor_class.as_deref()),
+    );
+    for (name, v) in [
+        ("dhcp_requested_addr", dhcp.and_then(|d| d.requested)),
+        ("dhcp_offered_addr", dhcp.and_then(|d| d.offered)),
+        ("dhcp_server_id", dhcp.and_then(|d| d.server_id)),
+    ] {
+        match v {
+            Some(a) => w.built(name, |b| {
+                let _ = write!(b, "{a}");
+            }),
+            None => w.str(name, None),
+        }
+    }
+    w.u32("dhcp_messages", dhcp.map(|d| d.messages));
 }
