@@ -85,6 +85,8 @@ pub const TECHNIQUES: &[Technique] = &[
     t("T1069", "Permission_Groups_Discovery", "TA0007"),
     t("T1069.002", "Domain_Groups", "TA0007"),
     t("T1135", "Network_Share_Discovery", "TA0007"),
+    t("T1557", "Adversary-in-the-Middle", "TA0006"),
+    t("T1557.003", "DHCP_Spoofing", "TA0006"),
 ];
 
 const fn t(id: &'static str, name: &'static str, tactic: &'static str) -> Technique {

@@ -474,6 +474,34 @@ impl Default for WindowsConfig {
     }
 }
 
+/// DHCP starvation and rogue servers.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DhcpConfig {
+    /// Detector on.
+    pub enabled: bool,
+    /// Window of the count, seconds.
+    pub window_s: u64,
+    /// Distinct client hardware addresses asking (DISCOVER, REQUEST) on one
+    /// network segment within the window that make a starvation.
+    pub starvation_min_clients: u32,
+    /// The network's DHCP servers (addresses, CIDR blocks): an offer or
+    /// acknowledgement from any other is a rogue server. Empty: not checked
+    /// (redundant servers answering together are normal).
+    pub servers: Vec<String>,
+}
+
+impl Default for DhcpConfig {
+    fn default() -> Self {
+        DhcpConfig {
+            enabled: true,
+            window_s: 60,
+            starvation_min_clients: 50,
+            servers: Vec::new(),
+        }
+    }
+}
+
 /// Cryptocurrency mining.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -611,6 +639,8 @@ pub struct DetectConfig {
     pub windows: WindowsConfig,
     /// Mining.
     pub mining: MiningConfig,
+    /// DHCP starvation and rogue servers.
+    pub dhcp: DhcpConfig,
     /// Indicator lists.
     pub indicators: Vec<IndicatorList>,
     /// Directory of the file (indicator paths are relative to it).
@@ -808,6 +838,13 @@ impl DetectConfig {
         at_least("exfil.min_bytes", self.exfil.min_bytes, 1)?;
         at_least("exfil.min_ratio", self.exfil.min_ratio, 0.0)?;
         blocks("exfil.allow", &self.exfil.allow)?;
+        window("dhcp.window_s", self.dhcp.window_s)?;
+        at_least(
+            "dhcp.starvation_min_clients",
+            u64::from(self.dhcp.starvation_min_clients),
+            2,
+        )?;
+        blocks("dhcp.servers", &self.dhcp.servers)?;
         window("windows.window_s", self.windows.window_s)?;
         window("windows.netlogon_window_s", self.windows.netlogon_window_s)?;
         at_least(

@@ -376,6 +376,19 @@ pub enum EventKind {
     /// A Windows remote operation, from the originator (the client) to the
     /// responder, read from SMB and DCE/RPC.
     Windows(WinOp),
+    /// A DHCP message.
+    Dhcp(DhcpEvent),
+}
+
+/// A DHCP message as the DHCP detector needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DhcpEvent {
+    /// Message type (1 DISCOVER, 2 OFFER, 3 REQUEST, 5 ACK ...).
+    pub msg_type: u8,
+    /// A hash of the client hardware address.
+    pub mac: u32,
+    /// The server identifier (offers and acknowledgements).
+    pub server: Option<std::net::Ipv4Addr>,
 }
 
 /// Windows remote operations that detectors tell apart (from SMB writes
@@ -512,6 +525,7 @@ impl HostEvent {
             EventKind::Finding(_) => 11,
             EventKind::Rule(_) => 12,
             EventKind::Windows(_) => 13,
+            EventKind::Dhcp(_) => 14,
         }
     }
 

@@ -18,7 +18,7 @@ use hashbrown::HashSet;
 use crate::alert::Alert;
 use crate::config::DetectConfig;
 use crate::detectors::{
-    amplify::Amplify, beacon::Beacon, brute::Brute, dnstunnel::DnsTunnel, exfil::Exfil,
+    amplify::Amplify, beacon::Beacon, brute::Brute, dhcp::Dhcp, dnstunnel::DnsTunnel, exfil::Exfil,
     flood::Floods, scan::Scans, windows::Windows, Cx,
 };
 use crate::event::{EventKind, FlowRef, HostEvent};
@@ -60,6 +60,7 @@ pub struct HostStage {
     beacon: Beacon,
     exfil: Exfil,
     windows: Windows,
+    dhcp: Dhcp,
     incidents: Incidents,
     c2_peers: HashSet<(IpAddr, IpAddr)>,
     last_sweep: u64,
@@ -81,6 +82,7 @@ impl HostStage {
             beacon: Beacon::new(c),
             exfil: Exfil::new(c),
             windows: Windows::new(c),
+            dhcp: Dhcp::new(c),
             incidents: Incidents::new(c.alerts.dedup_window_s * 1_000_000_000, c.alerts.max_open),
             c2_peers: HashSet::new(),
             last_sweep: 0,
@@ -110,6 +112,7 @@ impl HostStage {
             EventKind::Dns(_) => self.dns.event(e, &mut cx),
             EventKind::Login { .. } => self.brute.event(e, &mut cx),
             EventKind::Windows(_) => self.windows.event(e, &mut cx),
+            EventKind::Dhcp(_) => self.dhcp.event(e, &mut cx),
             EventKind::Volume { .. } => {
                 self.floods.event(e, &mut cx);
                 self.amplify.event(e, &mut cx);
@@ -153,6 +156,7 @@ impl HostStage {
             self.beacon.sweep(self.now);
             self.exfil.sweep(self.now);
             self.windows.sweep(self.now);
+            self.dhcp.sweep(self.now);
             let keys = self.keys() as u64;
             self.stats.state_keys = keys;
             self.stats.peak_state_keys = self.stats.peak_state_keys.max(keys);
@@ -168,6 +172,7 @@ impl HostStage {
             + self.beacon.keys()
             + self.exfil.keys()
             + self.windows.keys()
+            + self.dhcp.keys()
     }
 
     /// The input ended: every incident closes.
@@ -196,7 +201,8 @@ impl HostStage {
                 + self.dns.refused()
                 + self.beacon.refused()
                 + self.exfil.refused()
-                + self.windows.refused(),
+                + self.windows.refused()
+                + self.dhcp.refused(),
             ..self.stats
         }
     }

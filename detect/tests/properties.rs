@@ -172,7 +172,7 @@ proptest! {
     /// Arbitrary events through every detector: no panic, and every alert
     /// names a known technique.
     #[test]
-    fn any_events_through_the_detectors(evs in proptest::collection::vec((0u64..5_000, 0u8..10, any::<u8>(), any::<u8>(), any::<u16>(), any::<u8>()), 0..200)) {
+    fn any_events_through_the_detectors(evs in proptest::collection::vec((0u64..5_000, 0u8..11, any::<u8>(), any::<u8>(), any::<u16>(), any::<u8>()), 0..200)) {
         let mut stage = HostStage::new(&DetectConfig::default());
         let mut sorted = evs.clone();
         sorted.sort_by_key(|e| e.0);
@@ -190,6 +190,7 @@ proptest! {
                     let ops = [AdminShareWrite, ServiceCreate, ServiceStart, AtJob, Task, WmiExec, DcomActivate, DcomInvoke, DrsReplicate, NetlogonAuth, AccountQuery, GroupQuery, ShareEnum, EptLookup, SmbOversizedTrans, SmbImplantPing, SmbImplantAnswer, SmbBadCompression, KrbRefused(u32::from(a)), KrbRc4Service(u32::from(b)), KrbAsRepNoPreauth(u32::from(x))];
                     EventKind::Windows(ops[usize::from(x) % ops.len()])
                 }
+                9 => EventKind::Dhcp(mekong_detect::event::DhcpEvent { msg_type: x % 9, mac: u32::from(a), server: Some(std::net::Ipv4Addr::new(10, 0, 0, b)) }),
                 _ => EventKind::Login { service: mekong_detect::event::Service::Ftp, outcome: mekong_detect::event::LoginOutcome::Failed },
             };
             stage.event(&HostEvent { ts_ns: ms * 1_000_000, flow: flow(a, b, port), kind });

@@ -432,6 +432,19 @@ impl Stage for DetectStage {
             {
                 out.event(ts, f.flow(), EventKind::Windows(WinOp::AdminShareWrite));
             }
+            AppEvent::Dhcp {
+                msg_type,
+                client_mac,
+                server_id,
+                ..
+            } => {
+                let e = mekong_detect::event::DhcpEvent {
+                    msg_type,
+                    mac: hash_lower(client_mac.unwrap_or("")),
+                    server: server_id,
+                };
+                out.event(ts, f.flow(), EventKind::Dhcp(e));
+            }
             AppEvent::SmbSign { sign } => {
                 let op = match sign {
                     SmbSign::OversizedTransaction => WinOp::SmbOversizedTrans,

@@ -5,6 +5,7 @@
 pub mod amplify;
 pub mod beacon;
 pub mod brute;
+pub mod dhcp;
 pub mod dnstunnel;
 pub mod exfil;
 pub mod flood;
@@ -113,6 +114,10 @@ pub mod sid {
     pub const WIN_SHARES: u32 = 9_000_822;
     /// Endpoint-mapper dump.
     pub const WIN_EPM: u32 = 9_000_823;
+    /// DHCP starvation.
+    pub const DHCP_STARVATION: u32 = 9_000_901;
+    /// A rogue DHCP server.
+    pub const DHCP_ROGUE: u32 = 9_000_902;
     /// Stratum or pool login on any port.
     pub const MINING_PROTOCOL: u32 = 9_000_601;
     /// A mining pool's name.
