@@ -224,6 +224,20 @@ pub enum AppEvent<'a> {
         /// Which.
         sign: SmbSign,
     },
+    /// An RDP client's connection request.
+    RdpRequest {
+        /// Its cookie (`mstshash=` user name or routing token).
+        cookie: Option<&'a str>,
+        /// Security protocols asked for (bits: 1 TLS, 2 CredSSP, 8 CredSSP EX).
+        requested: u32,
+    },
+    /// An RDP server's connection confirm.
+    RdpResponse {
+        /// The protocol chosen.
+        selected: Option<u32>,
+        /// The refusal code.
+        failure: Option<u32>,
+    },
     /// A DHCP message.
     Dhcp {
         /// Message type (1 DISCOVER, 2 OFFER, 3 REQUEST, 5 ACK, 6 NAK ...).
@@ -377,6 +391,14 @@ enum Raw {
     },
     SmbSign {
         sign: SmbSign,
+    },
+    RdpRequest {
+        cookie: Option<Span>,
+        requested: u32,
+    },
+    RdpResponse {
+        selected: Option<u32>,
+        failure: Option<u32>,
     },
     Dhcp {
         msg_type: u8,
@@ -659,6 +681,17 @@ impl Events {
         self.push(Raw::SmbSign { sign });
     }
 
+    /// Adds an RDP connection request.
+    pub fn rdp_request(&mut self, cookie: Option<&str>, requested: u32) {
+        let cookie = self.opt_str(cookie);
+        self.push(Raw::RdpRequest { cookie, requested });
+    }
+
+    /// Adds an RDP connection confirm.
+    pub fn rdp_response(&mut self, selected: Option<u32>, failure: Option<u32>) {
+        self.push(Raw::RdpResponse { selected, failure });
+    }
+
     /// Adds a DHCP message.
     pub fn dhcp(&mut self, m: &crate::dhcp::Message) {
         let r = Raw::Dhcp {
@@ -838,6 +871,14 @@ impl Events {
                 status: *status,
             },
             Raw::SmbSign { sign } => AppEvent::SmbSign { sign: *sign },
+            Raw::RdpRequest { cookie, requested } => AppEvent::RdpRequest {
+                cookie: self.o(cookie),
+                requested: *requested,
+            },
+            Raw::RdpResponse { selected, failure } => AppEvent::RdpResponse {
+                selected: *selected,
+                failure: *failure,
+            },
             Raw::Dhcp {
                 msg_type,
                 client_mac,

@@ -22,6 +22,7 @@ pub mod login;
 pub mod ntlm;
 pub mod ntlmssp;
 pub mod quic;
+pub mod rdp;
 pub mod reader;
 pub mod session;
 pub mod smb;
@@ -103,6 +104,8 @@ pub enum AppProto {
     Kerberos,
     /// DHCP (UDP 67 and 68).
     Dhcp,
+    /// RDP (its connection negotiation).
+    Rdp,
 }
 
 impl AppProto {
@@ -122,6 +125,7 @@ impl AppProto {
             AppProto::DceRpc => "dcerpc",
             AppProto::Kerberos => "krb5",
             AppProto::Dhcp => "dhcp",
+            AppProto::Rdp => "rdp",
         }
     }
 }
@@ -153,6 +157,8 @@ pub struct AppMeta {
     pub krb: Option<Box<kerberos::KrbMeta>>,
     /// DHCP.
     pub dhcp: Option<Box<dhcp::DhcpMeta>>,
+    /// RDP.
+    pub rdp: Option<Box<rdp::RdpMeta>>,
 }
 
 impl AppMeta {

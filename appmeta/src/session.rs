@@ -25,6 +25,7 @@ pub fn detect_stream(first: &[u8], ports: (u16, u16)) -> Outcome<AppProto> {
         (AppProto::Http, http::detect(first)),
         (AppProto::Smb, smb::detect(first)),
         (AppProto::DceRpc, dcerpc::detect(first)),
+        (AppProto::Rdp, crate::rdp::detect(first)),
     ] {
         match outcome {
             Outcome::Parsed(()) => return Outcome::Parsed(proto),
@@ -104,6 +105,8 @@ pub enum AppSession {
     DceRpc(Box<DceRpcSession>),
     /// Kerberos over TCP.
     Kerberos(KrbTcpSession),
+    /// RDP's negotiation.
+    Rdp(crate::rdp::RdpSession),
 }
 
 /// Kerberos over TCP: records preceded by a 32-bit length; records longer
@@ -183,6 +186,10 @@ impl AppSession {
                 meta.krb = Some(Default::default());
                 AppSession::Kerberos(KrbTcpSession::default())
             }
+            AppProto::Rdp => {
+                meta.rdp = Some(Default::default());
+                AppSession::Rdp(Default::default())
+            }
             AppProto::Quic | AppProto::Dhcp => return None,
         })
     }
@@ -218,6 +225,9 @@ impl AppSession {
             AppSession::Smb(s) => s.parse(dir, data, meta, ev),
             AppSession::DceRpc(s) => s.parse(dir, data, meta, ev),
             AppSession::Kerberos(s) => s.parse(dir, data, meta, ev),
+            AppSession::Rdp(s) => {
+                s.parse(dir, data, meta.rdp.get_or_insert_with(Default::default), ev)
+            }
         };
         if step == Step::Malformed {
             meta.anomalies |= flags::MALFORMED;

@@ -126,7 +126,7 @@ pub struct FieldSpec {
 }
 
 /// Groups of columns, in schema order (used to structure the documentation).
-pub const GROUPS: [&str; 19] = [
+pub const GROUPS: [&str; 20] = [
     "Identity",
     "Per direction",
     "Statistics",
@@ -145,6 +145,7 @@ pub const GROUPS: [&str; 19] = [
     "NTLM",
     "Kerberos",
     "DHCP",
+    "RDP",
     "Alerts",
 ];
 
@@ -471,6 +472,12 @@ fn build() -> Vec<(usize, FieldSpec)> {
         f("dhcp_messages", U32, true, "", "DHCP messages in the record."),
     ]);
     g(18, vec![
+        f("rdp_cookie", Str, true, "", "The cookie of the client's connection request: the `mstshash=` user name (as the client sent it, at most 128 bytes), else the routing token."),
+        f("rdp_requested_protocols", U32, true, "", "Security protocols the client asked for (bits: 1 TLS, 2 CredSSP, 4 RDSTLS, 8 CredSSP with early user authorisation; 0 standard RDP security)."),
+        f("rdp_selected_protocol", U32, true, "", "The protocol the server chose (0 standard RDP security, 1 TLS, 2 CredSSP, 8 CredSSP EX): the session went to TLS or CredSSP when not 0."),
+        f("rdp_negotiation_failure", U32, true, "", "The server's refusal code (RDP_NEG_FAILURE: 1 TLS required, 2 TLS not allowed, 5 CredSSP required ...)."),
+    ]);
+    g(19, vec![
         f("alert_count", U32, false, "", "Alerts raised by this record's packets (the alert's `flow_uid` names this flow, and its first evidence lies in the record's time span); see the alert record."),
         f("alert_techniques", ListStr, true, "", "ATT&CK technique ids of those alerts, each once, in the order first raised; null without alerts."),
     ]);

@@ -416,6 +416,7 @@ impl Stage for DetectStage {
                 }
             }
             AppEvent::SshBanner { .. } => self.set_service(f.slot, Service::Ssh),
+            AppEvent::RdpRequest { .. } => self.set_service(f.slot, Service::Rdp),
             AppEvent::SshKexinit { dir, hassh } => {
                 if let Some(x) = self.fd.hassh(hassh, dir == 0) {
                     out.alert(ts, f.flow(), x);

@@ -1,4 +1,4 @@
-//! The SMB, DCE/RPC, NTLM, Kerberos and DHCP columns agree with tshark's
+//! The SMB, DCE/RPC, NTLM, Kerberos, DHCP and RDP columns agree with tshark's
 //! dissection of the same packets, on every shared capture that holds those
 //! protocols.
 //!
@@ -21,7 +21,10 @@
 //! - `dhcp_client_mac`, `dhcp_hostname`, `dhcp_vendor_class` (the first of
 //!   each) are among the flow's `dhcp.hw.mac_addr`,
 //!   `dhcp.option.hostname`, `dhcp.option.vendor_class_id`, and present
-//!   whenever tshark shows one.
+//!   whenever tshark shows one;
+//! - `rdp.rt_cookie` (its value after `Cookie: mstshash=`) = `rdp_cookie`,
+//!   `rdp.negReq.requestedProtocols` = `rdp_requested_protocols`,
+//!   `rdp.negReq.selectedProtocol` = `rdp_selected_protocol`.
 //!
 //! A value Mekong holds that tshark does not show fails the test. A value
 //! tshark shows that Mekong lacks is a miss; misses fail too, except the
@@ -37,7 +40,7 @@ use serde_json::Value;
 
 mod common;
 
-const FIELDS: [&str; 22] = [
+const FIELDS: [&str; 25] = [
     "smb2.tree",
     "smb2.cmd",
     "smb2.flags.response",
@@ -60,6 +63,9 @@ const FIELDS: [&str; 22] = [
     "dhcp.hw.mac_addr",
     "dhcp.option.hostname",
     "dhcp.option.vendor_class_id",
+    "rdp.rt_cookie",
+    "rdp.negReq.requestedProtocols",
+    "rdp.negReq.selectedProtocol",
 ];
 
 /// A connection: the sorted (address, port) pair.
@@ -86,6 +92,8 @@ struct Seen {
     cnames: BTreeSet<String>,
     /// DHCP client addresses, host names, vendor classes.
     dhcp: [BTreeSet<String>; 3],
+    /// RDP cookies, requested and selected protocols (decimal).
+    rdp: BTreeSet<String>,
     /// tshark reports a lost segment (the capture missed bytes).
     lost: bool,
     /// Mekong: a record of the connection began without the client's SYN.
@@ -100,7 +108,7 @@ fn tshark_seen(pcap: &Path) -> BTreeMap<Conn, Seen> {
     cmd.arg("-r").arg(pcap).args([
         "-n",
         "-Y",
-        "smb || smb2 || dcerpc || ntlmssp || kerberos || dhcp || tcp.analysis.lost_segment",
+        "smb || smb2 || dcerpc || ntlmssp || kerberos || dhcp || rdp || tcp.analysis.lost_segment",
         "-T",
         "fields",
         "-E",
@@ -190,6 +198,19 @@ fn tshark_seen(pcap: &Path) -> BTreeMap<Conn, Seen> {
         for i in 0..3 {
             e.dhcp[i].extend(v(19 + i).iter().map(|s| s.to_string()));
         }
+        for c in v(22) {
+            let c = c.strip_prefix("Cookie: ").unwrap_or(c);
+            e.rdp.insert(format!(
+                "cookie {}",
+                c.strip_prefix("mstshash=").unwrap_or(c)
+            ));
+        }
+        for (i, k) in ["requested", "selected"].iter().enumerate() {
+            for x in v(23 + i) {
+                e.rdp
+                    .insert(format!("{k} {}", parse_int(x).unwrap_or(u64::MAX)));
+            }
+        }
     }
     for e in by.values_mut() {
         let ok: Vec<String> = e
@@ -271,6 +292,17 @@ fn mekong_seen(rows: &[Row]) -> BTreeMap<Conn, Seen> {
             e.midstream = true;
         }
         e.snames.extend(list(r, "krb_snames"));
+        if let Some(c) = s(r, "rdp_cookie") {
+            e.rdp.insert(format!("cookie {c}"));
+        }
+        for (k, col) in [
+            ("requested", "rdp_requested_protocols"),
+            ("selected", "rdp_selected_protocol"),
+        ] {
+            if let Some(x) = r.get(col).and_then(Value::as_u64) {
+                e.rdp.insert(format!("{k} {x}"));
+            }
+        }
         for (i, k) in ["dhcp_client_mac", "dhcp_hostname", "dhcp_vendor_class"]
             .iter()
             .enumerate()
@@ -327,6 +359,7 @@ fn windows_kerberos_and_dhcp_columns_agree_with_tshark() {
                 && t.snames.is_empty()
                 && t.krb_errors.is_empty()
                 && t.dhcp.iter().all(BTreeSet::is_empty)
+                && t.rdp.is_empty()
                 && t.files.is_empty()
                 && t.uuids.is_empty()
                 && t.opnums.is_empty()
@@ -371,6 +404,7 @@ fn windows_kerberos_and_dhcp_columns_agree_with_tshark() {
             cmp!("ntlm user", users);
             cmp!("kerberos service", snames);
             cmp!("kerberos error", krb_errors);
+            cmp!("rdp", rdp);
             // DHCP's first values: among tshark's, and there when it shows one.
             for (i, kind) in ["dhcp client", "dhcp host name", "dhcp vendor class"]
                 .iter()

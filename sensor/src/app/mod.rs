@@ -63,7 +63,7 @@ pub struct AppStats {
 }
 
 /// Protocol names in the order of [`AppStats::flows`].
-pub const PROTOCOLS: [AppProto; 13] = [
+pub const PROTOCOLS: [AppProto; 14] = [
     AppProto::Dns,
     AppProto::Tls,
     AppProto::Http,
@@ -77,6 +77,7 @@ pub const PROTOCOLS: [AppProto; 13] = [
     AppProto::DceRpc,
     AppProto::Kerberos,
     AppProto::Dhcp,
+    AppProto::Rdp,
 ];
 
 impl AppStats {

@@ -380,4 +380,9 @@ fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
         }
     }
     w.u32("dhcp_messages", dhcp.map(|d| d.messages));
+    let rdp = a.and_then(|a| a.rdp.as_ref());
+    w.str("rdp_cookie", rdp.and_then(|r| r.cookie.as_deref()));
+    w.u32("rdp_requested_protocols", rdp.and_then(|r| r.requested));
+    w.u32("rdp_selected_protocol", rdp.and_then(|r| r.selected));
+    w.u32("rdp_negotiation_failure", rdp.and_then(|r| r.failure));
 }
