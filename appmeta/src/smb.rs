@@ -175,6 +175,12 @@ fn slice(b: &[u8], off: usize, len: usize) -> &[u8] {
     &b[start..off.saturating_add(len).min(b.len())]
 }
 
+/// The key of an SMB1 FID among the open files (SMB2 file ids use the
+/// persistent half of their 16 bytes; the top bit keeps the two apart).
+fn smb1_key(fid: u16) -> u64 {
+    u64::from(fid) | 1 << 63
+}
+
 /// The share of a tree path: its last component.
 pub fn share_name(path: &str) -> &str {
     path.rsplit('\\').next().unwrap_or(path)
@@ -418,14 +424,7 @@ impl SmbSession {
             }
             (3, true) => {
                 if let Some(Pending::Tree(path)) = self.answer(mid) {
-                    ev.smb_tree(&path, status);
-                    if status == 0 {
-                        push_distinct(&mut smb.shares, &path, &mut smb.cut);
-                        if self.trees.len() >= MAX_OPEN {
-                            self.trees.remove(0);
-                        }
-                        self.trees.push((tree, path));
-                    }
+                    self.tree_answered(tree, path, status, smb, ev);
                 }
             }
             (5, false) => {
@@ -436,25 +435,10 @@ impl SmbSession {
             }
             (5, true) => {
                 if let Some(Pending::Create { tree, name }) = self.answer(mid) {
-                    let path = self.tree_path(tree).to_string();
-                    let pipe = share_name(&path).eq_ignore_ascii_case("IPC$");
+                    // Create action 2 (created) or 3 (overwritten).
                     let created = u32le(body, 4).is_some_and(|a| a == 2 || a == 3);
-                    let action = match (pipe, created) {
-                        (true, _) => SmbAction::OpenPipe,
-                        (false, true) => SmbAction::Create,
-                        (false, false) => SmbAction::Open,
-                    };
-                    ev.smb_file(&path, &name, action, 0, status);
-                    if status == 0 {
-                        if pipe {
-                            push_distinct(&mut smb.pipes, &name, &mut smb.cut);
-                        } else {
-                            push_distinct(&mut smb.files, &name, &mut smb.cut);
-                        }
-                        if let Some(key) = u64le(body, 64) {
-                            self.opened(key, name, path, pipe);
-                        }
-                    }
+                    let key = u64le(body, 64);
+                    self.create_answered(tree, name, status, created, key, smb, ev);
                 }
             }
             (8, false) => {
@@ -497,6 +481,59 @@ impl SmbSession {
                 let _ = self.answer(mid);
             }
             (_, false) => self.pend(mid, Pending::Other),
+        }
+    }
+
+    /// A tree connect's answer (SMB1 or SMB2).
+    fn tree_answered(
+        &mut self,
+        tree: u32,
+        path: String,
+        status: u32,
+        smb: &mut SmbMeta,
+        ev: &mut Events,
+    ) {
+        ev.smb_tree(&path, status);
+        if status == 0 {
+            push_distinct(&mut smb.shares, &path, &mut smb.cut);
+            if self.trees.len() >= MAX_OPEN {
+                self.trees.remove(0);
+            }
+            self.trees.push((tree, path));
+        }
+    }
+
+    /// A create's answer (SMB2 CREATE, SMB1 NT_CREATE_ANDX): the file or
+    /// pipe `name` on `tree`, opened as `key`.
+    #[allow(clippy::too_many_arguments)]
+    fn create_answered(
+        &mut self,
+        tree: u32,
+        name: String,
+        status: u32,
+        created: bool,
+        key: Option<u64>,
+        smb: &mut SmbMeta,
+        ev: &mut Events,
+    ) {
+        let path = self.tree_path(tree).to_string();
+        let pipe = share_name(&path).eq_ignore_ascii_case("IPC$");
+        let action = match (pipe, created) {
+            (true, _) => SmbAction::OpenPipe,
+            (false, true) => SmbAction::Create,
+            (false, false) => SmbAction::Open,
+        };
+        ev.smb_file(&path, &name, action, 0, status);
+        if status != 0 {
+            return;
+        }
+        if pipe {
+            push_distinct(&mut smb.pipes, &name, &mut smb.cut);
+        } else {
+            push_distinct(&mut smb.files, &name, &mut smb.cut);
+        }
+        if let Some(key) = key {
+            self.opened(key, name, path, pipe);
         }
     }
 
@@ -679,14 +716,7 @@ impl SmbSession {
             }
             (0x75, true) => {
                 if let Some(Pending::Tree(path)) = self.answer(mid) {
-                    ev.smb_tree(&path, status);
-                    if status == 0 {
-                        push_distinct(&mut smb.shares, &path, &mut smb.cut);
-                        if self.trees.len() >= MAX_OPEN {
-                            self.trees.remove(0);
-                        }
-                        self.trees.push((u32::from(tid), path));
-                    }
+                    self.tree_answered(u32::from(tid), path, status, smb, ev);
                 }
             }
             // NT_CREATE_ANDX: the name in the bytes (NameLength is word 2.5).
@@ -704,33 +734,18 @@ impl SmbSession {
             }
             (0xa2, true) => {
                 if let Some(Pending::Create { tree, name }) = self.answer(mid) {
-                    let path = self.tree_path(tree).to_string();
-                    let pipe = share_name(&path).eq_ignore_ascii_case("IPC$");
+                    // Create action 2 (created) or 3 (overwritten).
                     let created = u32le(words, 7).is_some_and(|a| a == 2 || a == 3);
-                    let action = match (pipe, created) {
-                        (true, _) => SmbAction::OpenPipe,
-                        (false, true) => SmbAction::Create,
-                        (false, false) => SmbAction::Open,
-                    };
-                    ev.smb_file(&path, &name, action, 0, status);
-                    if status == 0 {
-                        if pipe {
-                            push_distinct(&mut smb.pipes, &name, &mut smb.cut);
-                        } else {
-                            push_distinct(&mut smb.files, &name, &mut smb.cut);
-                        }
-                        if let Some(fid) = u16le(words, 5) {
-                            self.opened(u64::from(fid) | 1 << 63, name, path, pipe);
-                        }
-                    }
+                    let key = u16le(words, 5).map(smb1_key);
+                    self.create_answered(tree, name, status, created, key, smb, ev);
                 }
             }
             // TRANS (named pipe transact) carries DCE/RPC: Setup[1] is the FID.
             (0x25, false) => {
                 let (dcount, doff) = (u16le(words, 22).unwrap_or(0), u16le(words, 24).unwrap_or(0));
-                let data = slice(msg, usize::from(doff), usize::from(dcount)).to_vec();
+                let data = slice(msg, usize::from(doff), usize::from(dcount));
                 if let Some(fid) = u16le(words, 30) {
-                    self.pipe_data(u64::from(fid) | 1 << 63, &data, meta, ev);
+                    self.pipe_data(smb1_key(fid), data, meta, ev);
                 }
                 self.pend(mid, Pending::Other);
             }
@@ -762,15 +777,8 @@ impl SmbSession {
                 let fid = u16le(words, 4).unwrap_or(0);
                 let len = u16le(words, 20).unwrap_or(0);
                 let off = u16le(words, 22).unwrap_or(0);
-                let data = slice(msg, usize::from(off), usize::from(len)).to_vec();
-                self.file_data(
-                    u64::from(fid) | 1 << 63,
-                    true,
-                    &data,
-                    u32::from(len),
-                    meta,
-                    ev,
-                );
+                let data = slice(msg, usize::from(off), usize::from(len));
+                self.file_data(smb1_key(fid), true, data, u32::from(len), meta, ev);
                 self.pend(mid, Pending::Other);
             }
             (_, true) => {
