@@ -478,14 +478,7 @@ pub struct DceRpcMeta {
 pub const MAX_LIST: usize = 32;
 
 fn push_distinct(list: &mut Vec<String>, v: &str, cut: &mut bool) {
-    if list.iter().any(|x| x == v) {
-        return;
-    }
-    if list.len() >= MAX_LIST {
-        *cut = true;
-        return;
-    }
-    list.push(v.to_string());
+    crate::push_distinct(list, v, MAX_LIST, cut)
 }
 
 /// What a PDU said, for the caller that carries NTLMSSP further.

@@ -26,6 +26,14 @@ pub enum LoginProto {
     Pop3,
     /// IMAP (`LOGIN`, then `OK` or `NO`).
     Imap,
+    /// SMTP `AUTH`, then `235` or a `5xx`.
+    Smtp,
+    /// MySQL (handshake response, then OK or ERR).
+    Mysql,
+    /// PostgreSQL (startup message, then AuthenticationOk or an error).
+    Postgres,
+    /// Microsoft SQL Server (TDS LOGIN7, then LOGINACK or an error).
+    Mssql,
     /// SMB session setup (NTLM or Kerberos), judged by the answer's status.
     Smb,
 }
@@ -163,6 +171,38 @@ pub enum AppEvent<'a> {
         proto: LoginProto,
         /// Outcome.
         result: LoginResult,
+        /// The user name offered, when the protocol shows it (never the
+        /// secret).
+        user: Option<&'a str>,
+    },
+    /// An FTP command (`arg` is never given for `PASS` and `ACCT`).
+    FtpCommand {
+        /// The command, upper case (`USER`, `STOR`, `PASV` ...).
+        command: &'a str,
+        /// Its argument.
+        arg: Option<&'a str>,
+    },
+    /// An FTP data channel announced: by the server's `227`/`229` answer
+    /// (passive) or the client's `PORT`/`EPRT` (active). The data connection
+    /// goes to `addr` (the control connection's server when `None`) on
+    /// `port`.
+    FtpData {
+        /// Address the data connection goes to.
+        addr: Option<std::net::IpAddr>,
+        /// Its port.
+        port: u16,
+        /// Active mode (the server connects to the client).
+        active: bool,
+    },
+    /// An SMTP message handed over (`DATA` to the final dot, or `BDAT`
+    /// chunks to `LAST`).
+    SmtpMessage {
+        /// Bytes of the message read.
+        size: u64,
+        /// Recipients given for it.
+        rcpts: u32,
+        /// Attachments named in its MIME parts.
+        attachments: u32,
     },
     /// The raw head of an HTTP request (`dir` 0) or response (1), start
     /// line to blank line, right after its `HttpRequest`/`HttpResponse`
@@ -359,6 +399,21 @@ enum Raw {
     Login {
         proto: LoginProto,
         result: LoginResult,
+        user: Option<Span>,
+    },
+    FtpCommand {
+        command: Span,
+        arg: Option<Span>,
+    },
+    FtpData {
+        addr: Option<std::net::IpAddr>,
+        port: u16,
+        active: bool,
+    },
+    SmtpMessage {
+        size: u64,
+        rcpts: u32,
+        attachments: u32,
     },
     HttpHead {
         dir: u8,
@@ -649,8 +704,36 @@ impl Events {
     }
 
     /// Adds a login outcome.
-    pub fn login(&mut self, proto: LoginProto, result: LoginResult) {
-        self.push(Raw::Login { proto, result });
+    pub fn login(&mut self, proto: LoginProto, result: LoginResult, user: Option<&str>) {
+        let user = self.opt_str(user);
+        self.push(Raw::Login {
+            proto,
+            result,
+            user,
+        });
+    }
+
+    /// Adds an FTP command.
+    pub fn ftp_command(&mut self, command: &str, arg: Option<&[u8]>) {
+        let r = Raw::FtpCommand {
+            command: self.str(command),
+            arg: self.opt(arg),
+        };
+        self.push(r);
+    }
+
+    /// Adds an FTP data channel announced.
+    pub fn ftp_data(&mut self, addr: Option<std::net::IpAddr>, port: u16, active: bool) {
+        self.push(Raw::FtpData { addr, port, active });
+    }
+
+    /// Adds an SMTP message handed over.
+    pub fn smtp_message(&mut self, size: u64, rcpts: u32, attachments: u32) {
+        self.push(Raw::SmtpMessage {
+            size,
+            rcpts,
+            attachments,
+        });
     }
 
     /// Adds the dialect an SMB server chose.
@@ -837,9 +920,32 @@ impl Events {
                 dir: *dir,
                 hassh: self.s(hassh),
             },
-            Raw::Login { proto, result } => AppEvent::Login {
+            Raw::Login {
+                proto,
+                result,
+                user,
+            } => AppEvent::Login {
                 proto: *proto,
                 result: *result,
+                user: self.o(user),
+            },
+            Raw::FtpCommand { command, arg } => AppEvent::FtpCommand {
+                command: self.s(command),
+                arg: self.o(arg),
+            },
+            Raw::FtpData { addr, port, active } => AppEvent::FtpData {
+                addr: *addr,
+                port: *port,
+                active: *active,
+            },
+            Raw::SmtpMessage {
+                size,
+                rcpts,
+                attachments,
+            } => AppEvent::SmtpMessage {
+                size: *size,
+                rcpts: *rcpts,
+                attachments: *attachments,
             },
             Raw::HttpHead { dir, head, body } => AppEvent::HttpHead {
                 dir: *dir,

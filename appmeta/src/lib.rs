@@ -16,6 +16,7 @@ pub mod dhcp;
 pub mod dns;
 pub mod event;
 pub mod fingerprint;
+pub mod ftp;
 pub mod http;
 pub mod kerberos;
 pub mod login;
@@ -26,6 +27,7 @@ pub mod rdp;
 pub mod reader;
 pub mod session;
 pub mod smb;
+pub mod smtp;
 pub mod ssh;
 pub mod text;
 pub mod tls;
@@ -72,6 +74,22 @@ pub(crate) fn line_end(data: &[u8], max: usize) -> Result<usize, Step> {
     }
 }
 
+/// Longest list kept in a record column.
+pub const MAX_LIST: usize = 32;
+
+/// Appends `v` to `list` unless it is empty or there already; a list full
+/// at `max` sets `cut` instead.
+pub(crate) fn push_distinct(list: &mut Vec<String>, v: &str, max: usize, cut: &mut bool) {
+    if v.is_empty() || list.iter().any(|x| x == v) {
+        return;
+    }
+    if list.len() >= max {
+        *cut = true;
+        return;
+    }
+    list.push(v.to_string());
+}
+
 /// Bits of the `app_anomalies` column (defined with the schema).
 pub use mekong_schema::app_anomaly as flags;
 
@@ -90,6 +108,10 @@ pub enum AppProto {
     Quic,
     /// FTP control.
     Ftp,
+    /// An FTP data connection (announced on its control connection).
+    FtpData,
+    /// SMTP (and submission).
+    Smtp,
     /// Telnet.
     Telnet,
     /// POP3.
@@ -118,6 +140,8 @@ impl AppProto {
             AppProto::Ssh => "ssh",
             AppProto::Quic => "quic",
             AppProto::Ftp => "ftp",
+            AppProto::FtpData => "ftp-data",
+            AppProto::Smtp => "smtp",
             AppProto::Telnet => "telnet",
             AppProto::Pop3 => "pop3",
             AppProto::Imap => "imap",
@@ -159,6 +183,12 @@ pub struct AppMeta {
     pub dhcp: Option<Box<dhcp::DhcpMeta>>,
     /// RDP.
     pub rdp: Option<Box<rdp::RdpMeta>>,
+    /// Logins judged (FTP, Telnet, POP3, IMAP, SMTP, databases).
+    pub login: Option<Box<login::LoginMeta>>,
+    /// FTP control or data connection.
+    pub ftp: Option<Box<ftp::FtpMeta>>,
+    /// SMTP.
+    pub smtp: Option<Box<smtp::SmtpMeta>>,
 }
 
 impl AppMeta {
@@ -171,6 +201,13 @@ impl AppMeta {
         if let Some(h) = &mut self.http {
             h.requests = 0;
             h.responses = 0;
+        }
+        if let Some(l) = &mut self.login {
+            let user = l.user.take();
+            **l = login::LoginMeta {
+                user,
+                ..Default::default()
+            };
         }
         self.anomalies = 0;
     }

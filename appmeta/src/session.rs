@@ -3,10 +3,12 @@
 use crate::dcerpc::{self, DceRpcSession};
 use crate::dns;
 use crate::event::{Events, LoginProto};
+use crate::ftp::FtpSession;
 use crate::http::{self, HttpSession};
 use crate::login::{self, LoginSession};
 use crate::quic::{self, QuicSession, QuicStep};
 use crate::smb::{self, SmbSession};
+use crate::smtp::{self, SmtpSession};
 use crate::ssh::{self, SshSession};
 use crate::tls;
 use crate::tls_session::{TlsMeta, TlsSession};
@@ -40,9 +42,14 @@ pub fn detect_stream(first: &[u8], ports: (u16, u16)) -> Outcome<AppProto> {
                 LoginProto::Telnet => AppProto::Telnet,
                 LoginProto::Pop3 => AppProto::Pop3,
                 LoginProto::Imap => AppProto::Imap,
-                LoginProto::Smb => AppProto::Smb,
+                _ => return Outcome::NotThis,
             })
         }
+        Outcome::Incomplete => incomplete = true,
+        _ => {}
+    }
+    match smtp::detect(first, ports) {
+        Outcome::Parsed(()) => return Outcome::Parsed(AppProto::Smtp),
         Outcome::Incomplete => incomplete = true,
         _ => {}
     }
@@ -97,8 +104,12 @@ pub enum AppSession {
     Ssh(SshSession),
     /// DNS over TCP.
     Dns(DnsTcpSession),
-    /// FTP, Telnet, POP3 or IMAP logins.
+    /// Telnet, POP3 or IMAP logins.
     Login(LoginSession),
+    /// FTP control.
+    Ftp(Box<FtpSession>),
+    /// SMTP.
+    Smtp(Box<SmtpSession>),
     /// SMB.
     Smb(Box<SmbSession>),
     /// DCE/RPC over TCP.
@@ -170,7 +181,14 @@ impl AppSession {
                 meta.dns = Some(Default::default());
                 AppSession::Dns(DnsTcpSession)
             }
-            AppProto::Ftp => AppSession::Login(LoginSession::new(LoginProto::Ftp)),
+            AppProto::Ftp => {
+                meta.ftp = Some(Default::default());
+                AppSession::Ftp(Box::default())
+            }
+            AppProto::Smtp => {
+                meta.smtp = Some(Default::default());
+                AppSession::Smtp(Box::default())
+            }
             AppProto::Telnet => AppSession::Login(LoginSession::new(LoginProto::Telnet)),
             AppProto::Pop3 => AppSession::Login(LoginSession::new(LoginProto::Pop3)),
             AppProto::Imap => AppSession::Login(LoginSession::new(LoginProto::Imap)),
@@ -190,7 +208,7 @@ impl AppSession {
                 meta.rdp = Some(Default::default());
                 AppSession::Rdp(Default::default())
             }
-            AppProto::Quic | AppProto::Dhcp => return None,
+            AppProto::Quic | AppProto::Dhcp | AppProto::FtpData => return None,
         })
     }
 
@@ -221,7 +239,9 @@ impl AppSession {
                 ev,
             ),
             AppSession::Dns(s) => s.parse(data, meta, ev),
-            AppSession::Login(s) => s.parse(dir, data, ev),
+            AppSession::Login(s) => s.parse(dir, data, meta, ev),
+            AppSession::Ftp(s) => s.parse(dir, data, meta, ev),
+            AppSession::Smtp(s) => s.parse(dir, data, meta, ev),
             AppSession::Smb(s) => s.parse(dir, data, meta, ev),
             AppSession::DceRpc(s) => s.parse(dir, data, meta, ev),
             AppSession::Kerberos(s) => s.parse(dir, data, meta, ev),

@@ -141,14 +141,7 @@ pub struct SmbMeta {
 }
 
 fn push_distinct(list: &mut Vec<String>, v: &str, cut: &mut bool) {
-    if v.is_empty() || list.iter().any(|x| x == v) {
-        return;
-    }
-    if list.len() >= MAX_LIST {
-        *cut = true;
-        return;
-    }
-    list.push(v.to_string());
+    crate::push_distinct(list, v, MAX_LIST, cut)
 }
 
 fn u16le(b: &[u8], at: usize) -> Option<u16> {
@@ -560,7 +553,14 @@ impl SmbSession {
         if let Some(n) = meta.ntlm.as_mut() {
             n.outcome(auth, result);
         }
-        ev.login(LoginProto::Smb, result);
+        let user = auth.filter(|a| !a.user.is_empty()).map(|a| {
+            if a.domain.is_empty() {
+                a.user.clone()
+            } else {
+                format!("{}\\{}", a.domain, a.user)
+            }
+        });
+        ev.login(LoginProto::Smb, result, user.as_deref());
     }
 
     /// A file id whose opening was not seen (a capture that starts inside
@@ -982,7 +982,8 @@ pub(crate) mod tests {
         let evs = c.events();
         assert!(evs.contains(&AppEvent::Login {
             proto: LoginProto::Smb,
-            result: LoginResult::Failed
+            result: LoginResult::Failed,
+            user: Some("CORP\\guess"),
         }));
         assert!(evs.contains(&AppEvent::SmbFile {
             share: "\\\\dc1\\ADMIN$",

@@ -1,13 +1,13 @@
 //! Property tests: every parser takes hostile bytes without a panic, and
 //! the stream sessions give the same metadata however the bytes are cut.
 
-use mekong_appmeta::event::{AppEvent, Events, LoginProto};
+use mekong_appmeta::event::{AppEvent, Events};
 use mekong_appmeta::http::{HttpMeta, HttpSession};
-use mekong_appmeta::login::LoginSession;
 use mekong_appmeta::quic::QuicSession;
 use mekong_appmeta::ssh::{SshMeta, SshSession};
 use mekong_appmeta::tls_session::{TlsMeta, TlsSession};
 use mekong_appmeta::{dns, http, ssh, tls, x509, Step};
+use mekong_appmeta::{AppMeta, AppProto, AppSession};
 use proptest::prelude::*;
 
 fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
@@ -107,9 +107,11 @@ proptest! {
         feed(&b, &cuts, |x| s.parse(dir, x, &mut sm, &mut a, &mut ev));
         let (mut t, mut tm) = (TlsSession::default(), TlsMeta::default());
         feed(&b, &cuts, |x| t.parse(dir, x, &mut tm, &mut a, &mut ev));
-        for proto in [LoginProto::Ftp, LoginProto::Telnet, LoginProto::Pop3, LoginProto::Imap] {
-            let mut l = LoginSession::new(proto);
-            feed(&b, &cuts, |x| l.parse(dir, x, &mut ev));
+        for proto in [AppProto::Ftp, AppProto::Telnet, AppProto::Pop3, AppProto::Imap, AppProto::Smtp] {
+            let mut meta = AppMeta::default();
+            if let Some(mut l) = AppSession::new(proto, &mut meta) {
+                feed(&b, &cuts, |x| l.parse(dir, x, &mut meta, &mut ev));
+            }
         }
         prop_assert!(hm.uri.as_ref().is_none_or(|u| u.len() <= http::MAX_URI));
         for e in ev.iter() {

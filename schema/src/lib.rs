@@ -28,7 +28,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// Version of the flow-record schema. Changes are additive (new nullable
 /// columns) and bump this number.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Length of the early-packet (SPLT) list columns.
 pub const SPLT_LEN: usize = 20;
@@ -126,7 +126,7 @@ pub struct FieldSpec {
 }
 
 /// Groups of columns, in schema order (used to structure the documentation).
-pub const GROUPS: [&str; 20] = [
+pub const GROUPS: [&str; 23] = [
     "Identity",
     "Per direction",
     "Statistics",
@@ -146,6 +146,9 @@ pub const GROUPS: [&str; 20] = [
     "Kerberos",
     "DHCP",
     "RDP",
+    "Logins",
+    "FTP",
+    "SMTP",
     "Alerts",
 ];
 
@@ -478,6 +481,33 @@ fn build() -> Vec<(usize, FieldSpec)> {
         f("rdp_negotiation_failure", U32, true, "", "The server's refusal code (RDP_NEG_FAILURE: 1 TLS required, 2 TLS not allowed, 5 CredSSP required ...)."),
     ]);
     g(19, vec![
+        f("login_user", Str, true, "", "First user name offered by a login the parsers judge (FTP `USER`, Telnet after a `login:` prompt, POP3 `USER`/`APOP`, IMAP `LOGIN`, SMTP `AUTH`, MySQL, PostgreSQL and TDS logins), at most 64 bytes; passwords and other secrets are never kept."),
+        f("login_users", ListStr, true, "", "Distinct user names offered, in order, at most 16."),
+        f("login_attempts", U32, true, "", "Login attempts the server answered."),
+        f("login_failures", U32, true, "", "Attempts refused (FTP `530`, POP3 `-ERR`, IMAP `NO`, SMTP `5xx` to `AUTH`, a database's error)."),
+        f("login_successes", U32, true, "", "Attempts accepted."),
+        f("login_failed_users", ListStr, true, "", "User names of the refused attempts, each once, at most 16."),
+    ]);
+    g(20, vec![
+        f("ftp_commands", ListStr, true, "", "FTP commands the client used (upper case: `USER`, `PASS`, `PASV`, `STOR` ...), each once, in order, at most 32."),
+        f("ftp_reply_codes", ListU16, true, "", "Reply codes the server gave (the last line of each reply), each once, in order, at most 32."),
+        f("ftp_files", ListStr, true, "", "Files named by `RETR`, `STOR`, `STOU`, `APPE` and `DELE` (as sent, at most 256 bytes each), each once, at most 32."),
+        f("ftp_uploads", U32, true, "", "Uploads asked for (`STOR`, `STOU`, `APPE`)."),
+        f("ftp_downloads", U32, true, "", "Downloads asked for (`RETR`)."),
+        f("ftp_data_channels", U32, true, "", "Data channels announced: the server's passive answers (`227`, `229`) and the client's `PORT`/`EPRT`."),
+        f("ftp_control_uid", I64, true, "", "On an FTP data connection (`app_proto` `ftp-data`): the `flow_uid` of the control connection that announced it."),
+    ]);
+    g(21, vec![
+        f("smtp_helo", Str, true, "", "The client's first `EHLO`/`HELO` name (at most 256 bytes)."),
+        f("smtp_starttls", Bool, true, "", "The server accepted `STARTTLS` (what follows is encrypted and not read)."),
+        f("smtp_auth_mechanism", Str, true, "", "The first `AUTH` mechanism (`PLAIN`, `LOGIN`, `CRAM-MD5`, `XOAUTH2` ...); the user name and outcome are in the login columns."),
+        f("smtp_mail_from", U32, true, "", "`MAIL FROM` commands (senders are not kept)."),
+        f("smtp_rcpt_to", U32, true, "", "`RCPT TO` commands (recipients are not kept)."),
+        f("smtp_messages", U32, true, "", "Messages handed over (`DATA` to the final dot, or `BDAT` chunks to `LAST`)."),
+        f("smtp_message_sizes", ListI64, true, "bytes", "Their sizes as sent (up to the stream's reassembly depth), in order, at most 32."),
+        f("smtp_attachments", ListStr, true, "", "File names of the attachments their MIME parts name (`filename=`, `name=`; at most 256 bytes each), each once, at most 32."),
+    ]);
+    g(22, vec![
         f("alert_count", U32, false, "", "Alerts raised by this record's packets (the alert's `flow_uid` names this flow, and its first evidence lies in the record's time span); see the alert record."),
         f("alert_techniques", ListStr, true, "", "ATT&CK technique ids of those alerts, each once, in the order first raised; null without alerts."),
     ]);

@@ -137,6 +137,10 @@ fn login_service(p: LoginProto) -> Service {
         LoginProto::Pop3 => Service::Pop3,
         LoginProto::Imap => Service::Imap,
         LoginProto::Smb => Service::Smb,
+        LoginProto::Smtp => Service::Smtp,
+        LoginProto::Mysql => Service::Mysql,
+        LoginProto::Postgres => Service::Postgres,
+        LoginProto::Mssql => Service::Mssql,
     }
 }
 
@@ -527,7 +531,7 @@ impl Stage for DetectStage {
                     out.event(ts, f.flow(), EventKind::Windows(op));
                 }
             }
-            AppEvent::Login { proto, result } => {
+            AppEvent::Login { proto, result, .. } => {
                 let service = login_service(proto);
                 self.set_service(f.slot, service);
                 out.event(

@@ -68,6 +68,19 @@ impl AppFlow {
         }
     }
 
+    /// A flow whose protocol is known without parsing (a data connection
+    /// announced on another): nothing of it is read.
+    pub fn known(meta: Box<AppMeta>) -> AppFlow {
+        AppFlow {
+            parse: Parse {
+                meta,
+                phase: Phase::Done,
+                pending: [None, None],
+                done: [true; 2],
+            },
+        }
+    }
+
     /// A UDP flow with its session.
     pub fn udp(session: UdpSession, meta: Box<AppMeta>) -> AppFlow {
         AppFlow {

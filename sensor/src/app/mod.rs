@@ -11,9 +11,10 @@
 //! packets cost one test. State lives in side tables by slot, only while
 //! needed.
 
+pub mod expect;
 pub mod flow;
 
-use mekong_appmeta::{AppMeta, AppProto, UdpSession};
+use mekong_appmeta::{AppEvent, AppMeta, AppProto, UdpSession};
 
 use crate::decode::{PacketView, Transport};
 use crate::flow::FlowSummary;
@@ -60,16 +61,22 @@ pub struct AppStats {
     pub peak_buffer_bytes: u64,
     /// Application events raised.
     pub events: u64,
+    /// Data connections linked to the control connection that announced them.
+    pub linked: u64,
+    /// Announced connections forgotten before they came (table slot reused).
+    pub expect_overwritten: u64,
 }
 
 /// Protocol names in the order of [`AppStats::flows`].
-pub const PROTOCOLS: [AppProto; 14] = [
+pub const PROTOCOLS: [AppProto; 16] = [
     AppProto::Dns,
     AppProto::Tls,
     AppProto::Http,
     AppProto::Ssh,
     AppProto::Quic,
     AppProto::Ftp,
+    AppProto::FtpData,
+    AppProto::Smtp,
     AppProto::Telnet,
     AppProto::Pop3,
     AppProto::Imap,
@@ -98,6 +105,8 @@ impl AppStats {
         self.budget_exhausted += o.budget_exhausted;
         self.peak_buffer_bytes += o.peak_buffer_bytes;
         self.events += o.events;
+        self.linked += o.linked;
+        self.expect_overwritten += o.expect_overwritten;
     }
 }
 
@@ -113,6 +122,7 @@ pub struct AppStage {
     state: Vec<u8>,
     flows: Vec<Option<Box<AppFlow>>>,
     stats: AppStats,
+    expect: expect::Expectations,
 }
 
 impl AppStage {
@@ -129,6 +139,7 @@ impl AppStage {
             state: Vec::new(),
             flows: Vec::new(),
             stats: AppStats::default(),
+            expect: expect::Expectations::default(),
         }
     }
 
@@ -136,6 +147,8 @@ impl AppStage {
     pub fn stats(&self) -> AppStats {
         AppStats {
             peak_buffer_bytes: self.pool.peak as u64,
+            linked: self.expect.linked,
+            expect_overwritten: self.expect.overwritten,
             ..self.stats
         }
     }
@@ -195,6 +208,21 @@ impl AppStage {
             let meta = has.then(|| Box::new(f.meta().clone()));
             f.new_piece();
             meta
+        }
+    }
+}
+
+impl AppStage {
+    /// Puts the data channels announced among the events from `from` on
+    /// into the expectation table.
+    fn announced(&mut self, f: &FlowCtx<'_>, from: usize, out: &StageOut<'_>) {
+        for i in from..out.app.len() {
+            if let Some(AppEvent::FtpData { addr, port, .. }) = out.app.get(i) {
+                // Passive answers without an address name the server.
+                let addr = addr.unwrap_or_else(|| f.entry.addrs().1);
+                self.expect
+                    .announce(addr, port, f.entry.key.vlan, f.entry.uid, f.ts_ns);
+            }
         }
     }
 }
@@ -266,6 +294,20 @@ impl Stage for AppStage {
         match chunk {
             Chunk::Data { offset, bytes } => {
                 if st == IDLE {
+                    // A connection another one announced (an FTP data channel).
+                    let (_, resp) = e.addrs();
+                    if let Some(uid) = self.expect.take(resp, e.resp_port, e.key.vlan, f.ts_ns) {
+                        let mut meta = Box::<AppMeta>::default();
+                        meta.proto = Some(AppProto::FtpData);
+                        meta.ftp = Some(Box::new(mekong_appmeta::ftp::FtpMeta {
+                            control_uid: Some(uid),
+                            ..Default::default()
+                        }));
+                        self.stats.count(AppProto::FtpData);
+                        *self.slot(idx) = Some(Box::new(AppFlow::known(meta)));
+                        self.settle(idx);
+                        return;
+                    }
                     // Most flows are decided by their first bytes: no state for them.
                     if offset == 0 {
                         let v = mekong_appmeta::session::detect_stream(bytes, ports);
@@ -296,6 +338,7 @@ impl Stage for AppStage {
                 if fl.finished() {
                     self.settle(idx);
                 }
+                self.announced(f, before, out);
             }
             Chunk::Gap => {
                 if let Some(fl) = self

@@ -170,6 +170,9 @@ fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
             || a.dcerpc.as_ref().is_some_and(|m| m.cut)
             || a.ntlm.as_ref().is_some_and(|m| m.users_cut)
             || a.krb.as_ref().is_some_and(|m| m.cut)
+            || a.login.as_ref().is_some_and(|m| m.cut)
+            || a.ftp.as_ref().is_some_and(|m| m.cut)
+            || a.smtp.as_ref().is_some_and(|m| m.cut)
     });
     let truncated = if cut {
         mekong_appmeta::flags::TRUNCATED
@@ -385,4 +388,44 @@ fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
     w.u32("rdp_requested_protocols", rdp.and_then(|r| r.requested));
     w.u32("rdp_selected_protocol", rdp.and_then(|r| r.selected));
     w.u32("rdp_negotiation_failure", rdp.and_then(|r| r.failure));
+    let login = a.and_then(|a| a.login.as_ref());
+    w.str("login_user", login.and_then(|l| l.user.as_deref()));
+    w.list_str("login_users", login.map(|l| l.users.as_slice()));
+    w.u32("login_attempts", login.map(|l| l.attempts));
+    w.u32("login_failures", login.map(|l| l.failures));
+    w.u32("login_successes", login.map(|l| l.successes));
+    w.list_str(
+        "login_failed_users",
+        login.map(|l| l.failed_users.as_slice()),
+    );
+    let ftp = a.and_then(|a| a.ftp.as_ref());
+    // A data connection has only its control connection's uid.
+    let control = ftp.filter(|f| f.control_uid.is_none());
+    w.list_str("ftp_commands", control.map(|f| f.commands.as_slice()));
+    w.list_u16("ftp_reply_codes", control.map(|f| f.reply_codes.as_slice()));
+    w.list_str("ftp_files", control.map(|f| f.files.as_slice()));
+    w.u32("ftp_uploads", control.map(|f| f.uploads));
+    w.u32("ftp_downloads", control.map(|f| f.downloads));
+    w.u32("ftp_data_channels", control.map(|f| f.data_channels));
+    w.i64("ftp_control_uid", ftp.and_then(|f| f.control_uid));
+    let smtp = a.and_then(|a| a.smtp.as_ref());
+    w.str("smtp_helo", smtp.and_then(|m| m.helo.as_deref()));
+    w.bool("smtp_starttls", smtp.map(|m| m.starttls));
+    w.str(
+        "smtp_auth_mechanism",
+        smtp.and_then(|m| m.auth_mechanism.as_deref()),
+    );
+    w.u32("smtp_mail_from", smtp.map(|m| m.mail_from));
+    w.u32("smtp_rcpt_to", smtp.map(|m| m.rcpt_to));
+    w.u32("smtp_messages", smtp.map(|m| m.messages));
+    let sizes = smtp.map(|m| m.message_sizes.as_slice());
+    w.list("smtp_message_sizes", sizes.unwrap_or(&[]), |c, v| {
+        if let Col::LI64(b) = c {
+            if sizes.is_some() {
+                b.values().append_slice(v);
+            }
+            b.append(sizes.is_some());
+        }
+    });
+    w.list_str("smtp_attachments", smtp.map(|m| m.attachments.as_slice()));
 }

@@ -444,7 +444,11 @@ fn app_of_event(ev: &AppEvent<'_>) -> Option<App> {
             LoginProto::Pop3 => App::Pop3,
             LoginProto::Imap => App::Imap,
             LoginProto::Smb => App::Smb,
+            LoginProto::Smtp => App::Smtp,
+            LoginProto::Mysql | LoginProto::Postgres | LoginProto::Mssql => return None,
         },
+        AppEvent::FtpCommand { .. } | AppEvent::FtpData { .. } => App::Ftp,
+        AppEvent::SmtpMessage { .. } => App::Smtp,
         AppEvent::SmbNegotiate { .. } | AppEvent::SmbTree { .. } | AppEvent::SmbFile { .. } => {
             App::Smb
         }
