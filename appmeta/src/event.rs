@@ -194,6 +194,13 @@ pub enum AppEvent<'a> {
         /// Active mode (the server connects to the client).
         active: bool,
     },
+    /// A mining client's first request (stratum or a pool's JSON-RPC login).
+    Mining {
+        /// Its method.
+        method: &'a str,
+        /// The miner's agent, when it sent one.
+        agent: Option<&'a str>,
+    },
     /// An SMTP message handed over (`DATA` to the final dot, or `BDAT`
     /// chunks to `LAST`).
     SmtpMessage {
@@ -414,6 +421,10 @@ enum Raw {
         size: u64,
         rcpts: u32,
         attachments: u32,
+    },
+    Mining {
+        method: Span,
+        agent: Option<Span>,
     },
     HttpHead {
         dir: u8,
@@ -727,6 +738,15 @@ impl Events {
         self.push(Raw::FtpData { addr, port, active });
     }
 
+    /// Adds a mining client's first request.
+    pub fn mining(&mut self, method: &str, agent: Option<&str>) {
+        let r = Raw::Mining {
+            method: self.str(method),
+            agent: self.opt_str(agent),
+        };
+        self.push(r);
+    }
+
     /// Adds an SMTP message handed over.
     pub fn smtp_message(&mut self, size: u64, rcpts: u32, attachments: u32) {
         self.push(Raw::SmtpMessage {
@@ -937,6 +957,10 @@ impl Events {
                 addr: *addr,
                 port: *port,
                 active: *active,
+            },
+            Raw::Mining { method, agent } => AppEvent::Mining {
+                method: self.s(method),
+                agent: self.o(agent),
             },
             Raw::SmtpMessage {
                 size,

@@ -11,6 +11,7 @@
 //! sensor feeds them the in-order bytes of each direction of a flow and
 //! keeps what they find in an [`AppMeta`], one per flow record.
 
+pub mod db;
 pub mod dcerpc;
 pub mod dhcp;
 pub mod dns;
@@ -20,6 +21,7 @@ pub mod ftp;
 pub mod http;
 pub mod kerberos;
 pub mod login;
+pub mod mining;
 pub mod ntlm;
 pub mod ntlmssp;
 pub mod quic;
@@ -128,6 +130,14 @@ pub enum AppProto {
     Dhcp,
     /// RDP (its connection negotiation).
     Rdp,
+    /// MySQL or MariaDB (its login).
+    Mysql,
+    /// PostgreSQL (its login).
+    Postgres,
+    /// Microsoft SQL Server's TDS (its login).
+    Mssql,
+    /// A mining protocol (stratum, a pool's JSON-RPC login) on any port.
+    Mining,
 }
 
 impl AppProto {
@@ -150,6 +160,10 @@ impl AppProto {
             AppProto::Kerberos => "krb5",
             AppProto::Dhcp => "dhcp",
             AppProto::Rdp => "rdp",
+            AppProto::Mysql => "mysql",
+            AppProto::Postgres => "pgsql",
+            AppProto::Mssql => "tds",
+            AppProto::Mining => "mining",
         }
     }
 }
@@ -189,6 +203,8 @@ pub struct AppMeta {
     pub ftp: Option<Box<ftp::FtpMeta>>,
     /// SMTP.
     pub smtp: Option<Box<smtp::SmtpMeta>>,
+    /// A mining protocol.
+    pub mining: Option<Box<mining::MiningMeta>>,
 }
 
 impl AppMeta {

@@ -28,6 +28,7 @@ pub fn detect_stream(first: &[u8], ports: (u16, u16)) -> Outcome<AppProto> {
         (AppProto::Smb, smb::detect(first)),
         (AppProto::DceRpc, dcerpc::detect(first)),
         (AppProto::Rdp, crate::rdp::detect(first)),
+        (AppProto::Mining, crate::mining::detect(first)),
     ] {
         match outcome {
             Outcome::Parsed(()) => return Outcome::Parsed(proto),
@@ -50,6 +51,11 @@ pub fn detect_stream(first: &[u8], ports: (u16, u16)) -> Outcome<AppProto> {
     }
     match smtp::detect(first, ports) {
         Outcome::Parsed(()) => return Outcome::Parsed(AppProto::Smtp),
+        Outcome::Incomplete => incomplete = true,
+        _ => {}
+    }
+    match crate::db::detect(first, ports) {
+        Outcome::Parsed(p) => return Outcome::Parsed(p),
         Outcome::Incomplete => incomplete = true,
         _ => {}
     }
@@ -110,6 +116,10 @@ pub enum AppSession {
     Ftp(Box<FtpSession>),
     /// SMTP.
     Smtp(Box<SmtpSession>),
+    /// A database login (MySQL, PostgreSQL, TDS).
+    Db(crate::db::DbSession),
+    /// A mining protocol.
+    Mining(crate::mining::MiningSession),
     /// SMB.
     Smb(Box<SmbSession>),
     /// DCE/RPC over TCP.
@@ -189,6 +199,13 @@ impl AppSession {
                 meta.smtp = Some(Default::default());
                 AppSession::Smtp(Box::default())
             }
+            AppProto::Mysql => AppSession::Db(crate::db::DbSession::new(LoginProto::Mysql)),
+            AppProto::Postgres => AppSession::Db(crate::db::DbSession::new(LoginProto::Postgres)),
+            AppProto::Mssql => AppSession::Db(crate::db::DbSession::new(LoginProto::Mssql)),
+            AppProto::Mining => {
+                meta.mining = Some(Default::default());
+                AppSession::Mining(Default::default())
+            }
             AppProto::Telnet => AppSession::Login(LoginSession::new(LoginProto::Telnet)),
             AppProto::Pop3 => AppSession::Login(LoginSession::new(LoginProto::Pop3)),
             AppProto::Imap => AppSession::Login(LoginSession::new(LoginProto::Imap)),
@@ -242,6 +259,13 @@ impl AppSession {
             AppSession::Login(s) => s.parse(dir, data, meta, ev),
             AppSession::Ftp(s) => s.parse(dir, data, meta, ev),
             AppSession::Smtp(s) => s.parse(dir, data, meta, ev),
+            AppSession::Db(s) => s.parse(dir, data, meta, ev),
+            AppSession::Mining(s) => s.parse(
+                dir,
+                data,
+                meta.mining.get_or_insert_with(Default::default),
+                ev,
+            ),
             AppSession::Smb(s) => s.parse(dir, data, meta, ev),
             AppSession::DceRpc(s) => s.parse(dir, data, meta, ev),
             AppSession::Kerberos(s) => s.parse(dir, data, meta, ev),

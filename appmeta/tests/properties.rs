@@ -107,7 +107,7 @@ proptest! {
         feed(&b, &cuts, |x| s.parse(dir, x, &mut sm, &mut a, &mut ev));
         let (mut t, mut tm) = (TlsSession::default(), TlsMeta::default());
         feed(&b, &cuts, |x| t.parse(dir, x, &mut tm, &mut a, &mut ev));
-        for proto in [AppProto::Ftp, AppProto::Telnet, AppProto::Pop3, AppProto::Imap, AppProto::Smtp] {
+        for proto in [AppProto::Ftp, AppProto::Telnet, AppProto::Pop3, AppProto::Imap, AppProto::Smtp, AppProto::Mysql, AppProto::Postgres, AppProto::Mssql] {
             let mut meta = AppMeta::default();
             if let Some(mut l) = AppSession::new(proto, &mut meta) {
                 feed(&b, &cuts, |x| l.parse(dir, x, &mut meta, &mut ev));

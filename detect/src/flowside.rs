@@ -12,7 +12,6 @@ use crate::dnsname::under;
 use crate::event::Finding;
 use crate::evidence;
 use crate::indicators::{Hit, Indicators, Matched};
-use crate::stratum::Stratum;
 
 /// What the workers match flows against (shared, read-only).
 #[derive(Debug, Default)]
@@ -175,12 +174,12 @@ impl FlowDetectors {
             .map(|h| indicator(h, host, true))
     }
 
-    /// The first bytes a client sent: a mining protocol.
-    pub fn stream_start(&self, bytes: &[u8]) -> Option<Finding> {
+    /// A client spoke a mining protocol (its first request's method and
+    /// the miner's agent, as the application parser read them).
+    pub fn mining_client(&self, method: &str, agent: Option<&str>) -> Option<Finding> {
         if !self.mining {
             return None;
         }
-        let Stratum { method, agent } = crate::stratum::recognise(bytes)?;
         Some(Finding {
             detector: "mining.protocol",
             signature_id: sid::MINING_PROTOCOL,

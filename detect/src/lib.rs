@@ -51,7 +51,6 @@ pub mod host;
 pub mod incident;
 pub mod indicators;
 pub mod net;
-pub mod stratum;
 pub mod window;
 
 pub use alert::{Alert, Phase};

@@ -126,7 +126,7 @@ pub struct FieldSpec {
 }
 
 /// Groups of columns, in schema order (used to structure the documentation).
-pub const GROUPS: [&str; 23] = [
+pub const GROUPS: [&str; 24] = [
     "Identity",
     "Per direction",
     "Statistics",
@@ -149,6 +149,7 @@ pub const GROUPS: [&str; 23] = [
     "Logins",
     "FTP",
     "SMTP",
+    "Mining",
     "Alerts",
 ];
 
@@ -508,6 +509,13 @@ fn build() -> Vec<(usize, FieldSpec)> {
         f("smtp_attachments", ListStr, true, "", "File names of the attachments their MIME parts name (`filename=`, `name=`; at most 256 bytes each), each once, at most 32."),
     ]);
     g(22, vec![
+        f("mining_methods", ListStr, true, "", "Methods a mining client called (stratum `mining.subscribe`, `mining.authorize`, `mining.submit` ...; `login`, `submit` of Monero pools; `eth_submitLogin` ...), on any port, each once, in order, at most 16."),
+        f("mining_agent", Str, true, "", "The miner's agent (`XMRig/6.21.0 ...`), at most 64 bytes."),
+        f("mining_login", Str, true, "", "The pool login: a wallet address (26 or more letters and digits, `0x` hex included) is masked to its first 6 and last 4 characters around `…` (enough to tell campaigns apart, not to use or trace the wallet); an account name is kept as sent, at most 64 bytes. The pool password is never kept."),
+        f("mining_worker", Str, true, "", "The worker (rig) name: after the login's `.` or `/`, or the `rigid`/`worker` field; at most 64 bytes."),
+        f("mining_submits", U32, true, "", "Shares submitted (`mining.submit`, `submit`, `eth_submitWork`)."),
+    ]);
+    g(23, vec![
         f("alert_count", U32, false, "", "Alerts raised by this record's packets (the alert's `flow_uid` names this flow, and its first evidence lies in the record's time span); see the alert record."),
         f("alert_techniques", ListStr, true, "", "ATT&CK technique ids of those alerts, each once, in the order first raised; null without alerts."),
     ]);

@@ -23,7 +23,6 @@ use mekong_detect::flowside::FlowDetectors;
 use crate::decode::{tcp_flags as F, PacketView, Transport};
 use crate::flow::FlowSummary;
 use crate::stage::{FlowCtx, RecordExtras, Stage, StageOut};
-use crate::stream::Chunk;
 
 /// Packets between two volume events of a flow.
 pub const VOLUME_PKTS: u64 = 256;
@@ -312,21 +311,6 @@ impl Stage for DetectStage {
         self.events += (out.events.len() - before) as u64;
     }
 
-    fn wants_stream(&self, _slot: u32, dir: usize, offset: u64) -> bool {
-        dir == 0 && offset == 0
-    }
-
-    fn on_stream(&mut self, f: &FlowCtx<'_>, chunk: Chunk<'_>, out: &mut StageOut<'_>) {
-        if let Chunk::Data { offset: 0, bytes } = chunk {
-            if f.dir == 0 {
-                if let Some(x) = self.fd.stream_start(bytes) {
-                    out.alert(f.ts_ns, f.flow(), x);
-                    self.events += 1;
-                }
-            }
-        }
-    }
-
     fn on_app_event(&mut self, f: &FlowCtx<'_>, ev: &AppEvent<'_>, out: &mut StageOut<'_>) {
         let ts = f.ts_ns;
         let before = out.events.len();
@@ -529,6 +513,11 @@ impl Stage for DetectStage {
             } => {
                 if let Some(op) = win_op(iface, opnum) {
                     out.event(ts, f.flow(), EventKind::Windows(op));
+                }
+            }
+            AppEvent::Mining { method, agent } => {
+                if let Some(x) = self.fd.mining_client(method, agent) {
+                    out.alert(ts, f.flow(), x);
                 }
             }
             AppEvent::Login { proto, result, .. } => {

@@ -68,7 +68,7 @@ pub struct AppStats {
 }
 
 /// Protocol names in the order of [`AppStats::flows`].
-pub const PROTOCOLS: [AppProto; 16] = [
+pub const PROTOCOLS: [AppProto; 20] = [
     AppProto::Dns,
     AppProto::Tls,
     AppProto::Http,
@@ -85,6 +85,10 @@ pub const PROTOCOLS: [AppProto; 16] = [
     AppProto::Kerberos,
     AppProto::Dhcp,
     AppProto::Rdp,
+    AppProto::Mysql,
+    AppProto::Postgres,
+    AppProto::Mssql,
+    AppProto::Mining,
 ];
 
 impl AppStats {

@@ -173,6 +173,7 @@ fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
             || a.login.as_ref().is_some_and(|m| m.cut)
             || a.ftp.as_ref().is_some_and(|m| m.cut)
             || a.smtp.as_ref().is_some_and(|m| m.cut)
+            || a.mining.as_ref().is_some_and(|m| m.cut)
     });
     let truncated = if cut {
         mekong_appmeta::flags::TRUNCATED
@@ -428,4 +429,10 @@ fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
         }
     });
     w.list_str("smtp_attachments", smtp.map(|m| m.attachments.as_slice()));
+    let mining = a.and_then(|a| a.mining.as_ref());
+    w.list_str("mining_methods", mining.map(|m| m.methods.as_slice()));
+    w.str("mining_agent", mining.and_then(|m| m.agent.as_deref()));
+    w.str("mining_login", mining.and_then(|m| m.login.as_deref()));
+    w.str("mining_worker", mining.and_then(|m| m.worker.as_deref()));
+    w.u32("mining_submits", mining.map(|m| m.submits));
 }
