@@ -435,6 +435,29 @@ pub fn request(pdu: &[u8], h: &Header) -> Option<(u16, u16)> {
     Some((v(20)?, v(22)?))
 }
 
+/// Whether a Netlogon request carries an all-zero client challenge
+/// (`NetrServerReqChallenge`, opnum 4) or client credential
+/// (`NetrServerAuthenticate`/`2`/`3`, opnums 5, 15, 26): what Zerologon
+/// sends, and what a real client's random values never are. The value
+/// ends the stub (followed by the negotiate flags for 15 and 26).
+pub fn zero_credential(pdu: &[u8], h: &Header, opnum: u16) -> bool {
+    if h.auth_len != 0 {
+        return false; // an authenticated call is past the secure channel's set-up
+    }
+    let start = if h.flags & 0x80 != 0 { 40 } else { 24 };
+    let end = usize::from(h.frag_len).min(pdu.len());
+    let Some(stub) = pdu.get(start..end) else {
+        return false;
+    };
+    let tail = match opnum {
+        4 | 5 => 0,
+        15 | 26 => 4,
+        _ => return false,
+    };
+    let n = stub.len();
+    n >= 8 + tail + 8 && stub[n - tail - 8..n - tail].iter().all(|&b| b == 0)
+}
+
 /// The NTLMSSP message of a PDU's authentication verifier, if any.
 pub fn auth_ntlmssp<'a>(pdu: &'a [u8], h: &Header) -> Option<&'a [u8]> {
     if h.auth_len == 0 {
@@ -527,7 +550,9 @@ impl Association {
                         (None, _) => format!("{}.{opnum}", uuid.unwrap_or("?")),
                     };
                     push_distinct(&mut meta.operations, &label, &mut meta.cut);
-                    ev.dcerpc_request(ifc.map(|i| i.name).or(uuid), opnum, op);
+                    let zero = ifc.is_some_and(|i| i.name == "netlogon")
+                        && zero_credential(pdu, &h, opnum);
+                    ev.dcerpc_request(ifc.map(|i| i.name).or(uuid), opnum, op, zero);
                 }
             }
             FAULT => meta.faults = meta.faults.saturating_add(1),
@@ -661,6 +686,25 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn zerologon_credentials_are_all_zeros() {
+        let h = |pdu: &[u8]| header(pdu).unwrap();
+        // NetrServerAuthenticate3: ... credential(8) flags(4) ends the stub.
+        let mut zero = request_pdu(2, 0, 26, 40);
+        zero[24 + 36..].copy_from_slice(&0x212f_ffffu32.to_le_bytes());
+        assert!(zero_credential(&zero, &h(&zero), 26));
+        let mut real = zero.clone();
+        real[24 + 30] = 0x5a;
+        assert!(!zero_credential(&real, &h(&real), 26));
+        // NetrServerReqChallenge: the challenge ends the stub.
+        let mut ch = request_pdu(3, 0, 4, 30);
+        assert!(zero_credential(&ch, &h(&ch), 4));
+        ch[24 + 29] = 1;
+        assert!(!zero_credential(&ch, &h(&ch), 4));
+        assert!(!zero_credential(&zero, &h(&zero), 21));
+        assert!(!zero_credential(&zero[..20], &h(&zero), 26));
+    }
+
+    #[test]
     fn binds_and_requests_are_named() {
         let mut a = Association::default();
         let mut m = DceRpcMeta::default();
@@ -698,7 +742,8 @@ pub(crate) mod tests {
             AppEvent::DceRpcRequest {
                 iface: Some("svcctl"),
                 opnum: 12,
-                op: Some("RCreateServiceW")
+                op: Some("RCreateServiceW"),
+                zero_credential: false,
             }
         );
     }

@@ -434,9 +434,48 @@ pub struct DnsMeta {
     pub min_ttl: Option<u32>,
     /// Queries seen.
     pub queries: u32,
+    /// Longest message over TCP (its declared length).
+    pub tcp_longest: Option<u16>,
     /// Hashes of the distinct query names seen (sorted; at most [`MAX_DISTINCT`]).
     names: Vec<u64>,
     responded: bool,
+}
+
+/// From the start of a message (perhaps cut): whether it is a response,
+/// and the type of its first answer record, reached over the question.
+pub fn first_answer_type(msg: &[u8]) -> (bool, Option<u16>) {
+    let Some(h) = msg.get(..12) else {
+        return (false, None);
+    };
+    let response = h[2] & 0x80 != 0;
+    let qd = u16::from_be_bytes([h[4], h[5]]);
+    let an = u16::from_be_bytes([h[6], h[7]]);
+    let skip_name = |mut i: usize| -> Option<usize> {
+        for _ in 0..128 {
+            let l = *msg.get(i)?;
+            match l {
+                0 => return Some(i + 1),
+                l if l & 0xc0 == 0xc0 => return Some(i + 2),
+                l if l & 0xc0 == 0 => i += 1 + usize::from(l),
+                _ => return None,
+            }
+        }
+        None
+    };
+    let mut i = 12;
+    for _ in 0..qd.min(8) {
+        let Some(n) = skip_name(i) else {
+            return (response, None);
+        };
+        i = n + 4;
+    }
+    if an == 0 || qd > 8 {
+        return (response, None);
+    }
+    let t = skip_name(i)
+        .and_then(|n| msg.get(n..n + 2))
+        .map(|b| u16::from_be_bytes([b[0], b[1]]));
+    (response, t)
 }
 
 /// One parsed message of `size` bytes as an event.

@@ -194,6 +194,26 @@ pub enum AppEvent<'a> {
         /// Active mode (the server connects to the client).
         active: bool,
     },
+    /// A TLS heartbeat record.
+    TlsHeartbeat {
+        /// 0 from the client, 1 from the server.
+        dir: u8,
+        /// Record length.
+        len: u32,
+        /// Payload length a request in the clear declares.
+        claimed: Option<u16>,
+        /// A sign of Heartbleed ([`crate::heartbeat`]).
+        leak: bool,
+    },
+    /// A DNS message over TCP too long to read whole.
+    DnsLong {
+        /// Its length.
+        len: u16,
+        /// A response.
+        response: bool,
+        /// Type of its first answer record, when the message's start shows it.
+        answer_type: Option<u16>,
+    },
     /// A mining client's first request (stratum or a pool's JSON-RPC login).
     Mining {
         /// Its method.
@@ -347,6 +367,9 @@ pub enum AppEvent<'a> {
         opnum: u16,
         /// The operation's name, when Mekong names it.
         op: Option<&'a str>,
+        /// A Netlogon challenge or authentication whose client challenge or
+        /// credential is all zeros (Zerologon, CVE-2020-1472).
+        zero_credential: bool,
     },
 }
 
@@ -426,6 +449,17 @@ enum Raw {
         method: Span,
         agent: Option<Span>,
     },
+    TlsHeartbeat {
+        dir: u8,
+        len: u32,
+        claimed: Option<u16>,
+        leak: bool,
+    },
+    DnsLong {
+        len: u16,
+        response: bool,
+        answer_type: Option<u16>,
+    },
     HttpHead {
         dir: u8,
         head: Span,
@@ -498,6 +532,7 @@ enum Raw {
         iface: Option<Span>,
         opnum: u16,
         op: Option<Span>,
+        zero_credential: bool,
     },
 }
 
@@ -738,6 +773,25 @@ impl Events {
         self.push(Raw::FtpData { addr, port, active });
     }
 
+    /// Adds a TLS heartbeat record.
+    pub fn tls_heartbeat(&mut self, dir: u8, h: &crate::heartbeat::Heartbeat) {
+        self.push(Raw::TlsHeartbeat {
+            dir,
+            len: h.len,
+            claimed: h.claimed,
+            leak: h.leak,
+        });
+    }
+
+    /// Adds a DNS message over TCP too long to read whole.
+    pub fn dns_long(&mut self, len: u16, response: bool, answer_type: Option<u16>) {
+        self.push(Raw::DnsLong {
+            len,
+            response,
+            answer_type,
+        });
+    }
+
     /// Adds a mining client's first request.
     pub fn mining(&mut self, method: &str, agent: Option<&str>) {
         let r = Raw::Mining {
@@ -844,11 +898,18 @@ impl Events {
     }
 
     /// Adds a DCE/RPC request.
-    pub fn dcerpc_request(&mut self, iface: Option<&str>, opnum: u16, op: Option<&str>) {
+    pub fn dcerpc_request(
+        &mut self,
+        iface: Option<&str>,
+        opnum: u16,
+        op: Option<&str>,
+        zero_credential: bool,
+    ) {
         let r = Raw::DceRpcRequest {
             iface: self.opt_str(iface),
             opnum,
             op: self.opt_str(op),
+            zero_credential,
         };
         self.push(r);
     }
@@ -958,6 +1019,26 @@ impl Events {
                 port: *port,
                 active: *active,
             },
+            Raw::TlsHeartbeat {
+                dir,
+                len,
+                claimed,
+                leak,
+            } => AppEvent::TlsHeartbeat {
+                dir: *dir,
+                len: *len,
+                claimed: *claimed,
+                leak: *leak,
+            },
+            Raw::DnsLong {
+                len,
+                response,
+                answer_type,
+            } => AppEvent::DnsLong {
+                len: *len,
+                response: *response,
+                answer_type: *answer_type,
+            },
             Raw::Mining { method, agent } => AppEvent::Mining {
                 method: self.s(method),
                 agent: self.o(agent),
@@ -1058,10 +1139,16 @@ impl Events {
                 iface: self.o(iface),
                 uuid: self.s(uuid),
             },
-            Raw::DceRpcRequest { iface, opnum, op } => AppEvent::DceRpcRequest {
+            Raw::DceRpcRequest {
+                iface,
+                opnum,
+                op,
+                zero_credential,
+            } => AppEvent::DceRpcRequest {
                 iface: self.o(iface),
                 opnum: *opnum,
                 op: self.o(op),
+                zero_credential: *zero_credential,
             },
         })
     }

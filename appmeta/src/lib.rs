@@ -18,6 +18,7 @@ pub mod dns;
 pub mod event;
 pub mod fingerprint;
 pub mod ftp;
+pub mod heartbeat;
 pub mod http;
 pub mod kerberos;
 pub mod login;
@@ -205,6 +206,8 @@ pub struct AppMeta {
     pub smtp: Option<Box<smtp::SmtpMeta>>,
     /// A mining protocol.
     pub mining: Option<Box<mining::MiningMeta>>,
+    /// TLS heartbeat records.
+    pub heartbeat: Option<heartbeat::HeartbeatMeta>,
 }
 
 impl AppMeta {

@@ -73,18 +73,44 @@ pub fn detect_stream(first: &[u8], ports: (u16, u16)) -> Outcome<AppProto> {
     Outcome::NotThis
 }
 
-/// DNS over TCP: messages preceded by a 16-bit length.
+/// DNS over TCP: messages preceded by a 16-bit length. Messages longer
+/// than [`DNS_TCP_READ`] (zone transfers, and SIGRed's oversized answers)
+/// are not read whole: their start gives the event, the rest is passed over.
 #[derive(Clone, Debug, Default)]
-pub struct DnsTcpSession;
+pub struct DnsTcpSession {
+    skip: [usize; 2],
+}
+
+/// Longest DNS-over-TCP message read whole.
+pub const DNS_TCP_READ: usize = 4096;
 
 impl DnsTcpSession {
-    fn parse(&mut self, data: &[u8], meta: &mut AppMeta, ev: &mut Events) -> Step {
+    fn parse(&mut self, dir: usize, data: &[u8], meta: &mut AppMeta, ev: &mut Events) -> Step {
+        let d = dir.min(1);
+        if self.skip[d] > 0 {
+            let n = self.skip[d].min(data.len());
+            self.skip[d] -= n;
+            return Step::Consumed(n);
+        }
         let Some(len) = data
             .get(..2)
             .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
         else {
             return Step::NeedMore;
         };
+        let m = meta.dns.get_or_insert_with(Default::default);
+        m.tcp_longest = Some(m.tcp_longest.unwrap_or(0).max(len as u16));
+        if len > DNS_TCP_READ {
+            // The header, question and first answer's type are in the start.
+            if data.len() < (2 + len).min(600) {
+                return Step::NeedMore;
+            }
+            let (response, answer_type) = dns::first_answer_type(&data[2..]);
+            ev.dns_long(len as u16, response, answer_type);
+            let n = (2 + len).min(data.len());
+            self.skip[d] = 2 + len - n;
+            return Step::Consumed(n);
+        }
         let Some(msg) = data.get(2..2 + len) else {
             return Step::NeedMore;
         };
@@ -189,7 +215,7 @@ impl AppSession {
             }
             AppProto::Dns => {
                 meta.dns = Some(Default::default());
-                AppSession::Dns(DnsTcpSession)
+                AppSession::Dns(DnsTcpSession::default())
             }
             AppProto::Ftp => {
                 meta.ftp = Some(Default::default());
@@ -255,7 +281,7 @@ impl AppSession {
                 anomalies,
                 ev,
             ),
-            AppSession::Dns(s) => s.parse(data, meta, ev),
+            AppSession::Dns(s) => s.parse(dir, data, meta, ev),
             AppSession::Login(s) => s.parse(dir, data, meta, ev),
             AppSession::Ftp(s) => s.parse(dir, data, meta, ev),
             AppSession::Smtp(s) => s.parse(dir, data, meta, ev),

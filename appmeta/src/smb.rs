@@ -1002,7 +1002,8 @@ pub(crate) mod tests {
         assert!(evs.contains(&AppEvent::DceRpcRequest {
             iface: Some("svcctl"),
             opnum: 12,
-            op: Some("RCreateServiceW")
+            op: Some("RCreateServiceW"),
+            zero_credential: false,
         }));
     }
 

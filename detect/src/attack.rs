@@ -66,6 +66,7 @@ pub const TECHNIQUES: &[Technique] = &[
     t("T1090.003", "Multi-hop_Proxy", "TA0011"),
     t("T1190", "Exploit_Public-Facing_Application", "TA0001"),
     t("T1021", "Remote_Services", "TA0008"),
+    t("T1021.001", "Remote_Desktop_Protocol", "TA0008"),
     t("T1021.002", "SMB/Windows_Admin_Shares", "TA0008"),
     t("T1021.003", "Distributed_Component_Object_Model", "TA0008"),
     t("T1210", "Exploitation_of_Remote_Services", "TA0008"),

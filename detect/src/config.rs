@@ -403,6 +403,15 @@ pub struct ExfilConfig {
     pub min_ratio: f64,
     /// Peers never alerted (backup and upload services of the organisation).
     pub allow: Vec<String>,
+    /// Bytes of mail (SMTP messages) or files (FTP data connections) a home
+    /// host hands to one external peer, in the window, before it alerts
+    /// (T1048.003): cleartext mail and file transfers straight out of a
+    /// host that is no mail or file server are the technique itself.
+    pub protocol_min_bytes: u64,
+    /// The organisation's mail servers (their SMTP out is not alerted).
+    pub mail_servers: Vec<String>,
+    /// The organisation's file-transfer servers (their FTP out is not alerted).
+    pub file_servers: Vec<String>,
 }
 
 impl Default for ExfilConfig {
@@ -413,6 +422,9 @@ impl Default for ExfilConfig {
             min_bytes: 10_000_000,
             min_ratio: 5.0,
             allow: Vec::new(),
+            protocol_min_bytes: 1,
+            mail_servers: Vec::new(),
+            file_servers: Vec::new(),
         }
     }
 }
@@ -454,6 +466,12 @@ pub struct WindowsConfig {
     pub domain_controllers: Vec<String>,
     /// Clients never alerted (management servers).
     pub allow: Vec<String>,
+    /// Internal hosts one internal client opens RDP sessions to, in the
+    /// window, before it alerts (T1021.001).
+    pub rdp_min_targets: u32,
+    /// The organisation's administration (jump) hosts: when set, an RDP
+    /// session between internal hosts from any other client alerts.
+    pub rdp_jump_hosts: Vec<String>,
 }
 
 impl Default for WindowsConfig {
@@ -470,7 +488,23 @@ impl Default for WindowsConfig {
             asrep_min_accounts: 1,
             domain_controllers: Vec::new(),
             allow: Vec::new(),
+            rdp_min_targets: 3,
+            rdp_jump_hosts: Vec::new(),
         }
+    }
+}
+
+/// Exploitation signs one flow shows: Heartbleed, SIGRed.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExploitConfig {
+    /// Detector on.
+    pub enabled: bool,
+}
+
+impl Default for ExploitConfig {
+    fn default() -> Self {
+        ExploitConfig { enabled: true }
     }
 }
 
@@ -641,6 +675,8 @@ pub struct DetectConfig {
     pub mining: MiningConfig,
     /// DHCP starvation and rogue servers.
     pub dhcp: DhcpConfig,
+    /// Exploitation signs of one flow.
+    pub exploit: ExploitConfig,
     /// Indicator lists.
     pub indicators: Vec<IndicatorList>,
     /// Directory of the file (indicator paths are relative to it).
@@ -838,6 +874,9 @@ impl DetectConfig {
         at_least("exfil.min_bytes", self.exfil.min_bytes, 1)?;
         at_least("exfil.min_ratio", self.exfil.min_ratio, 0.0)?;
         blocks("exfil.allow", &self.exfil.allow)?;
+        at_least("exfil.protocol_min_bytes", self.exfil.protocol_min_bytes, 1)?;
+        blocks("exfil.mail_servers", &self.exfil.mail_servers)?;
+        blocks("exfil.file_servers", &self.exfil.file_servers)?;
         window("dhcp.window_s", self.dhcp.window_s)?;
         at_least(
             "dhcp.starvation_min_clients",
@@ -882,6 +921,12 @@ impl DetectConfig {
             &self.windows.domain_controllers,
         )?;
         blocks("windows.allow", &self.windows.allow)?;
+        at_least(
+            "windows.rdp_min_targets",
+            u64::from(self.windows.rdp_min_targets),
+            1,
+        )?;
+        blocks("windows.rdp_jump_hosts", &self.windows.rdp_jump_hosts)?;
         for (i, l) in self.indicators.iter().enumerate() {
             let f = format!("indicators[{i}]");
             if l.name.trim().is_empty() {

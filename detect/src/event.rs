@@ -321,6 +321,17 @@ pub enum EventKind {
     Answered,
     /// The first payload from the originator.
     Spoke,
+    /// Mail or files handed over by a cleartext transfer protocol: an SMTP
+    /// message (`orig_bytes` its size) or the bytes of an FTP data
+    /// connection each way.
+    Upload {
+        /// SMTP or FTP.
+        service: Service,
+        /// Bytes the originator sent.
+        orig_bytes: u64,
+        /// Bytes the responder sent.
+        resp_bytes: u64,
+    },
     /// A TCP connection closed (FIN both ways, or RST).
     Closed {
         /// The three-way handshake completed.
@@ -433,6 +444,11 @@ pub enum WinOp {
     SmbImplantAnswer,
     /// An SMB3 compression transform out of range (SMBGhost).
     SmbBadCompression,
+    /// A Netlogon challenge or authentication carrying an all-zero client
+    /// credential (Zerologon, CVE-2020-1472).
+    NetlogonZeroCredential,
+    /// An RDP connection request (client to server).
+    RdpConnect,
     /// A Kerberos logon refused for an unknown, revoked or wrongly
     /// authenticated principal (a hash of the principal's name).
     KrbRefused(u32),
@@ -526,6 +542,7 @@ impl HostEvent {
             EventKind::Rule(_) => 12,
             EventKind::Windows(_) => 13,
             EventKind::Dhcp(_) => 14,
+            EventKind::Upload { .. } => 15,
         }
     }
 

@@ -1,6 +1,10 @@
 //! Detections that one flow shows alone, run in the workers: indicator
 //! matches on addresses, names and fingerprints, mining protocols and pool
-//! names. Each gives a [`Finding`] that travels to the host stage as an
+//! names, and exploitation signs: a TLS heartbeat asking for more than it
+//! carries or answered with more than was asked (Heartbleed, CVE-2014-0160,
+//! T1190), a DNS answer over TCP of at least [`SIGRED_MIN_LEN`] bytes whose
+//! first record is a signature (SIG or RRSIG: SIGRed, CVE-2020-1350,
+//! T1210). Each gives a [`Finding`] that travels to the host stage as an
 //! event, where it is deduplicated with every other alert.
 
 use std::net::IpAddr;
@@ -19,8 +23,15 @@ pub struct FlowDetectors {
     /// Indicator lists.
     pub indicators: Indicators,
     mining: bool,
+    exploit: bool,
     pools: hashbrown::HashSet<String>,
 }
+
+/// Length from which a DNS answer over TCP with a signature record is
+/// SIGRed's: the Windows DNS server's 16-bit allocation overflows once the
+/// record, uncompressed, passes 65,535 bytes; benign signed answers stay
+/// far below.
+pub const SIGRED_MIN_LEN: u16 = 0xff00;
 
 fn kind_index(k: Matched) -> usize {
     match k {
@@ -63,6 +74,7 @@ impl FlowDetectors {
         Arc::new(FlowDetectors {
             indicators,
             mining: c.mining.enabled,
+            exploit: c.exploit.enabled,
             pools: c
                 .mining
                 .pool_domains
@@ -174,6 +186,55 @@ impl FlowDetectors {
             .map(|h| indicator(h, host, true))
     }
 
+    /// A TLS heartbeat record of `len` bytes from `dir` (0 client), with the
+    /// payload length a request in the clear declares and the parser's
+    /// judgement (`leak`).
+    pub fn heartbeat(
+        &self,
+        dir: u8,
+        len: u32,
+        claimed: Option<u16>,
+        leak: bool,
+    ) -> Option<Finding> {
+        if !self.exploit || !leak {
+            return None;
+        }
+        Some(Finding {
+            detector: "exploit.heartbleed",
+            signature_id: sid::EXPLOIT_HEARTBLEED,
+            signature: if dir == 0 {
+                "MEKONG EXPLOIT TLS heartbeat asking for more than it carries (Heartbleed, CVE-2014-0160)".into()
+            } else {
+                "MEKONG EXPLOIT TLS heartbeat answered with more than was asked (Heartbleed, CVE-2014-0160)".into()
+            },
+            techniques: vec!["T1190".into()],
+            classtype: "attempted-admin",
+            attacker_is_resp: false,
+            evidence: evidence! { "record_len" => len, "claimed_len" => claimed, "from_server" => dir == 1 },
+        })
+    }
+
+    /// A DNS message over TCP too long to read whole: its length, whether
+    /// it answers, and its first answer's type.
+    pub fn dns_long(&self, len: u16, response: bool, answer_type: Option<u16>) -> Option<Finding> {
+        let sig = matches!(answer_type, Some(24 | 46));
+        if !self.exploit || !response || !sig || len < SIGRED_MIN_LEN {
+            return None;
+        }
+        Some(Finding {
+            detector: "exploit.sigred",
+            signature_id: sid::EXPLOIT_SIGRED,
+            signature:
+                "MEKONG EXPLOIT oversized DNS signature answer over TCP (SIGRed, CVE-2020-1350)"
+                    .into(),
+            techniques: vec!["T1210".into()],
+            classtype: "attempted-admin",
+            // The answering side is the attacker's name server.
+            attacker_is_resp: true,
+            evidence: evidence! { "message_len" => len, "answer_type" => answer_type },
+        })
+    }
+
     /// A client spoke a mining protocol (its first request's method and
     /// the miner's agent, as the application parser read them).
     pub fn mining_client(&self, method: &str, agent: Option<&str>) -> Option<Finding> {
@@ -189,5 +250,32 @@ impl FlowDetectors {
             attacker_is_resp: false,
             evidence: evidence! { "method" => method, "agent" => agent },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbleed_and_sigred_signs() {
+        let fd = FlowDetectors::new(&DetectConfig::default(), Indicators::default());
+        let h = fd.heartbeat(0, 3, Some(16_384), true).unwrap();
+        assert_eq!(
+            (h.signature_id, h.techniques.clone()),
+            (9_000_851, vec!["T1190".to_string()])
+        );
+        assert!(fd.heartbeat(0, 35, Some(16), false).is_none());
+        let s = fd.dns_long(0xffff, true, Some(24)).unwrap();
+        assert_eq!(s.signature_id, 9_000_852);
+        assert!(s.attacker_is_resp);
+        // A large zone-transfer message, a query, a short signed answer: none.
+        assert!(fd.dns_long(0xffff, true, Some(6)).is_none());
+        assert!(fd.dns_long(0xffff, false, Some(24)).is_none());
+        assert!(fd.dns_long(9000, true, Some(46)).is_none());
+        let mut off = DetectConfig::default();
+        off.exploit.enabled = false;
+        let fd = FlowDetectors::new(&off, Indicators::default());
+        assert!(fd.heartbeat(0, 3, Some(16_384), true).is_none());
     }
 }

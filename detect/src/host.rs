@@ -113,6 +113,7 @@ impl HostStage {
             EventKind::Login { .. } => self.brute.event(e, &mut cx),
             EventKind::Windows(_) => self.windows.event(e, &mut cx),
             EventKind::Dhcp(_) => self.dhcp.event(e, &mut cx),
+            EventKind::Upload { .. } => self.exfil.event(e, &mut cx),
             EventKind::Volume { .. } => {
                 self.floods.event(e, &mut cx);
                 self.amplify.event(e, &mut cx);

@@ -172,7 +172,7 @@ proptest! {
     /// Arbitrary events through every detector: no panic, and every alert
     /// names a known technique.
     #[test]
-    fn any_events_through_the_detectors(evs in proptest::collection::vec((0u64..5_000, 0u8..11, any::<u8>(), any::<u8>(), any::<u16>(), any::<u8>()), 0..200)) {
+    fn any_events_through_the_detectors(evs in proptest::collection::vec((0u64..5_000, 0u8..12, any::<u8>(), any::<u8>(), any::<u16>(), any::<u8>()), 0..200)) {
         let mut stage = HostStage::new(&DetectConfig::default());
         let mut sorted = evs.clone();
         sorted.sort_by_key(|e| e.0);
@@ -187,9 +187,10 @@ proptest! {
                 6 => EventKind::Dns(mekong_detect::dnsname::dns_event(&format!("{a:02x}{b:02x}{port:04x}.t.example.com"), 16, 0, x & 1 == 1, 300)),
                 8 => {
                     use mekong_detect::event::WinOp::*;
-                    let ops = [AdminShareWrite, ServiceCreate, ServiceStart, AtJob, Task, WmiExec, DcomActivate, DcomInvoke, DrsReplicate, NetlogonAuth, AccountQuery, GroupQuery, ShareEnum, EptLookup, SmbOversizedTrans, SmbImplantPing, SmbImplantAnswer, SmbBadCompression, KrbRefused(u32::from(a)), KrbRc4Service(u32::from(b)), KrbAsRepNoPreauth(u32::from(x))];
+                    let ops = [AdminShareWrite, ServiceCreate, ServiceStart, AtJob, Task, WmiExec, DcomActivate, DcomInvoke, DrsReplicate, NetlogonAuth, AccountQuery, GroupQuery, ShareEnum, EptLookup, SmbOversizedTrans, SmbImplantPing, SmbImplantAnswer, SmbBadCompression, KrbRefused(u32::from(a)), KrbRc4Service(u32::from(b)), KrbAsRepNoPreauth(u32::from(x)), NetlogonZeroCredential, RdpConnect];
                     EventKind::Windows(ops[usize::from(x) % ops.len()])
                 }
+                10 => EventKind::Upload { service: if x & 1 == 0 { mekong_detect::event::Service::Smtp } else { mekong_detect::event::Service::Ftp }, orig_bytes: u64::from(port), resp_bytes: u64::from(a) },
                 9 => EventKind::Dhcp(mekong_detect::event::DhcpEvent { msg_type: x % 9, mac: u32::from(a), server: Some(std::net::Ipv4Addr::new(10, 0, 0, b)) }),
                 _ => EventKind::Login { service: mekong_detect::event::Service::Ftp, outcome: mekong_detect::event::LoginOutcome::Failed },
             };

@@ -374,6 +374,7 @@ fn build() -> Vec<(usize, FieldSpec)> {
         f("dns_qname_len", U16, true, "bytes", "Length of the first query name as text (dots included, no trailing dot)."),
         f("dns_qname_labels", U8, true, "", "Labels in the first query name."),
         f("dns_qname_entropy", F64, true, "bits", "Shannon entropy, in bits per character, of the first query name's characters with the dots left out (lower-cased): random encodings of tunnels score above 4."),
+        f("dns_tcp_longest", U16, true, "bytes", "Longest DNS message over TCP (its length prefix). Messages longer than 4,096 bytes (zone transfers, and SIGRed's oversized signature answers, alerted by the exploit detector) are not read whole."),
     ]);
     g(9, vec![
         f("tls_sni", Str, true, "", "Server name from the ClientHello (TLS over TCP, or QUIC's Initial)."),
@@ -391,6 +392,10 @@ fn build() -> Vec<(usize, FieldSpec)> {
         f("tls_cert_not_before", TsUs, true, "µs", "Start of the certificate's validity (UTC)."),
         f("tls_cert_not_after", TsUs, true, "µs", "End of the certificate's validity (UTC)."),
         f("tls_cert_sha256", Str, true, "", "SHA-256 (hex) of the server certificate's DER bytes."),
+        f("tls_heartbeats", U32, true, "", "TLS heartbeat records (each read where it begins a TCP segment, as heartbeats are sent)."),
+        f("tls_heartbeat_client_max", U32, true, "bytes", "Longest heartbeat record from the client."),
+        f("tls_heartbeat_server_max", U32, true, "bytes", "Longest heartbeat record from the server (longer than the client's by 1 KiB or more: memory leaked, Heartbleed)."),
+        f("tls_heartbeat_overclaims", U32, true, "", "Heartbeat requests in the clear whose declared payload length, with the 19 bytes of type, length and minimum padding, exceeds the record (CVE-2014-0160, Heartbleed)."),
     ]);
     g(10, vec![
         f("http_method", Str, true, "", "Method of the first HTTP/1.x request."),

@@ -17,7 +17,7 @@ use mekong_appmeta::event::{LoginProto, LoginResult, SmbAction, SmbSign};
 use mekong_appmeta::AppEvent;
 use mekong_detect::detectors::brute::login_path;
 use mekong_detect::dnsname::dns_event;
-use mekong_detect::event::{EventKind, LoginOutcome, Service, WinOp};
+use mekong_detect::event::{EventKind, FlowRef, LoginOutcome, Service, WinOp};
 use mekong_detect::flowside::FlowDetectors;
 
 use crate::decode::{tcp_flags as F, PacketView, Transport};
@@ -404,7 +404,10 @@ impl Stage for DetectStage {
                 }
             }
             AppEvent::SshBanner { .. } => self.set_service(f.slot, Service::Ssh),
-            AppEvent::RdpRequest { .. } => self.set_service(f.slot, Service::Rdp),
+            AppEvent::RdpRequest { .. } => {
+                self.set_service(f.slot, Service::Rdp);
+                out.event(ts, f.flow(), EventKind::Windows(WinOp::RdpConnect));
+            }
             AppEvent::SshKexinit { dir, hassh } => {
                 if let Some(x) = self.fd.hassh(hassh, dir == 0) {
                     out.alert(ts, f.flow(), x);
@@ -509,10 +512,46 @@ impl Stage for DetectStage {
             AppEvent::DceRpcRequest {
                 iface: Some(iface),
                 opnum,
+                zero_credential,
                 ..
             } => {
                 if let Some(op) = win_op(iface, opnum) {
                     out.event(ts, f.flow(), EventKind::Windows(op));
+                }
+                if zero_credential {
+                    out.event(
+                        ts,
+                        f.flow(),
+                        EventKind::Windows(WinOp::NetlogonZeroCredential),
+                    );
+                }
+            }
+            AppEvent::SmtpMessage { size, .. } => out.event(
+                ts,
+                f.flow(),
+                EventKind::Upload {
+                    service: Service::Smtp,
+                    orig_bytes: size,
+                    resp_bytes: 0,
+                },
+            ),
+            AppEvent::TlsHeartbeat {
+                dir,
+                len,
+                claimed,
+                leak,
+            } => {
+                if let Some(x) = self.fd.heartbeat(dir, len, claimed, leak) {
+                    out.alert(ts, f.flow(), x);
+                }
+            }
+            AppEvent::DnsLong {
+                len,
+                response,
+                answer_type,
+            } => {
+                if let Some(x) = self.fd.dns_long(len, response, answer_type) {
+                    out.alert(ts, f.flow(), x);
                 }
             }
             AppEvent::Mining { method, agent } => {
@@ -543,11 +582,36 @@ impl Stage for DetectStage {
     fn on_flow_end(
         &mut self,
         slot: u32,
-        _s: &FlowSummary,
+        s: &FlowSummary,
         last: bool,
-        _rec: &mut RecordExtras,
-        _out: &mut StageOut<'_>,
+        rec: &mut RecordExtras,
+        out: &mut StageOut<'_>,
     ) {
+        // An FTP data connection's bytes, as the files it carried.
+        let ftp_data = rec
+            .app
+            .as_ref()
+            .is_some_and(|a| a.proto == Some(mekong_appmeta::AppProto::FtpData));
+        if ftp_data {
+            let flow = FlowRef {
+                uid: s.uid,
+                proto: s.proto,
+                vlan: s.vlan.map_or(0, |v| v.wrapping_add(1)),
+                orig: s.orig,
+                orig_port: s.orig_port,
+                resp: s.resp,
+                resp_port: s.resp_port,
+            };
+            out.event(
+                (s.last_us.max(0) as u64) * 1000,
+                flow,
+                EventKind::Upload {
+                    service: Service::Ftp,
+                    orig_bytes: s.dir[0].payload_bytes,
+                    resp_bytes: s.dir[1].payload_bytes,
+                },
+            );
+        }
         if !last {
             // The next record's counts start from zero.
             self.volume.remove(&slot);

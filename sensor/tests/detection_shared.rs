@@ -45,6 +45,8 @@ const EXPECT: &[(&str, &[&str], &[&str], &str)] = &[
     ("lateral/401trg_smb_psexec_mimikatz_ticket_dump.pcap", &["T1021.002", "T1569.002"], &[], "PsExec as above (what mimikatz did, T1003.001 and T1558, happened on the host)"),
     ("lateral/Discovery_dcerp_srvsvc_NetShareEnum.pcapng", &["T1135"], &[], "srvsvc NetrShareEnum"),
     ("lateral/LM_WMI_ProcessCallCreate.pcapng", &["T1047", "T1021.003"], &[], "IWbemServices ExecMethod after DCOM activation"),
+    ("exfil/agenttesla_c2-ftp_f9421792.pcap", &["T1048.003"], &["T1048"], "a stolen-passwords file stored by FTP on an external server over a passive data connection"),
+    ("exploit/zeek_heartbleed.pcap", &["T1190"], &[], "a heartbeat request declaring 16,365 bytes of payload in a 16,368-byte record: no room for the padding, the classic Heartbleed probe"),
 ];
 
 /// Captures whose MANIFEST techniques no behavioural detector can see, and why.
@@ -71,10 +73,6 @@ const NOT_BEHAVIOURAL: &[(&str, &str)] = &[
         "fewer than 10 calls per channel for beaconing; C2 contents are the rule engine's",
     ),
     (
-        "exfil/agenttesla_c2-ftp",
-        "an FTP upload far below the transfer threshold",
-    ),
-    (
         "exfil/ndpi_icmp-tunnel.pcap",
         "an ICMP tunnel: payload in echo messages is the rule engine's",
     ),
@@ -85,10 +83,6 @@ const NOT_BEHAVIOURAL: &[(&str, &str)] = &[
     (
         "exploit/zeek_SMBGhost.pcap",
         "one SMB 3.1.1 negotiate offering compression, as every Windows 10 client sends: the scanner's check, no transform",
-    ),
-    (
-        "exploit/zeek_heartbleed.pcap",
-        "a malicious TLS heartbeat: the shipped rules' (sid 9100026), not a behaviour",
     ),
     (
         "lateral/DCSync_krbtgt_dcerpc_smb.pcapng",

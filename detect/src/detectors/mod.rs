@@ -94,6 +94,17 @@ pub mod sid {
     pub const WIN_DCSYNC: u32 = 9_000_811;
     /// A burst of Netlogon authentications.
     pub const WIN_ZEROLOGON: u32 = 9_000_812;
+    /// Netlogon with a zero credential (Zerologon).
+    pub const WIN_ZEROLOGON_ZERO: u32 = 9_000_813;
+    /// Internal RDP fan-out or from a host that is not a jump host.
+    pub const WIN_RDP: u32 = 9_000_806;
+    /// Mail or files sent out by a cleartext protocol from a host that is
+    /// not a mail or file server.
+    pub const EXFIL_PROTOCOL: u32 = 9_000_552;
+    /// Heartbleed.
+    pub const EXPLOIT_HEARTBLEED: u32 = 9_000_851;
+    /// SIGRed.
+    pub const EXPLOIT_SIGRED: u32 = 9_000_852;
     /// An oversized SMB1 transaction (EternalBlue).
     pub const WIN_SMB_OVERSIZED: u32 = 9_000_831;
     /// An SMB1 Trans2 SESSION_SETUP (DoublePulsar's channel).

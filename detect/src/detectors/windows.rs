@@ -15,7 +15,12 @@
 //!   DCSync (T1003.006);
 //! - `windows.netlogon_burst` Netlogon challenges or authentications from
 //!   one client within `windows.netlogon_window_s`: Zerologon's brute force
-//!   of the secure channel (T1210);
+//!   of the secure channel (T1210); one carrying an all-zero client
+//!   credential is Zerologon itself, alerted at once (T1210);
+//! - RDP between internal hosts (T1021.001): one client opening sessions
+//!   to `windows.rdp_min_targets` internal hosts within `windows.window_s`,
+//!   or, when `windows.rdp_jump_hosts` is set, any session from a client
+//!   that is not one of them;
 //! - `windows.sam_min_queries` distinct SAM queries of accounts and groups
 //!   (T1087.002, with T1069.002 when groups are asked), share enumeration
 //!   (T1135), `windows.epm_min_lookups` endpoint-mapper lookups (T1046).
@@ -28,7 +33,7 @@ use super::{draft, secs, sid, Cx};
 use crate::config::DetectConfig;
 use crate::event::{EventKind, HostEvent, WinOp};
 use crate::evidence;
-use crate::incident::Key;
+use crate::incident::{Key, ANY};
 use crate::net::IpSet;
 use crate::window::{Slot, Windowed};
 
@@ -78,6 +83,10 @@ pub struct Windows {
     learned_dcs: HashSet<IpAddr>,
     allow: IpSet,
     pairs: Windowed<(IpAddr, IpAddr), Pair>,
+    rdp_min: usize,
+    jump_hosts: IpSet,
+    jump_set: bool,
+    rdp: Windowed<IpAddr, Vec<IpAddr>>,
 }
 
 /// Ports over which an operation is carried by SMB.
@@ -103,7 +112,70 @@ impl Windows {
             learned_dcs: HashSet::new(),
             allow: DetectConfig::set(&w.allow),
             pairs: Windowed::new(w.window_s * 1_000_000_000, 200_000),
+            rdp_min: w.rdp_min_targets as usize,
+            jump_hosts: DetectConfig::set(&w.rdp_jump_hosts),
+            jump_set: !w.rdp_jump_hosts.is_empty(),
+            rdp: Windowed::new(w.window_s * 1_000_000_000, 100_000),
         }
+    }
+
+    /// An RDP session between internal hosts.
+    fn rdp(&mut self, e: &HostEvent, cx: &mut Cx<'_>) {
+        let f = &e.flow;
+        let (client, server) = (f.orig, f.resp);
+        if !cx.home.contains(client)
+            || !cx.home.contains(server)
+            || cx.allow.contains(client)
+            || self.allow.contains(client)
+            || self.jump_hosts.contains(client)
+        {
+            return;
+        }
+        let ts = e.ts_ns;
+        let Slot::Live(servers, start) = self.rdp.get(client, ts) else {
+            return;
+        };
+        if !servers.contains(&server) && servers.len() < MAX_NAMES {
+            servers.push(server);
+        }
+        let n = servers.len();
+        if !(self.jump_set || n >= self.rdp_min) {
+            return;
+        }
+        let key = Key {
+            technique: "T1021.001",
+            attacker: client,
+            target: ANY,
+        };
+        if cx.inc.is_open(&key, ts) {
+            cx.inc.hit(key, ts, 1, || unreachable_draft(f));
+            return;
+        }
+        let why = if self.jump_set {
+            "from a host that is not an administration host"
+        } else {
+            "to many internal hosts"
+        };
+        let ev = evidence! {
+            "rdp_servers" => n,
+            "last_server" => server.to_string(),
+            "jump_hosts_set" => self.jump_set,
+            "window_s" => secs(ts - start),
+        };
+        let d = draft(
+            "windows.rdp",
+            sid::WIN_RDP,
+            format!("MEKONG LATERAL internal RDP {why}: {client} to {n} host(s)"),
+            "policy-violation",
+            &["T1021.001"],
+            client,
+            server,
+            Some(f.resp_port),
+            f,
+            start,
+            ev,
+        );
+        cx.inc.hit(key, ts, 1, || d);
     }
 
     /// Handles one event.
@@ -113,6 +185,9 @@ impl Windows {
         };
         if !self.on {
             return;
+        }
+        if op == WinOp::RdpConnect {
+            return self.rdp(e, cx);
         }
         let f = &e.flow;
         let (client, server) = (f.orig, f.resp);
@@ -225,6 +300,14 @@ impl Windows {
                     )
                 })
             }
+            WinOp::NetlogonZeroCredential => Some((
+                sid::WIN_ZEROLOGON_ZERO,
+                "windows.zerologon",
+                vec!["T1210"],
+                format!("MEKONG EXPLOIT Netlogon authentication with a zero credential to {server} (Zerologon, CVE-2020-1472)"),
+                "attempted-admin",
+            )),
+            WinOp::RdpConnect => None,
             WinOp::AccountQuery | WinOp::GroupQuery => {
                 p.sam = p.sam.saturating_add(1);
                 p.groups |= op == WinOp::GroupQuery;
@@ -371,16 +454,17 @@ impl Windows {
     /// Drops state whose windows have passed.
     pub fn sweep(&mut self, now: u64) {
         self.pairs.sweep(now);
+        self.rdp.sweep(now);
     }
 
     /// Keys refused because a table was full.
     pub fn refused(&self) -> u64 {
-        self.pairs.refused
+        self.pairs.refused + self.rdp.refused
     }
 
     /// Keys held.
     pub fn keys(&self) -> usize {
-        self.pairs.len() + self.learned_dcs.len()
+        self.pairs.len() + self.learned_dcs.len() + self.rdp.len()
     }
 }
 
@@ -504,6 +588,43 @@ mod tests {
         });
         st.finish();
         assert!(st.drain().is_empty());
+    }
+
+    #[test]
+    fn zerologon_and_internal_rdp() {
+        use WinOp::*;
+        let c = DetectConfig::default();
+        assert_eq!(
+            run(&c, &[(0, 1, 1, 49_668, NetlogonZeroCredential)]),
+            vec![(9_000_813, t(&["T1210"]))]
+        );
+        // One client to three internal hosts: fan-out; to two: nothing.
+        let fan = [
+            (0, 1, 1, 3389, RdpConnect),
+            (5, 1, 2, 3389, RdpConnect),
+            (9, 1, 2, 3389, RdpConnect),
+            (20, 1, 3, 3389, RdpConnect),
+        ];
+        assert_eq!(run(&c, &fan), vec![(9_000_806, t(&["T1021.001"]))]);
+        assert!(run(&c, &fan[..3]).is_empty());
+        // Three hosts past the window: nothing.
+        assert!(run(
+            &c,
+            &[
+                (0, 1, 1, 3389, RdpConnect),
+                (700, 1, 2, 3389, RdpConnect),
+                (1400, 1, 3, 3389, RdpConnect)
+            ]
+        )
+        .is_empty());
+        // Jump hosts set: one session from elsewhere alerts, theirs do not.
+        let mut j = DetectConfig::default();
+        j.windows.rdp_jump_hosts = vec!["10.0.0.1".into()];
+        assert!(run(&j, &fan).is_empty());
+        assert_eq!(
+            run(&j, &[(0, 2, 1, 3389, RdpConnect)]),
+            vec![(9_000_806, t(&["T1021.001"]))]
+        );
     }
 
     #[test]

@@ -98,6 +98,11 @@ impl AppFlow {
         &self.parse.meta
     }
 
+    /// The metadata, to add to.
+    pub fn meta_mut(&mut self) -> &mut AppMeta {
+        &mut self.parse.meta
+    }
+
     /// Takes the metadata (the flow is over).
     pub fn take_meta(&mut self) -> Box<AppMeta> {
         std::mem::take(&mut self.parse.meta)

@@ -217,6 +217,32 @@ impl AppStage {
 }
 
 impl AppStage {
+    /// A TCP segment that may begin a TLS heartbeat record: read when the
+    /// flow is TLS (heartbeats are sent alone, so they begin segments; the
+    /// stream parser stops long before them).
+    fn heartbeat(&mut self, f: &FlowCtx<'_>, seg: &[u8], out: &mut StageOut<'_>) {
+        let Some((len, claimed)) = mekong_appmeta::heartbeat::record_at(seg) else {
+            return;
+        };
+        let Some(fl) = self
+            .flows
+            .get_mut(f.slot as usize)
+            .and_then(|x| x.as_deref_mut())
+        else {
+            return;
+        };
+        let meta = fl.meta_mut();
+        if meta.proto != Some(AppProto::Tls) {
+            return;
+        }
+        let h = meta
+            .heartbeat
+            .get_or_insert_with(Default::default)
+            .add(f.dir, len, claimed);
+        out.app.tls_heartbeat(f.dir as u8, &h);
+        self.stats.events += 1;
+    }
+
     /// Puts the data channels announced among the events from `from` on
     /// into the expectation table.
     fn announced(&mut self, f: &FlowCtx<'_>, from: usize, out: &StageOut<'_>) {
@@ -233,6 +259,12 @@ impl AppStage {
 
 impl Stage for AppStage {
     fn on_packet(&mut self, f: &FlowCtx<'_>, p: &PacketView<'_>, out: &mut StageOut<'_>) {
+        if p.payload.first() == Some(&mekong_appmeta::heartbeat::CONTENT_TYPE)
+            && matches!(p.transport, Transport::Tcp { .. })
+        {
+            self.heartbeat(f, p.payload, out);
+            return;
+        }
         if p.payload.is_empty() || !matches!(p.transport, Transport::Udp) {
             return;
         }

@@ -201,6 +201,7 @@ fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
     );
     w.u8("dns_qname_labels", dns.and_then(|d| d.qname_labels));
     w.f64("dns_qname_entropy", dns.and_then(|d| d.qname_entropy));
+    w.u16("dns_tcp_longest", dns.and_then(|d| d.tcp_longest));
     let tls = a.and_then(|a| a.tls.as_ref());
     w.str("tls_sni", tls.and_then(|t| t.sni.as_deref()));
     w.list_u16(
@@ -221,6 +222,11 @@ fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
     w.ts("tls_cert_not_before", cert.and_then(|c| c.not_before_us));
     w.ts("tls_cert_not_after", cert.and_then(|c| c.not_after_us));
     w.str("tls_cert_sha256", cert.map(|c| c.sha256.as_str()));
+    let hb = a.and_then(|a| a.heartbeat.as_ref());
+    w.u32("tls_heartbeats", hb.map(|h| h.records));
+    w.u32("tls_heartbeat_client_max", hb.map(|h| h.client_max));
+    w.u32("tls_heartbeat_server_max", hb.map(|h| h.server_max));
+    w.u32("tls_heartbeat_overclaims", hb.map(|h| h.overclaims));
     let http = a.and_then(|a| a.http.as_ref());
     w.str("http_method", http.and_then(|h| h.method.as_deref()));
     w.str("http_host", http.and_then(|h| h.host.as_deref()));
