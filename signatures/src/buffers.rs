@@ -117,6 +117,27 @@ pub enum Buf {
     Ipv6Hdr,
     /// `icmpv4.hdr`.
     Icmpv4Hdr,
+    /// `smb.share`: the path of an SMB tree connect (`\\\\server\\share`).
+    SmbShare,
+    /// `smb.named_pipe`: a named pipe opened over SMB (`svcctl`).
+    SmbNamedPipe,
+    /// What `dcerpc.iface` compares: the interface UUID of a request's
+    /// context (lower-case text).
+    DcerpcIface,
+    /// What `dcerpc.opnum` compares: a request's operation number.
+    DcerpcOpnum,
+    /// `ftp.command`: an FTP command (`STOR`).
+    FtpCommand,
+    /// `ftp.command_data`: its argument (never given for `PASS`).
+    FtpCommandData,
+    /// `krb5.cname`: a Kerberos client principal (components joined by `/`).
+    Krb5Cname,
+    /// `krb5.sname`: a Kerberos service principal.
+    Krb5Sname,
+    /// What `krb5_err_code` compares: a KRB-ERROR's code.
+    Krb5ErrCode,
+    /// What `krb5_msg_type` compares: a Kerberos message type.
+    Krb5MsgType,
     /// `base64_data`: what `base64_decode` decoded.
     Base64Data,
 }
@@ -129,9 +150,18 @@ impl Buf {
     pub fn name(self) -> &'static str {
         NAMES
             .iter()
+            .chain(VALUE_BUFFERS)
             .find(|(_, b)| *b == self)
             .map(|(n, _)| *n)
             .unwrap_or("pkt_data")
+    }
+
+    /// The buffer a value keyword (`dcerpc.opnum:...`) compares.
+    pub fn of_value_keyword(kw: &str) -> Option<Buf> {
+        VALUE_BUFFERS
+            .iter()
+            .find(|(n, _)| *n == kw)
+            .map(|(_, b)| *b)
     }
 
     /// Parses a canonical name (as stored in [`crate::rule::Opt::Buffer`]).
@@ -150,6 +180,10 @@ impl Buf {
             | TlsCertFingerprint | TlsSubjectAltName | TlsAlpn | Ja3Hash | Ja3String | Ja3sHash
             | Ja3sString | Ja4Hash => App::Tls,
             SshProto | SshSoftware | SshHassh | SshHasshServer => App::Ssh,
+            SmbShare | SmbNamedPipe => App::Smb,
+            DcerpcIface | DcerpcOpnum => App::Dcerpc,
+            FtpCommand | FtpCommandData => App::Ftp,
+            Krb5Cname | Krb5Sname | Krb5ErrCode | Krb5MsgType => App::Krb5,
             _ => App::Http,
         })
     }
@@ -163,12 +197,12 @@ impl Buf {
             HttpUri | HttpUriRaw | HttpMethod | HttpRequestLine | HttpUserAgent | HttpHost
             | HttpHostRaw | HttpAccept | HttpAcceptEnc | HttpAcceptLang | HttpReferer
             | HttpRequestBody | HttpRequestHeader | DnsQuery | TlsSni | TlsAlpn | Ja3Hash
-            | Ja3String | Ja4Hash => Some(0),
+            | Ja3String | Ja4Hash | SmbShare | SmbNamedPipe | DcerpcIface | DcerpcOpnum
+            | FtpCommand | FtpCommandData => Some(0),
             HttpResponseBody | HttpStatCode | HttpStatMsg | HttpResponseLine | HttpLocation
             | HttpServer | HttpResponseHeader | TlsCerts | TlsCertSubject | TlsCertIssuer
-            | TlsCertSerial | TlsCertFingerprint | TlsSubjectAltName | Ja3sHash | Ja3sString => {
-                Some(1)
-            }
+            | TlsCertSerial | TlsCertFingerprint | TlsSubjectAltName | Ja3sHash | Ja3sString
+            | Krb5ErrCode => Some(1),
             _ => None,
         }
     }
@@ -244,6 +278,20 @@ const NAMES: &[(&str, Buf)] = &[
     ("ipv4.hdr", Buf::Ipv4Hdr),
     ("ipv6.hdr", Buf::Ipv6Hdr),
     ("icmpv4.hdr", Buf::Icmpv4Hdr),
+    ("smb.share", Buf::SmbShare),
+    ("smb.named_pipe", Buf::SmbNamedPipe),
+    ("ftp.command", Buf::FtpCommand),
+    ("ftp.command_data", Buf::FtpCommandData),
+    ("krb5.cname", Buf::Krb5Cname),
+    ("krb5.sname", Buf::Krb5Sname),
+];
+
+/// Buffers compared by keywords that take a value (not sticky buffers).
+const VALUE_BUFFERS: &[(&str, Buf)] = &[
+    ("dcerpc.iface", Buf::DcerpcIface),
+    ("dcerpc.opnum", Buf::DcerpcOpnum),
+    ("krb5_err_code", Buf::Krb5ErrCode),
+    ("krb5_msg_type", Buf::Krb5MsgType),
 ];
 
 /// Older spellings of sticky buffers.

@@ -41,10 +41,13 @@ pub enum Point {
     TlsServer,
     /// An SSH banner or key exchange.
     Ssh,
+    /// A transaction of SMB (tree connect, named pipe), DCE/RPC (request),
+    /// FTP (command) or Kerberos (message): its buffers.
+    AppTx,
 }
 
 /// How many points there are.
-pub const POINTS: usize = 10;
+pub const POINTS: usize = 11;
 
 impl Point {
     /// Every point, in the order of [`Point::idx`].
@@ -59,6 +62,7 @@ impl Point {
         Point::TlsClient,
         Point::TlsServer,
         Point::Ssh,
+        Point::AppTx,
     ];
 
     /// Index in arrays.
@@ -407,6 +411,7 @@ fn protocol(p: &str) -> Result<(L4, Option<App>, bool, bool), RuleError> {
         "pop3" => (L4::Tcp, Some(App::Pop3), false, false),
         "imap" => (L4::Tcp, Some(App::Imap), false, false),
         "telnet" => (L4::Tcp, Some(App::Telnet), false, false),
+        "krb5" => (L4::Any, Some(App::Krb5), false, false),
         other => {
             return Err(RuleError::unsupported(
                 None,
@@ -828,6 +833,16 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
             Opt::IcmpId(n) => header.push(HeaderCheck::IcmpId(*n)),
             Opt::IcmpSeq(n) => header.push(HeaderCheck::IcmpSeq(*n)),
             Opt::IpProto(neg, p) => header.push(HeaderCheck::IpProto(*neg, *p)),
+            Opt::AppInt(k, ranges) => {
+                let buf = Buf::of_value_keyword(k)
+                    .ok_or_else(|| unsupported(k, format!("unsupported keyword {k}")))?;
+                let i = list_of(&mut lists, buf, &[]);
+                lists[i].steps.push(Step::IntIn(ranges.clone()));
+            }
+            Opt::DcerpcIface { uuid, .. } => {
+                let i = list_of(&mut lists, Buf::DcerpcIface, &[]);
+                lists[i].steps.push(Step::Equals(uuid.as_bytes().to_vec()));
+            }
             Opt::NumKeyword(k, c) => match k.as_str() {
                 "tcp.mss" => header.push(HeaderCheck::TcpMss(*c)),
                 _ => return Err(unsupported(k, format!("unsupported keyword {k}"))),
@@ -929,6 +944,7 @@ pub fn compile(rule: &Rule, text: &str, env: &mut CompileEnv<'_>) -> Result<Comp
                 None => vec![Point::TlsClient, Point::TlsServer],
             },
             App::Ssh => vec![Point::Ssh],
+            App::Smb | App::Dcerpc | App::Ftp | App::Krb5 => vec![Point::AppTx],
             _ => {
                 return Err(unsupported(
                     a.name(),
@@ -1133,6 +1149,62 @@ mod tests {
     }
 
     #[test]
+    fn windows_ftp_and_kerberos_keywords_read_their_transactions() {
+        for (text, buf) in [
+            (
+                r#"alert smb any any -> any any (smb.share; content:"ADMIN$"; sid:1;)"#,
+                Buf::SmbShare,
+            ),
+            (
+                r#"alert smb any any -> any any (smb.named_pipe; content:"svcctl"; sid:1;)"#,
+                Buf::SmbNamedPipe,
+            ),
+            (
+                r#"alert ftp any any -> any any (ftp.command; content:"STOR"; sid:1;)"#,
+                Buf::FtpCommand,
+            ),
+            (
+                r#"alert krb5 any any -> any any (krb5.sname; content:"MSSQLSvc"; sid:1;)"#,
+                Buf::Krb5Sname,
+            ),
+            (
+                r#"alert krb5 any any -> any any (krb5.cname; content:"admin"; sid:1;)"#,
+                Buf::Krb5Cname,
+            ),
+            (
+                r#"alert krb5 any any -> any any (krb5_err_code:24; sid:1;)"#,
+                Buf::Krb5ErrCode,
+            ),
+            (
+                r#"alert dcerpc any any -> any any (dcerpc.opnum:0,12-14; sid:1;)"#,
+                Buf::DcerpcOpnum,
+            ),
+            (
+                r#"alert dcerpc any any -> any any (dcerpc.iface:367ABB81-9844-35f1-ad32-98f038001003,any_frag; sid:1;)"#,
+                Buf::DcerpcIface,
+            ),
+        ] {
+            let r = comp(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(r.points, vec![Point::AppTx], "{text}");
+            assert!(r.lists.iter().any(|l| l.buf == buf), "{text}");
+            // Printed, the rule parses back to itself.
+            let p = crate::parse::parse_rule(text).unwrap();
+            assert_eq!(
+                crate::parse::parse_rule(&p.to_string()).unwrap(),
+                p,
+                "{text}"
+            );
+        }
+        let r = comp(r#"alert dcerpc any any -> any any (dcerpc.opnum:0,12-14; sid:1;)"#).unwrap();
+        let l = &r.lists[0];
+        assert!(matches!(&l.steps[..], [Step::IntIn(r)] if *r == vec![(0, 0), (12, 14)]));
+        let r = comp(r#"alert dcerpc any any -> any any (dcerpc.iface:367ABB81-9844-35f1-ad32-98f038001003; sid:1;)"#).unwrap();
+        assert!(
+            matches!(&r.lists[0].steps[..], [Step::Equals(u)] if u == b"367abb81-9844-35f1-ad32-98f038001003")
+        );
+    }
+
+    #[test]
     fn the_fast_pattern_is_the_marked_or_the_longest() {
         let r = comp(r#"alert http any any -> any any (http.method; content:"POST"; http.uri; content:"/a"; fast_pattern; sid:1;)"#).unwrap();
         assert_eq!(
@@ -1152,8 +1224,21 @@ mod tests {
 
     #[test]
     fn what_cannot_be_done_is_refused_with_a_reason() {
-        let e = comp(r#"alert krb5 any any -> any any (sid:1;)"#).unwrap_err();
-        assert_eq!(e.reason(), "unsupported protocol krb5");
+        let e = comp(r#"alert nfs any any -> any any (sid:1;)"#).unwrap_err();
+        assert_eq!(e.reason(), "unsupported protocol nfs");
+        let e = comp(r#"alert dcerpc any any -> any any (dcerpc.iface:367abb81-9844-35f1-ad32-98f038001003,>1; sid:1;)"#).unwrap_err();
+        assert!(e.is_unsupported(), "{e}");
+        for bad in [
+            "dcerpc.opnum:5-3",
+            "dcerpc.opnum:x",
+            "dcerpc.opnum:",
+            "krb5_err_code:1,2",
+            "dcerpc.iface:367abb81",
+            "dcerpc.iface:367abb81-9844-35f1-ad32-98f03800100g",
+        ] {
+            let e = comp(&format!("alert dcerpc any any -> any any ({bad}; sid:1;)")).unwrap_err();
+            assert!(!e.is_unsupported(), "{bad}: {e}");
+        }
         let e = comp(r#"alert tcp $NOPE any -> any any (sid:1;)"#).unwrap_err();
         assert!(!e.is_unsupported());
         let e =

@@ -64,6 +64,8 @@ pub enum App {
     Imap,
     /// Telnet.
     Telnet,
+    /// Kerberos.
+    Krb5,
 }
 
 impl App {
@@ -81,6 +83,7 @@ impl App {
             App::Pop3 => "pop3",
             App::Imap => "imap",
             App::Telnet => "telnet",
+            App::Krb5 => "krb5",
         }
     }
 }

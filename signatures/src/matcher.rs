@@ -368,6 +368,11 @@ pub enum Step {
     },
     /// `base64_data`: the steps after it inspect what was decoded.
     Base64Data,
+    /// A number buffer (decimal text) within one of the ranges
+    /// (`dcerpc.opnum`, `krb5_err_code`, `krb5_msg_type`).
+    IntIn(Vec<(u64, u64)>),
+    /// The buffer equals this text, case ignored (`dcerpc.iface`).
+    Equals(Vec<u8>),
 }
 
 impl Step {
@@ -382,7 +387,7 @@ impl Step {
             | Step::ByteMath { read, .. } => read.relative,
             Step::IsDataAt { relative, .. } => *relative,
             Step::Base64Decode { relative, .. } => *relative,
-            Step::Bsize(_) | Step::Base64Data => false,
+            Step::Bsize(_) | Step::Base64Data | Step::IntIn(_) | Step::Equals(_) => false,
         }
     }
 }
@@ -646,6 +651,16 @@ fn eval(steps: &[Step], idx: usize, data: &[u8], cursor: usize, ctx: &mut Ctx) -
             there != *negated && eval(steps, idx + 1, data, cursor, ctx)
         }
         Step::Bsize(c) => c.test(data.len() as u64) && eval(steps, idx + 1, data, cursor, ctx),
+        Step::IntIn(ranges) => {
+            let v = std::str::from_utf8(data)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok());
+            v.is_some_and(|v| ranges.iter().any(|&(a, b)| (a..=b).contains(&v)))
+                && eval(steps, idx + 1, data, cursor, ctx)
+        }
+        Step::Equals(want) => {
+            data.eq_ignore_ascii_case(want) && eval(steps, idx + 1, data, cursor, ctx)
+        }
         Step::Base64Decode {
             bytes,
             offset,

@@ -1556,6 +1556,66 @@ fn parse_option(kw: &str, v: Option<&str>, options: &mut Vec<Opt>) -> Result<(),
             };
             push(options, Opt::IpProto(neg, p))
         }
+        "dcerpc.opnum" | "krb5_err_code" | "krb5_msg_type" => {
+            let v = need(kw, v)?;
+            let bad = || RuleError::invalid(Some(kw), format!("bad number list {v:?}"));
+            let n = |t: &str| -> Result<u64, RuleError> {
+                let t = t.trim();
+                if t.is_empty() || t.len() > 10 || !t.bytes().all(|c| c.is_ascii_digit()) {
+                    return Err(bad());
+                }
+                t.parse().map_err(|_| bad())
+            };
+            let mut ranges = Vec::new();
+            for part in v.split(',') {
+                let r = match part.split_once('-') {
+                    Some((a, b)) => (n(a)?, n(b)?),
+                    None => {
+                        let x = n(part)?;
+                        (x, x)
+                    }
+                };
+                if r.0 > r.1 || ranges.len() >= 64 {
+                    return Err(bad());
+                }
+                ranges.push(r);
+            }
+            if kw != "dcerpc.opnum" && ranges.len() != 1 {
+                return Err(bad());
+            }
+            push(options, Opt::AppInt(kw.into(), ranges))
+        }
+        "dcerpc.iface" => {
+            let v = need(kw, v)?;
+            let mut parts = v.split(',').map(str::trim);
+            let uuid = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let shape = uuid.len() == 36
+                && uuid.bytes().enumerate().all(|(i, c)| {
+                    if matches!(i, 8 | 13 | 18 | 23) {
+                        c == b'-'
+                    } else {
+                        c.is_ascii_hexdigit()
+                    }
+                });
+            if !shape {
+                return Err(RuleError::invalid(
+                    Some(kw),
+                    format!("bad interface UUID {uuid:?}"),
+                ));
+            }
+            let mut any_frag = false;
+            for p in parts {
+                if p == "any_frag" {
+                    any_frag = true;
+                } else {
+                    return Err(RuleError::unsupported(
+                        Some(kw),
+                        format!("unsupported keyword dcerpc.iface with an interface version ({p})"),
+                    ));
+                }
+            }
+            push(options, Opt::DcerpcIface { uuid, any_frag })
+        }
         "tcp.mss" | "tcp.wscale" => push(
             options,
             Opt::NumKeyword(kw.into(), parse_cmp(kw, need(kw, v)?)?),

@@ -787,6 +787,16 @@ pub enum Opt {
     /// `tcp.mss` and other numeric keywords Mekong reads but this enum
     /// names generically: (keyword, comparison).
     NumKeyword(String, Cmp),
+    /// `dcerpc.opnum`, `krb5_err_code`, `krb5_msg_type`: (keyword, the
+    /// values and inclusive ranges it accepts).
+    AppInt(String, Vec<(u64, u64)>),
+    /// `dcerpc.iface:UUID[,any_frag]`: the interface of a request's context.
+    DcerpcIface {
+        /// The UUID, lower case.
+        uuid: String,
+        /// `any_frag` was given (every fragment is read whole anyway).
+        any_frag: bool,
+    },
     /// A keyword accepted and ignored (`tag`, `app-layer-protocol` ...):
     /// (keyword, value as written).
     Ignored(String, Option<String>),
@@ -1303,6 +1313,27 @@ fn opt_text(out: &mut String, o: &Opt) {
         }
         Opt::NumKeyword(k, c) => {
             let _ = write!(out, "{k}:{c};");
+        }
+        Opt::AppInt(k, ranges) => {
+            let _ = write!(out, "{k}:");
+            for (i, (a, b)) in ranges.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                if a == b {
+                    let _ = write!(out, "{a}");
+                } else {
+                    let _ = write!(out, "{a}-{b}");
+                }
+            }
+            out.push(';');
+        }
+        Opt::DcerpcIface { uuid, any_frag } => {
+            let _ = write!(
+                out,
+                "dcerpc.iface:{uuid}{};",
+                if *any_frag { ",any_frag" } else { "" }
+            );
         }
         Opt::Ignored(k, v) => {
             out.push_str(k);

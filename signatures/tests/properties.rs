@@ -124,6 +124,18 @@ proptest! {
         }
     }
 
+    /// The application keywords print as they parse, whatever their values.
+    #[test]
+    fn application_keywords_parse_print_parse(text in "alert (smb|dcerpc|krb5|ftp) any any -> any any \\((dcerpc\\.opnum:[0-9]{1,3}(-[0-9]{1,3})?(,[0-9]{1,4}){0,3}; |krb5_err_code:[0-9]{1,2}; |krb5_msg_type:[0-9]{1,2}; |dcerpc\\.iface:[0-9a-fA-F]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(,any_frag)?; |smb\\.share; content:\"[A-Z$]{1,6}\"; |ftp\\.command_data; content:\"[a-z]{1,6}\"; |krb5\\.sname; content:\"[a-z/]{1,8}\"; ){1,3}sid:[1-9][0-9]{0,4};\\)") {
+        if let Ok(r) = parse_rule(&text) {
+            let printed = r.to_string();
+            let again = parse_rule(&printed);
+            prop_assert!(again.is_ok(), "{printed}: {:?}", again.err());
+            prop_assert_eq!(again.ok(), Some(r));
+        }
+        let _ = RuleSet::from_sources(&[("t".into(), text)], &RuleSetOptions::default());
+    }
+
     /// Arbitrary text never panics the parser or the loader.
     #[test]
     fn arbitrary_text_is_an_error_not_a_panic(text in ".{0,200}") {

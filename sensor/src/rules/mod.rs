@@ -19,6 +19,7 @@
 //!   TLS ClientHello and ServerHello with its certificate, SSH banner and
 //!   key exchange.
 
+pub mod apptx;
 pub mod encrypted;
 pub mod http;
 pub mod load;
@@ -44,6 +45,7 @@ use crate::decode::{PacketView, Transport};
 use crate::flow::FlowSummary;
 use crate::stage::{FlowCtx, RecordExtras, Stage, StageOut};
 use crate::stream::Chunk;
+use apptx::AppTxBuffers;
 use encrypted::Encryption;
 use http::{HttpFlow, Msg, TxBuffers, MAX_PENDING};
 use slots::Slots;
@@ -452,6 +454,7 @@ fn app_of_event(ev: &AppEvent<'_>) -> Option<App> {
         AppEvent::SmbNegotiate { .. } | AppEvent::SmbTree { .. } | AppEvent::SmbFile { .. } => {
             App::Smb
         }
+        AppEvent::Kerberos { .. } => App::Krb5,
         _ => return None,
     })
 }
@@ -745,6 +748,45 @@ impl RuleStage {
         }
     }
 
+    /// A transaction of SMB, DCE/RPC, FTP or Kerberos through the rules of
+    /// `app` (a DCE/RPC request over an SMB pipe is DCE/RPC's).
+    fn app_tx(
+        &mut self,
+        slot: u32,
+        e: &Ends,
+        app: App,
+        to_server: bool,
+        bufs: &AppTxBuffers<'_>,
+        out: &mut StageOut<'_>,
+    ) {
+        let Some(fr) = self.flows.get_mut(&slot) else {
+            return;
+        };
+        let inp = e.input(Point::AppTx, to_server, Some(app));
+        let rep = e.report(&inp, false);
+        Self::run(
+            &self.rules,
+            fr,
+            &mut self.scratch,
+            &mut self.xbits,
+            &mut self.hits,
+            &mut self.stats,
+            &inp,
+            bufs,
+            &rep,
+            out,
+        );
+    }
+
+    /// An application event through the [`Point::AppTx`] rules.
+    fn app_event_tx(&mut self, f: &FlowCtx<'_>, ev: &AppEvent<'_>, out: &mut StageOut<'_>) {
+        let mut nums = [[0u8; 20]; 2];
+        let mut b = AppTxBuffers::new();
+        if let Some((app, to_server)) = apptx::fill(ev, &mut b, &mut nums) {
+            self.app_tx(f.slot, &Ends::of(f), app, to_server, &b, out);
+        }
+    }
+
     fn simple(
         &mut self,
         slot: u32,
@@ -862,6 +904,12 @@ impl Stage for RuleStage {
                 fr.app = Some(a);
             }
         }
+        if self.rules.set.wants(Point::AppTx) {
+            self.app_event_tx(f, ev, out);
+        }
+        let Some(fr) = self.flows.get_mut(&f.slot) else {
+            return;
+        };
         match *ev {
             AppEvent::Dns {
                 response, qname, ..
