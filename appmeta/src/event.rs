@@ -314,11 +314,14 @@ pub enum AppEvent<'a> {
         /// Host name.
         hostname: Option<&'a str>,
         /// Address asked for.
-        requested: Option<std::net::Ipv4Addr>,
+        requested: Option<std::net::IpAddr>,
         /// Address offered or acknowledged.
-        offered: Option<std::net::Ipv4Addr>,
-        /// Server identifier.
-        server_id: Option<std::net::Ipv4Addr>,
+        offered: Option<std::net::IpAddr>,
+        /// Server identifier (DHCPv4 option 54).
+        server_id: Option<std::net::IpAddr>,
+        /// DHCPv6 (its message types: 1 SOLICIT, 2 ADVERTISE, 3 REQUEST,
+        /// 7 REPLY ...).
+        v6: bool,
     },
     /// A Kerberos message.
     Kerberos {
@@ -504,9 +507,10 @@ enum Raw {
         msg_type: u8,
         client_mac: Option<Span>,
         hostname: Option<Span>,
-        requested: Option<std::net::Ipv4Addr>,
-        offered: Option<std::net::Ipv4Addr>,
-        server_id: Option<std::net::Ipv4Addr>,
+        requested: Option<std::net::IpAddr>,
+        offered: Option<std::net::IpAddr>,
+        server_id: Option<std::net::IpAddr>,
+        v6: bool,
     },
     Kerberos {
         msg_type: u8,
@@ -858,6 +862,7 @@ impl Events {
             requested: m.requested,
             offered: m.offered,
             server_id: m.server_id,
+            v6: m.v6,
         };
         self.push(r);
     }
@@ -1097,6 +1102,7 @@ impl Events {
                 requested,
                 offered,
                 server_id,
+                v6,
             } => AppEvent::Dhcp {
                 msg_type: *msg_type,
                 client_mac: self.o(client_mac),
@@ -1104,6 +1110,7 @@ impl Events {
                 requested: *requested,
                 offered: *offered,
                 server_id: *server_id,
+                v6: *v6,
             },
             Raw::Kerberos {
                 msg_type,

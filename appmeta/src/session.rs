@@ -317,6 +317,8 @@ pub enum UdpSession {
     Kerberos,
     /// DHCP: every datagram a message.
     Dhcp,
+    /// DHCPv6: every datagram a message.
+    Dhcp6,
 }
 
 /// Server datagrams read for a ServerHello before giving up.
@@ -361,6 +363,11 @@ impl UdpSession {
             meta.proto = Some(AppProto::Dhcp);
             return Some(UdpSession::Dhcp);
         }
+        let dhcp6_ports = |p: u16| p == 546 || p == 547;
+        if (dhcp6_ports(ports.0) || dhcp6_ports(ports.1)) && crate::dhcp::parse6(data).is_some() {
+            meta.proto = Some(AppProto::Dhcp);
+            return Some(UdpSession::Dhcp6);
+        }
         if (ports.0 == 88 || ports.1 == 88) && crate::kerberos::parse(data).is_some() {
             meta.proto = Some(AppProto::Kerberos);
             return Some(UdpSession::Kerberos);
@@ -390,6 +397,13 @@ impl UdpSession {
         match self {
             UdpSession::Dhcp => {
                 match crate::dhcp::parse(data) {
+                    Some(m) => meta.dhcp.get_or_insert_with(Default::default).add(&m, ev),
+                    None => meta.anomalies |= flags::MALFORMED,
+                }
+                UdpStep::Continue
+            }
+            UdpSession::Dhcp6 => {
+                match crate::dhcp::parse6(data) {
                     Some(m) => meta.dhcp.get_or_insert_with(Default::default).add(&m, ev),
                     None => meta.anomalies |= flags::MALFORMED,
                 }

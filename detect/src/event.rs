@@ -398,8 +398,9 @@ pub struct DhcpEvent {
     pub msg_type: u8,
     /// A hash of the client hardware address.
     pub mac: u32,
-    /// The server identifier (offers and acknowledgements).
-    pub server: Option<std::net::Ipv4Addr>,
+    /// The server identifier (offers and acknowledgements), or the
+    /// answering server's address (DHCPv6).
+    pub server: Option<std::net::IpAddr>,
 }
 
 /// Windows remote operations that detectors tell apart (from SMB writes

@@ -471,12 +471,12 @@ fn build() -> Vec<(usize, FieldSpec)> {
         f("krb_errors", U32, true, "", "KRB-ERROR messages."),
     ]);
     g(17, vec![
-        f("dhcp_msg_types", ListStr, true, "", "DHCP messages seen (`DISCOVER`, `OFFER`, `REQUEST`, `DECLINE`, `ACK`, `NAK`, `RELEASE`, `INFORM`), in message-type order."),
-        f("dhcp_client_mac", Str, true, "", "Client hardware address of the first message (`aa:bb:cc:dd:ee:ff`)."),
-        f("dhcp_hostname", Str, true, "", "Host name the client gave (option 12, at most 128 bytes)."),
+        f("dhcp_msg_types", ListStr, true, "", "DHCP messages seen (`DISCOVER`, `OFFER`, `REQUEST`, `DECLINE`, `ACK`, `NAK`, `RELEASE`, `INFORM`; DHCPv6 on UDP 546/547: `SOLICIT`, `ADVERTISE`, `REQUEST`, `REPLY`, `RENEW`, `INFORMATION-REQUEST` ...), in message-type order."),
+        f("dhcp_client_mac", Str, true, "", "Client hardware address of the first message (`aa:bb:cc:dd:ee:ff`; DHCPv6: the Ethernet address of the client's DUID, when it holds one)."),
+        f("dhcp_hostname", Str, true, "", "Host name the client gave (option 12; DHCPv6: the client FQDN, option 39; at most 128 bytes)."),
         f("dhcp_vendor_class", Str, true, "", "Vendor class the client gave (option 60: `MSFT 5.0`, `android-dhcp-13` ...)."),
-        f("dhcp_requested_addr", Str, true, "", "Last address the client asked for (option 50)."),
-        f("dhcp_offered_addr", Str, true, "", "Last address a server offered or acknowledged (`yiaddr` of OFFER and ACK)."),
+        f("dhcp_requested_addr", Str, true, "", "Last address the client asked for (option 50; DHCPv6: an IA_NA address of the client's message)."),
+        f("dhcp_offered_addr", Str, true, "", "Last address a server offered or acknowledged (`yiaddr` of OFFER and ACK; DHCPv6: an IA_NA address of ADVERTISE and REPLY)."),
         f("dhcp_server_id", Str, true, "", "Last server identifier (option 54): the DHCP server that answered."),
         f("dhcp_messages", U32, true, "", "DHCP messages in the record."),
     ]);

@@ -428,8 +428,22 @@ impl Stage for DetectStage {
                 msg_type,
                 client_mac,
                 server_id,
+                v6,
                 ..
             } => {
+                // DHCPv6 in DHCPv4's terms: SOLICIT asks like DISCOVER,
+                // ADVERTISE offers, REPLY acknowledges; the server is the
+                // sender of its answers.
+                let (msg_type, server_id) = match (v6, msg_type) {
+                    (false, t) => (t, server_id),
+                    (true, 1 | 3) => (msg_type, None),
+                    (true, 2 | 7) => {
+                        let (orig, resp) = f.entry.addrs();
+                        let sender = if f.dir == 0 { orig } else { resp };
+                        (if msg_type == 2 { 2 } else { 5 }, Some(sender))
+                    }
+                    (true, _) => (0, None),
+                };
                 let e = mekong_detect::event::DhcpEvent {
                     msg_type,
                     mac: hash_lower(client_mac.unwrap_or("")),

@@ -20,7 +20,9 @@
 //!   `kerberos.CNameString`;
 //! - `dhcp_client_mac`, `dhcp_hostname`, `dhcp_vendor_class` (the first of
 //!   each) are among the flow's `dhcp.hw.mac_addr`,
-//!   `dhcp.option.hostname`, `dhcp.option.vendor_class_id`, and present
+//!   `dhcp.option.hostname`, `dhcp.option.vendor_class_id` (DHCPv6:
+//!   `dhcpv6.duidllt.link_layer_addr` or `dhcpv6.duidll.link_layer_addr`,
+//!   `dhcpv6.client_domain`, `dhcpv6.vendorclass.data`), and present
 //!   whenever tshark shows one;
 //! - `rdp.rt_cookie` (its value after `Cookie: mstshash=`) = `rdp_cookie`,
 //!   `rdp.negReq.requestedProtocols` = `rdp_requested_protocols`,
@@ -40,7 +42,7 @@ use serde_json::Value;
 
 mod common;
 
-const FIELDS: [&str; 25] = [
+const FIELDS: [&str; 29] = [
     "smb2.tree",
     "smb2.cmd",
     "smb2.flags.response",
@@ -66,6 +68,10 @@ const FIELDS: [&str; 25] = [
     "rdp.rt_cookie",
     "rdp.negReq.requestedProtocols",
     "rdp.negReq.selectedProtocol",
+    "dhcpv6.duidllt.link_layer_addr",
+    "dhcpv6.duidll.link_layer_addr",
+    "dhcpv6.client_domain",
+    "dhcpv6.vendorclass.data",
 ];
 
 /// A connection: the sorted (address, port) pair.
@@ -108,7 +114,7 @@ fn tshark_seen(pcap: &Path) -> BTreeMap<Conn, Seen> {
     cmd.arg("-r").arg(pcap).args([
         "-n",
         "-Y",
-        "smb || smb2 || dcerpc || ntlmssp || kerberos || dhcp || rdp || tcp.analysis.lost_segment",
+        "smb || smb2 || dcerpc || ntlmssp || kerberos || dhcp || dhcpv6 || rdp || tcp.analysis.lost_segment",
         "-T",
         "fields",
         "-E",
@@ -198,6 +204,12 @@ fn tshark_seen(pcap: &Path) -> BTreeMap<Conn, Seen> {
         for i in 0..3 {
             e.dhcp[i].extend(v(19 + i).iter().map(|s| s.to_string()));
         }
+        // DHCPv6: the DUID's link-layer address, the client FQDN, the vendor class.
+        e.dhcp[0].extend(v(25).iter().chain(v(26).iter()).map(|s| s.to_string()));
+        // tshark ends a fully qualified name with the root's dot; the
+        // record keeps the name.
+        e.dhcp[1].extend(v(27).iter().map(|s| s.trim_end_matches('.').to_string()));
+        e.dhcp[2].extend(v(28).iter().map(|s| s.to_string()));
         for c in v(22) {
             let c = c.strip_prefix("Cookie: ").unwrap_or(c);
             e.rdp.insert(format!(

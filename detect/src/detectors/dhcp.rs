@@ -8,8 +8,6 @@
 //! `dhcp.servers`; with no servers configured it is not checked, since
 //! redundant servers answer together by design.
 
-use std::net::IpAddr;
-
 use super::{draft, secs, sid, Cx};
 use crate::config::DetectConfig;
 use crate::event::{DhcpEvent, EventKind, HostEvent};
@@ -111,7 +109,7 @@ impl Dhcp {
             2 | 5 if self.check_servers => {
                 // The server is the packet's sender: the flow's originator
                 // when it opened the flow with its answer, else the responder.
-                let sender = server.map(IpAddr::V4).unwrap_or(f.orig);
+                let sender = server.unwrap_or(f.orig);
                 if self.servers.contains(sender) || cx.allow.contains(sender) {
                     return;
                 }
@@ -193,7 +191,7 @@ mod tests {
                 kind: EventKind::Dhcp(DhcpEvent {
                     msg_type,
                     mac,
-                    server,
+                    server: server.map(std::net::IpAddr::V4),
                 }),
             });
         }

@@ -360,7 +360,12 @@ fn write_app(w: &mut Row<'_>, a: Option<&AppMeta>) {
     w.u32("krb_errors", krb.map(|k| k.errors));
     let dhcp = a.and_then(|a| a.dhcp.as_ref());
     let types: Option<Vec<&str>> = dhcp.map(|d| {
-        mekong_appmeta::dhcp::TYPES
+        let names: &[&str] = if d.v6 {
+            &mekong_appmeta::dhcp::TYPES6
+        } else {
+            &mekong_appmeta::dhcp::TYPES
+        };
+        names
             .iter()
             .enumerate()
             .filter(|(i, _)| d.msg_types & (1 << (i + 1)) != 0)
