@@ -114,6 +114,9 @@ struct Fields<'a> {
     bad_length: bool,
     /// The scheme of Authorization / Proxy-Authorization (never the credentials).
     auth_scheme: Option<&'a [u8]>,
+    /// The token after an `NTLM` or `Negotiate` scheme (an NTLMSSP message
+    /// in base64, read for its user and never kept).
+    auth_token: Option<&'a [u8]>,
     /// WWW-Authenticate or Proxy-Authenticate present.
     challenge: bool,
 }
@@ -133,6 +136,8 @@ pub struct Request<'a> {
     pub content_type: Option<&'a [u8]>,
     /// Scheme of the Authorization header (`Basic`, `NTLM`...).
     pub auth_scheme: Option<&'a [u8]>,
+    /// The base64 token of an `NTLM` or `Negotiate` Authorization.
+    pub auth_token: Option<&'a [u8]>,
     /// Content-Length.
     pub content_length: Option<u64>,
     /// Transfer-Encoding ends in chunked.
@@ -218,11 +223,12 @@ fn fields<'a>(header_lines: impl Iterator<Item = &'a [u8]>) -> Fields<'a> {
         } else if name.eq_ignore_ascii_case(b"authorization")
             || name.eq_ignore_ascii_case(b"proxy-authorization")
         {
-            let scheme = value
-                .split(|c| c.is_ascii_whitespace())
-                .next()
-                .unwrap_or(b"");
+            let mut parts = value.splitn(2, |c| c.is_ascii_whitespace());
+            let scheme = parts.next().unwrap_or(b"");
             f.auth_scheme.get_or_insert(scheme);
+            if scheme.eq_ignore_ascii_case(b"NTLM") || scheme.eq_ignore_ascii_case(b"Negotiate") {
+                f.auth_token = parts.next().map(trim);
+            }
         } else if name.eq_ignore_ascii_case(b"www-authenticate")
             || name.eq_ignore_ascii_case(b"proxy-authenticate")
         {
@@ -278,6 +284,7 @@ pub fn request(b: &[u8]) -> Outcome<Request<'_>> {
         user_agent: f.user_agent,
         content_type: f.content_type,
         auth_scheme: f.auth_scheme,
+        auth_token: f.auth_token,
         content_length: f.content_length,
         chunked: f.chunked,
         head_len: end,
@@ -368,6 +375,13 @@ pub struct HttpSession {
     q_head: usize,
     q_len: usize,
     seen: [u32; 2],
+    /// The NTLMSSP message of the last request's `NTLM`/`Negotiate`
+    /// Authorization, decoded, for the caller to read.
+    pub ntlm_msg: Option<Vec<u8>>,
+    /// The status of the last final response, for the caller.
+    pub last_status: Option<u16>,
+    /// The NTLM authentication awaiting its response's status.
+    pub ntlm_auth: Option<crate::ntlmssp::Auth>,
 }
 
 impl Default for HttpSession {
@@ -379,8 +393,28 @@ impl Default for HttpSession {
             q_head: 0,
             q_len: 0,
             seen: [0; 2],
+            ntlm_msg: None,
+            last_status: None,
+            ntlm_auth: None,
         }
     }
+}
+
+/// Longest Authorization token decoded.
+const MAX_TOKEN: usize = 8192;
+
+/// The NTLMSSP message in an `NTLM` or `Negotiate` token: base64, the
+/// message itself or wrapped in SPNEGO (found by its signature).
+fn ntlmssp_of_token(token: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine;
+    if token.len() > MAX_TOKEN {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()?;
+    let at = raw.windows(8).position(|w| w == b"NTLMSSP\0")?;
+    Some(raw[at..].to_vec())
 }
 
 fn set_text(slot: &mut Option<String>, b: &[u8], max: usize, anomalies: &mut u32) {
@@ -504,6 +538,7 @@ impl HttpSession {
         );
         self.seen[0] += 1;
         meta.requests += 1;
+        self.ntlm_msg = req.auth_token.and_then(ntlmssp_of_token);
         let first = self.seen[0] == 1;
         self.first[0] = first;
         if first {
@@ -548,6 +583,7 @@ impl HttpSession {
         };
         if resp.status >= 200 || resp.status == 101 {
             ev.http_response(resp.status, resp.content_type, resp.challenge);
+            self.last_status = Some(resp.status);
         }
         if resp.status == 101 {
             // Switching protocols (WebSocket, h2c): the rest is not HTTP/1.x.

@@ -267,13 +267,17 @@ impl AppSession {
                 anomalies,
                 ev,
             ),
-            AppSession::Http(s) => s.parse(
-                dir,
-                data,
-                meta.http.get_or_insert_with(Default::default),
-                anomalies,
-                ev,
-            ),
+            AppSession::Http(s) => {
+                let step = s.parse(
+                    dir,
+                    data,
+                    meta.http.get_or_insert_with(Default::default),
+                    anomalies,
+                    ev,
+                );
+                http_ntlm(s, meta, ev);
+                step
+            }
             AppSession::Ssh(s) => s.parse(
                 dir,
                 data,
@@ -303,6 +307,31 @@ impl AppSession {
             meta.anomalies |= flags::MALFORMED;
         }
         step
+    }
+}
+
+/// NTLM over HTTP: an AUTHENTICATE in a request's Authorization is
+/// recorded; the status answering it tells its outcome (401 or 407
+/// refused, below 400 accepted).
+fn http_ntlm(s: &mut HttpSession, meta: &mut AppMeta, ev: &mut Events) {
+    if let Some(msg) = s.ntlm_msg.take() {
+        if let Some(a) = crate::ntlm::NtlmMeta::seen(&mut meta.ntlm, &msg, ev) {
+            s.ntlm_auth = Some(a);
+        }
+    }
+    let Some(status) = s.last_status.take() else {
+        return;
+    };
+    let Some(a) = s.ntlm_auth.take() else {
+        return;
+    };
+    let result = match status {
+        401 | 407 => crate::event::LoginResult::Failed,
+        200..=399 => crate::event::LoginResult::Succeeded,
+        _ => return,
+    };
+    if let Some(n) = meta.ntlm.as_mut() {
+        n.outcome(Some(&a), result);
     }
 }
 
@@ -467,5 +496,55 @@ impl UdpSession {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ntlmssp::tests::auth_msg;
+    use base64::Engine;
+
+    fn feed(s: &mut AppSession, meta: &mut AppMeta, ev: &mut Events, dir: usize, b: &[u8]) {
+        let mut pos = 0;
+        while pos < b.len() {
+            match s.parse(dir, &b[pos..], meta, ev) {
+                Step::Consumed(n) => pos += n,
+                _ => break,
+            }
+        }
+    }
+
+    #[test]
+    fn ntlm_over_http_is_recorded_with_its_outcome() {
+        let b64 = |m: &[u8]| base64::engine::general_purpose::STANDARD.encode(m);
+        let mut meta = AppMeta::default();
+        let mut ev = Events::new();
+        let mut s = AppSession::new(AppProto::Http, &mut meta).unwrap();
+        for (user, status) in [("guess", 401), ("alice", 200)] {
+            let req = format!(
+                "GET /ews HTTP/1.1\r\nHost: mail\r\nAuthorization: NTLM {}\r\n\r\n",
+                b64(&auth_msg("CORP", user, "WS7", 24))
+            );
+            feed(&mut s, &mut meta, &mut ev, 0, req.as_bytes());
+            let resp = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+            feed(&mut s, &mut meta, &mut ev, 1, resp.as_bytes());
+        }
+        // Negotiate wraps the same message in SPNEGO: found by its signature.
+        let spnego = [
+            &[0xa1, 0x81, 0x90, 0x30][..],
+            &auth_msg("CORP", "bob", "WS7", 24),
+        ]
+        .concat();
+        let req = format!(
+            "GET / HTTP/1.1\r\nAuthorization: Negotiate {}\r\n\r\n",
+            b64(&spnego)
+        );
+        feed(&mut s, &mut meta, &mut ev, 0, req.as_bytes());
+        let n = meta.ntlm.unwrap();
+        assert_eq!(n.users, vec!["CORP\\guess", "CORP\\alice", "CORP\\bob"]);
+        assert_eq!((n.attempts, n.failures, n.successes), (3, 1, 1));
+        assert_eq!(n.failed_users, vec!["CORP\\guess"]);
+        assert_eq!(n.workstation.as_deref(), Some("WS7"));
     }
 }

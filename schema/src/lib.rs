@@ -449,13 +449,13 @@ fn build() -> Vec<(usize, FieldSpec)> {
         f("dcerpc_bind_naks", U32, true, "", "Binds refused."),
     ]);
     g(15, vec![
-        f("ntlm_user", Str, true, "", "User of the first NTLM AUTHENTICATE message (over SMB or DCE/RPC); the challenge responses are never kept."),
+        f("ntlm_user", Str, true, "", "User of the first NTLM AUTHENTICATE message (over SMB, DCE/RPC, or HTTP's `NTLM` and `Negotiate` authorization); the challenge responses are never kept."),
         f("ntlm_domain", Str, true, "", "Its domain."),
         f("ntlm_workstation", Str, true, "", "Its workstation (the client's host name as it gives it)."),
         f("ntlm_users", ListStr, true, "", "Distinct `DOMAIN\\user` names that authenticated, at most 16."),
         f("ntlm_attempts", U32, true, "", "NTLM AUTHENTICATE messages."),
         f("ntlm_anonymous", U32, true, "", "Anonymous (null-session) logons among them: no user name."),
-        f("ntlm_failures", U32, true, "", "Authentications the server refused (where its answer is known: SMB session setups)."),
+        f("ntlm_failures", U32, true, "", "Authentications the server refused (where its answer is known: SMB session setups; HTTP answers 401 or 407)."),
         f("ntlm_successes", U32, true, "", "Authentications the server accepted."),
         f("ntlm_failed_users", ListStr, true, "", "`DOMAIN\\user` names of the refused authentications, at most 16."),
     ]);
