@@ -1,6 +1,8 @@
 //! Benign background traffic of the office: web browsing (DNS then HTTPS or
-//! HTTP), DNS lookups of many record types, file shares (SMB3), intranet web,
-//! NTP, SSH administration, pings, and the odd refused or unanswered
+//! HTTP), DNS lookups of many record types, file shares (SMB3 encrypted, and
+//! SMB2 in the clear with an NTLM logon and a Kerberos one), intranet web,
+//! NTP, SSH administration, pings, DHCP renewals, mail submitted to the
+//! office's server, a database client, and the odd refused or unanswered
 //! connection. Sessions arrive as a Poisson process at a rate calibrated so
 //! the background fills its packet budget over the capture duration.
 
@@ -16,8 +18,12 @@ use crate::sessions::{self, Exchange, Timed, MS, SEC};
 use crate::tcp::{Close, Open};
 
 /// Kinds of background session and their shares of arrivals.
-const MIX: [(Kind, f64); 10] = [
-    (Kind::Web, 0.52),
+const MIX: [(Kind, f64); 14] = [
+    (Kind::Web, 0.47),
+    (Kind::Domain, 0.02),
+    (Kind::Dhcp, 0.01),
+    (Kind::Mail, 0.01),
+    (Kind::Db, 0.01),
     (Kind::Dns, 0.14),
     (Kind::Smb, 0.07),
     (Kind::Intranet, 0.08),
@@ -32,6 +38,10 @@ const MIX: [(Kind, f64); 10] = [
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Web,
+    Domain,
+    Dhcp,
+    Mail,
+    Db,
     Dns,
     Smb,
     Intranet,
@@ -93,6 +103,10 @@ impl Factory {
             Kind::Ntp => burst(self.ntp(rng, &c.v4, t)),
             Kind::Ping => burst(self.ping(rng, &c.v4, t)),
             Kind::Ssh => self.ssh(rng, t),
+            Kind::Domain => self.domain(rng, &c.v4, t),
+            Kind::Dhcp => burst(self.dhcp(rng, &c.v4, t)),
+            Kind::Mail => self.mail(rng, &c.v4, t),
+            Kind::Db => self.db(rng, &c.v4, t),
             Kind::Refused | Kind::Dead => {
                 let s = net.pick_server(rng);
                 let port = *rng.pick(&[8080, 8443, 81, 8000]);
@@ -429,6 +443,107 @@ impl Factory {
             Close::Open
         };
         cfg.close_delay_ns = rng.range(1, 30) * SEC;
+        Box::new(sessions::flow(cfg, msgs, rng))
+    }
+
+    /// A domain member at work: a Kerberos logon and service ticket, then
+    /// documents read and saved on the file server over SMB2 (NTLM).
+    fn domain(&self, rng: &mut Rng, c: &Host, t: u64) -> Box<dyn Source> {
+        use crate::sessions_win::{self as sw, SmbOp};
+        let net = &self.net;
+        let user = format!("user{:03}", rng.below(400));
+        let mut items: Group = vec![(
+            t,
+            burst(sw::krb_logon(
+                rng,
+                c,
+                &net.dc,
+                t,
+                &user,
+                "cifs/fs01.corp.local",
+            )),
+        )];
+        let docs = [
+            "budget_2027.xlsx",
+            "minutes.docx",
+            "report.pdf",
+            "plan.pptx",
+        ];
+        let doc = *rng.pick(&docs);
+        let read = rng.range(20_000, 400_000) as usize;
+        let ops = [
+            SmbOp::Tree(r"\\FS01\shared", false),
+            SmbOp::Read(doc, read),
+            SmbOp::Write("notes.txt", rng.range(500, 8_000) as usize),
+        ];
+        let t1 = t + 200 * MS;
+        let ws = format!("WS{:04}", rng.below(10_000));
+        let msgs = sw::smb_session(t1, &user, &ws, true, &ops, rng);
+        let mut cfg = sessions::tcp_config(rng, c, &net.file_server, 445, t1, 0);
+        cfg.close = Close::ClientFin;
+        items.push((t1, Box::new(sessions::flow(cfg, msgs, rng))));
+        group(items)
+    }
+
+    /// A DHCP renewal: REQUEST and ACK with the domain controller.
+    fn dhcp(&self, rng: &mut Rng, c: &Host, t: u64) -> Vec<Timed> {
+        use crate::proto::mail;
+        let dc = &self.net.dc;
+        let IpAddr::V4(ip) = c.ip else {
+            return Vec::new();
+        };
+        let IpAddr::V4(server) = dc.ip else {
+            return Vec::new();
+        };
+        let xid = rng.next_u32();
+        let name = format!("WS{:04}", rng.below(10_000));
+        let req = mail::dhcp(3, xid, c.mac, Some(&name), [0; 4], None);
+        let ack = mail::dhcp(5, xid, c.mac, None, ip.octets(), Some(server.octets()));
+        let mut v: Vec<Timed> = sessions::udp_frames(rng, c, dc, 68, 67, &req)
+            .into_iter()
+            .map(|f| (t, f))
+            .collect();
+        let back = t + rng.range(1, 5) * MS;
+        v.extend(
+            sessions::udp_frames(rng, dc, c, 67, 68, &ack)
+                .into_iter()
+                .map(|f| (back, f)),
+        );
+        v
+    }
+
+    /// Mail submitted to the office's server (587, AUTH LOGIN).
+    fn mail(&self, rng: &mut Rng, c: &Host, t: u64) -> Box<dyn Source> {
+        use crate::proto::mail;
+        let user = format!("user{:03}", rng.below(400));
+        let from = format!("{user}@corp.local");
+        let msg = mail::mime_message(
+            &from,
+            "partner@example.vn",
+            "invoice",
+            "invoice.pdf",
+            rng.range(2_000, 60_000) as usize,
+            rng,
+        );
+        let lines = mail::smtp_session(
+            "mail.corp.local",
+            "WS",
+            Some((&user, "S3cret!pass")),
+            &from,
+            &["partner@example.vn"],
+            &msg,
+        );
+        let msgs = crate::sessions_win::smtp_messages(lines, rng);
+        let mut cfg = sessions::tcp_config(rng, c, &self.net.mail, 587, t, 0);
+        cfg.close = Close::ClientFin;
+        Box::new(sessions::flow(cfg, msgs, rng))
+    }
+
+    /// A database client: a MySQL login and a query.
+    fn db(&self, rng: &mut Rng, c: &Host, t: u64) -> Box<dyn Source> {
+        let msgs = crate::sessions_win::mysql_messages("inventory_app", true, rng);
+        let mut cfg = sessions::tcp_config(rng, c, &self.net.db, 3306, t, 0);
+        cfg.close = Close::ClientFin;
         Box::new(sessions::flow(cfg, msgs, rng))
     }
 

@@ -23,5 +23,6 @@ pub mod rng;
 pub mod scenarios;
 pub mod score;
 pub mod sessions;
+pub mod sessions_win;
 pub mod tcp;
 pub mod wire;

@@ -156,6 +156,12 @@ pub struct Network {
     pub dmz_rdp: Host,
     /// IoT cameras (telnet exposed).
     pub cameras: Vec<Host>,
+    /// Domain controller (Kerberos, DHCP).
+    pub dc: Host,
+    /// Internal mail server (submission on 587).
+    pub mail: Host,
+    /// Database server (MySQL).
+    pub db: Host,
     /// External servers, most popular first.
     pub servers: Vec<ExternalServer>,
     /// Popularity of `servers` (Zipf).
@@ -243,6 +249,9 @@ impl Network {
             dmz_ftp: dmz(21, 8),
             dmz_rdp: dmz(33, 9),
             cameras,
+            dc: server(10, 10),
+            mail: server(25, 11),
+            db: server(30, 12),
             servers,
             popularity,
         }

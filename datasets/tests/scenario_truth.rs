@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use common::{fields, generate, scratch, Table};
 use mekong_datasets::labels::{read_csv, Label};
 
-const FIELDS: [&str; 30] = [
+const FIELDS: [&str; 43] = [
     "frame.time_epoch",
     "ip.src",
     "ip.dst",
@@ -44,6 +44,19 @@ const FIELDS: [&str; 30] = [
     "rdp.rt_cookie",
     "mime_multipart.header.content-disposition",
     "frame.len",
+    "smb2.cmd",
+    "smb2.tree",
+    "smb2.filename",
+    "smb2.write_length",
+    "dcerpc.opnum",
+    "kerberos.msg_type",
+    "kerberos.ENCTYPE",
+    "kerberos.SNameString",
+    "kerberos.error_code",
+    "kerberos.CNameString",
+    "dhcp.option.dhcp",
+    "dhcp.hw.mac_addr",
+    "smtp.req.command",
 ];
 
 struct Capture {
@@ -724,4 +737,124 @@ fn every_label_names_its_technique_and_a_real_window() {
         assert!(l.end_us > l.start_us, "{}", l.scenario);
         assert!(l.packets > 0);
     }
+}
+
+#[test]
+fn psexec_writes_its_service_to_admin_share_then_creates_and_starts_it() {
+    let l = label("lateral_psexec");
+    let (a, t) = (attacker(l), target(l));
+    let ps: Vec<P> = packets()
+        .filter(from_to(a, t))
+        .filter(|p| !p.s("smb2.cmd").is_empty())
+        .collect();
+    within(l, &ps);
+    let created: Vec<&P> = ps
+        .iter()
+        .filter(|p| p.s("smb2.cmd") == "5" && p.s("smb2.filename") == "PSEXESVC.exe")
+        .collect();
+    assert_eq!(created.len(), 1);
+    assert!(
+        created[0].s("smb2.tree").ends_with("\\ADMIN$"),
+        "{}",
+        created[0].s("smb2.tree")
+    );
+    let written: u64 = ps
+        .iter()
+        .filter(|p| p.s("smb2.cmd") == "9" && p.s("smb2.tree").ends_with("ADMIN$"))
+        .map(|p| p.n("smb2.write_length"))
+        .sum();
+    assert_eq!(written, param::<u64>(l, "bytes"));
+    let ops: Vec<u64> = ps
+        .iter()
+        .filter(|p| !p.s("dcerpc.opnum").is_empty())
+        .map(|p| p.n("dcerpc.opnum"))
+        .collect();
+    // svcctl: OpenSCManagerW, CreateServiceW, StartServiceW, CloseServiceHandle.
+    assert_eq!(ops, vec![15, 12, 19, 0]);
+}
+
+#[test]
+fn kerberoasting_asks_rc4_tickets_for_each_service() {
+    let l = label("kerberoast");
+    let (a, t) = (attacker(l), target(l));
+    let reqs: Vec<P> = packets()
+        .filter(from_to(a, t))
+        .filter(|p| p.all("kerberos.msg_type").split('|').any(|m| m == "12"))
+        .collect();
+    within(l, &reqs);
+    assert_eq!(reqs.len() as u64, param::<u64>(l, "services"));
+    let mut spns = BTreeSet::new();
+    for p in &reqs {
+        assert_eq!(p.all("kerberos.ENCTYPE"), "23", "RC4 alone is asked");
+        // The TGT's krbtgt/REALM comes first; the service asked, after.
+        let names: Vec<&str> = p.all("kerberos.SNameString").split('|').collect();
+        spns.insert(names[2..].join("/"));
+    }
+    assert_eq!(spns.len() as u64, param::<u64>(l, "services"));
+    let reps = packets()
+        .filter(from_to(t, a))
+        .filter(|p| p.all("kerberos.msg_type").split('|').any(|m| m == "13"))
+        .count();
+    assert_eq!(reps as u64, param::<u64>(l, "services"));
+}
+
+#[test]
+fn spraying_tries_each_account_once_and_is_refused() {
+    let l = label("spray_kerberos");
+    let (a, t) = (attacker(l), target(l));
+    let reqs: Vec<P> = packets()
+        .filter(from_to(a, t))
+        .filter(|p| p.s("kerberos.msg_type") == "10")
+        .collect();
+    within(l, &reqs);
+    let users: BTreeSet<&str> = reqs.iter().map(|p| p.s("kerberos.CNameString")).collect();
+    assert_eq!(users.len() as u64, param::<u64>(l, "accounts"));
+    assert_eq!(reqs.len(), users.len(), "one try per account");
+    let refused = packets()
+        .filter(from_to(t, a))
+        .filter(|p| p.s("kerberos.msg_type") == "30" && p.s("kerberos.error_code") == "24")
+        .count();
+    assert_eq!(refused, users.len());
+}
+
+#[test]
+fn dhcp_starvation_discovers_from_many_addresses_quickly() {
+    let l = label("dhcp_starvation");
+    let ds: Vec<P> = packets()
+        .filter(|p| {
+            p.s("dhcp.option.dhcp") == "1"
+                && p.s("udp.dstport") == "67"
+                && p.s("ip.src") == "0.0.0.0"
+        })
+        .filter(|p| {
+            let t = p.ts_us();
+            t >= l.start_us && t <= l.end_us
+        })
+        .collect();
+    let n = param::<u64>(l, "clients");
+    let macs: BTreeSet<&str> = ds.iter().map(|p| p.s("dhcp.hw.mac_addr")).collect();
+    assert_eq!(ds.len() as u64, n);
+    assert_eq!(macs.len() as u64, n);
+    let span_s = (l.end_us - l.start_us) as f64 / 1e6;
+    let rate = param::<f64>(l, "rate");
+    assert!((span_s - (n as f64 - 1.0) / rate).abs() < 0.01, "{span_s}");
+}
+
+#[test]
+fn smtp_exfiltration_sends_the_files_out() {
+    let l = label("exfil_smtp");
+    let (a, t) = (attacker(l), target(l));
+    let out: Vec<P> = packets().filter(from_to(a, t)).collect();
+    within(l, &out);
+    let bytes: u64 = out.iter().map(|p| p.n("tcp.len")).sum();
+    let (n, size) = (param::<u64>(l, "messages"), param::<u64>(l, "bytes"));
+    // Base64 carries 3 bytes in 4 characters, in lines of 76 plus CR LF.
+    assert!(bytes >= n * size * 4 / 3, "{bytes}");
+    assert!(bytes <= n * (size * 4 / 3 * 78 / 76 + 2_000), "{bytes}");
+    assert_eq!(
+        out.iter()
+            .filter(|p| p.all("smtp.req.command").split('|').any(|c| c == "DATA"))
+            .count() as u64,
+        n
+    );
 }

@@ -372,6 +372,8 @@ pub enum EventKind {
         service: Service,
         /// Outcome.
         outcome: LoginOutcome,
+        /// A hash of the account tried (0 when the protocol does not show it).
+        account: u32,
     },
     /// An ARP request (`orig` asks who has `resp`) or reply (`orig` is at
     /// its hardware address, told to `resp`).

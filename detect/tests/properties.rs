@@ -192,7 +192,7 @@ proptest! {
                 }
                 10 => EventKind::Upload { service: if x & 1 == 0 { mekong_detect::event::Service::Smtp } else { mekong_detect::event::Service::Ftp }, orig_bytes: u64::from(port), resp_bytes: u64::from(a) },
                 9 => EventKind::Dhcp(mekong_detect::event::DhcpEvent { msg_type: x % 9, mac: u32::from(a), server: Some(std::net::Ipv4Addr::new(10, 0, 0, b).into()) }),
-                _ => EventKind::Login { service: mekong_detect::event::Service::Ftp, outcome: mekong_detect::event::LoginOutcome::Failed },
+                _ => EventKind::Login { service: mekong_detect::event::Service::Ftp, outcome: mekong_detect::event::LoginOutcome::Failed, account: u32::from(x % 8) },
             };
             stage.event(&HostEvent { ts_ns: ms * 1_000_000, flow: flow(a, b, port), kind });
         }

@@ -352,6 +352,7 @@ impl Stage for DetectStage {
                         EventKind::Login {
                             service: Service::Http,
                             outcome: LoginOutcome::Attempted,
+                            account: 0,
                         },
                     );
                 }
@@ -386,6 +387,7 @@ impl Stage for DetectStage {
                                 EventKind::Login {
                                     service: Service::Http,
                                     outcome,
+                                    account: 0,
                                 },
                             );
                         }
@@ -472,6 +474,8 @@ impl Stage for DetectStage {
                 use mekong_appmeta::kerberos as k;
                 self.set_service(f.slot, Service::Kerberos);
                 let h = |s: Option<&str>| hash_lower(s.unwrap_or(""));
+                let account =
+                    cname.map_or_else(|| self.krb.get(&f.slot).map_or(0, |e| e.0), hash_lower);
                 let login = |out: &mut StageOut<'_>, outcome| {
                     out.event(
                         ts,
@@ -479,6 +483,7 @@ impl Stage for DetectStage {
                         EventKind::Login {
                             service: Service::Kerberos,
                             outcome,
+                            account,
                         },
                     );
                 };
@@ -573,7 +578,11 @@ impl Stage for DetectStage {
                     out.alert(ts, f.flow(), x);
                 }
             }
-            AppEvent::Login { proto, result, .. } => {
+            AppEvent::Login {
+                proto,
+                result,
+                user,
+            } => {
                 let service = login_service(proto);
                 self.set_service(f.slot, service);
                 out.event(
@@ -585,6 +594,7 @@ impl Stage for DetectStage {
                             LoginResult::Failed => LoginOutcome::Failed,
                             LoginResult::Succeeded => LoginOutcome::Succeeded,
                         },
+                        account: user.map_or(0, hash_lower),
                     },
                 );
             }

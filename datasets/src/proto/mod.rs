@@ -4,9 +4,12 @@
 
 pub mod dns;
 pub mod http;
+pub mod kerberos;
+pub mod mail;
 pub mod ntp;
 pub mod rdp;
 pub mod smb;
 pub mod ssh;
 pub mod tls;
+pub mod windows;
 pub mod x509;

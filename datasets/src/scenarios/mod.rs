@@ -10,6 +10,7 @@ mod flood;
 mod mining;
 mod scan;
 mod web;
+mod windows;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -220,6 +221,9 @@ impl Ctx<'_> {
             &net.dmz_ssh,
             &net.dmz_ftp,
             &net.dmz_rdp,
+            &net.dc,
+            &net.mail,
+            &net.db,
         ];
         if let Some(h) = internal.into_iter().find(|h| h.ip == ip) {
             return h.clone();
@@ -297,7 +301,7 @@ pub(crate) fn label(
 }
 
 /// Every scenario, in id order.
-pub static ALL: [&dyn Scenario; 21] = [
+pub static ALL: [&dyn Scenario; 26] = [
     &scan::PortscanSyn,
     &scan::PortscanConnect,
     &scan::SweepPort,
@@ -319,6 +323,11 @@ pub static ALL: [&dyn Scenario; 21] = [
     &web::WebLog4shell,
     &web::WebShellUpload,
     &mining::MiningStratum,
+    &windows::LateralPsexec,
+    &windows::Kerberoast,
+    &windows::SprayKerberos,
+    &windows::DhcpStarvation,
+    &windows::ExfilSmtp,
 ];
 
 /// Resolves names to scenarios; `all` and `none` are accepted as the only item.

@@ -2,8 +2,10 @@
 //!
 //! - **Failed logins** (T1110.001): at least `brute.min_failures` failures
 //!   the protocol showed (FTP `530`, Telnet `Login incorrect`, POP3 `-ERR`,
-//!   IMAP `NO`, HTTP `401`/`407` to a request carrying credentials) from
-//!   one source against one target and service within `brute.window_s`.
+//!   IMAP `NO`, HTTP `401`/`407` to a request carrying credentials, SMTP
+//!   `5xx` to `AUTH`, SMB and Kerberos refusals, a database's error) from
+//!   one source against one target and service within `brute.window_s`,
+//!   for one account where the protocol names it.
 //! - **Login-sized connections** (T1110.001), for services whose logins are
 //!   encrypted (SSH, RDP, VNC, SMB, TLS) or not yet parsed (databases):
 //!   at least `brute.min_connections` connections from one source to one
@@ -18,7 +20,11 @@
 //!   login-sized connections to) at least `brute.spray_min_targets`
 //!   distinct targets of one service within the window, with fewer than
 //!   `brute.min_failures` attempts per target on average: few guesses each,
-//!   many accounts.
+//!   many accounts. Where the protocol names the account (FTP, POP3, IMAP,
+//!   SMTP, SMB/NTLM, Kerberos, databases), failures against one server
+//!   spread over at least `brute.spray_min_targets` accounts with fewer than
+//!   `brute.min_failures` each are spraying of that server's accounts, not
+//!   guessing of one (T1110.003 instead of T1110.001).
 
 use std::net::IpAddr;
 
@@ -40,7 +46,15 @@ struct Pair {
     short: u64,
     conns: u64,
     alerted: bool,
+    /// Accounts failed, each with its failures (hashes; at most
+    /// [`MAX_ACCOUNTS`]).
+    accounts: Vec<(u32, u32)>,
+    /// Failures whose account the protocol does not show.
+    unnamed: u64,
 }
+
+/// Accounts counted per pair, at most.
+const MAX_ACCOUNTS: usize = 256;
 
 #[derive(Default)]
 struct Spray {
@@ -115,8 +129,24 @@ impl Brute {
             return;
         }
         match e.kind {
-            EventKind::Login { service, outcome } => match outcome {
-                LoginOutcome::Failed => self.attempt(e, service, Kind::Failure, cx),
+            EventKind::Login {
+                service,
+                outcome,
+                account,
+            } => match outcome {
+                LoginOutcome::Failed => {
+                    let key = (f.orig, f.resp, service);
+                    if let Slot::Live(p, _) = self.pairs.get(key, e.ts_ns) {
+                        if account == 0 {
+                            p.unnamed += 1;
+                        } else if let Some(a) = p.accounts.iter_mut().find(|a| a.0 == account) {
+                            a.1 += 1;
+                        } else if p.accounts.len() < MAX_ACCOUNTS {
+                            p.accounts.push((account, 1));
+                        }
+                    }
+                    self.attempt(e, service, Kind::Failure, cx)
+                }
                 LoginOutcome::Attempted => self.attempt(e, service, Kind::Form, cx),
                 LoginOutcome::Succeeded => {
                     if let Some((p, _)) = self.pairs.peek(&(f.orig, f.resp, service), e.ts_ns) {
@@ -169,8 +199,19 @@ impl Brute {
             Kind::Connection => p.short += 1,
         }
         p.conns += u64::from(matches!(kind, Kind::Connection));
+        // Guessing is many failures for one account (or for accounts the
+        // protocol does not name); failures over many accounts, few each,
+        // are the server's accounts sprayed.
+        let accounts = p.accounts.len();
+        let most = p.accounts.iter().map(|a| u64::from(a.1)).max().unwrap_or(0);
+        let guessed = most.max(p.unnamed);
+        let sprayed = matches!(kind, Kind::Failure)
+            && accounts >= self.spray_min
+            && p.failures < self.min_failures * accounts as u64
+            && guessed < self.min_failures;
+        let technique = if sprayed { "T1110.003" } else { "T1110.001" };
         let key = Key {
-            technique: "T1110.001",
+            technique,
             attacker: f.orig,
             target: f.resp,
         };
@@ -179,13 +220,18 @@ impl Brute {
             cx.inc.hit(key, ts, 1, || unreachable_draft(f));
         } else {
             let fired = match kind {
-                Kind::Failure => p.failures >= self.min_failures,
+                Kind::Failure => sprayed || guessed >= self.min_failures,
                 Kind::Form => p.form_posts >= self.min_form,
                 Kind::Connection => p.short >= self.min_connections,
             };
             if fired {
                 p.alerted = true;
                 let (sig, what, n) = match kind {
+                    Kind::Failure if sprayed => (
+                        sid::BRUTE_SPRAY,
+                        "failed logins spread over accounts",
+                        p.failures,
+                    ),
                     Kind::Failure => (sid::BRUTE_FAILURES, "failed logins", p.failures),
                     Kind::Form => (sid::BRUTE_FORM, "form logins", p.form_posts),
                     Kind::Connection => {
@@ -198,20 +244,26 @@ impl Brute {
                     "successes" => p.successes,
                     "form_posts" => p.form_posts,
                     "login_sized_connections" => p.short,
+                    "accounts" => accounts,
                     "port" => f.resp_port,
                     "window_s" => secs(ts - start),
                 };
+                let (detector, kind_name, techniques): (_, _, &[&str]) = if sprayed {
+                    ("brute.spraying", "spraying", &["T1110.003", "T1110"])
+                } else {
+                    ("brute.guessing", "guessing", &["T1110.001"])
+                };
                 let d = draft(
-                    "brute.guessing",
+                    detector,
                     sig,
                     format!(
-                        "MEKONG BRUTE {} password guessing ({what}) against {} by {}",
+                        "MEKONG BRUTE {} password {kind_name} ({what}) against {} by {}",
                         service.name().to_ascii_uppercase(),
                         f.resp,
                         f.orig
                     ),
                     "attempted-user",
-                    &["T1110.001"],
+                    techniques,
                     f.orig,
                     f.resp,
                     Some(f.resp_port),
@@ -324,6 +376,70 @@ pub fn login_path(uri: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Start alerts of failed logins (account hashes) from 10.0.0.1 to
+    /// 10.0.0.2, one a second.
+    fn failures(accounts: &[u32]) -> Vec<(u32, String)> {
+        use crate::alert::Phase;
+        use crate::event::FlowRef;
+        use crate::host::HostStage;
+        let mut st = HostStage::new(&DetectConfig::default());
+        for (i, &a) in accounts.iter().enumerate() {
+            st.event(&HostEvent {
+                ts_ns: (1_000 + i as u64) * S,
+                flow: FlowRef {
+                    uid: i as i64,
+                    proto: 6,
+                    vlan: 0,
+                    orig: "10.0.0.1".parse().unwrap(),
+                    orig_port: 40_000 + i as u16,
+                    resp: "10.0.0.2".parse().unwrap(),
+                    resp_port: 21,
+                },
+                kind: EventKind::Login {
+                    service: Service::Ftp,
+                    outcome: LoginOutcome::Failed,
+                    account: a,
+                },
+            });
+        }
+        st.finish();
+        st.drain()
+            .into_iter()
+            .filter(|a| a.phase == Phase::Start)
+            .map(|a| (a.signature_id, a.techniques[0].clone()))
+            .collect()
+    }
+
+    #[test]
+    fn failures_over_many_accounts_are_spraying_over_one_guessing() {
+        let c = DetectConfig::default();
+        let n = c.brute.min_failures as usize;
+        // One account, or accounts not shown: guessing.
+        assert_eq!(
+            failures(&vec![7; n]),
+            vec![(sid::BRUTE_FAILURES, "T1110.001".into())]
+        );
+        assert_eq!(
+            failures(&vec![0; n]),
+            vec![(sid::BRUTE_FAILURES, "T1110.001".into())]
+        );
+        // Failures each for another account: nothing until enough accounts,
+        // then spraying.
+        let few: Vec<u32> = (1..=n as u32).collect();
+        assert!(failures(&few).is_empty());
+        let many: Vec<u32> = (1..=c.brute.spray_min_targets).collect();
+        assert_eq!(
+            failures(&many),
+            vec![(sid::BRUTE_SPRAY, "T1110.003".into())]
+        );
+        // Two accounts guessed hard: guessing.
+        let two: Vec<u32> = (0..2 * n as u32).map(|i| 1 + i % 2).collect();
+        assert_eq!(
+            failures(&two),
+            vec![(sid::BRUTE_FAILURES, "T1110.001".into())]
+        );
+    }
 
     #[test]
     fn login_paths() {
