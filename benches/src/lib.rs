@@ -480,7 +480,11 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
         "host_events_per_s": host_events as f64 / host_s.max(1e-9),
         "host_stage_peak_bytes": host_bytes,
         "host_stage_peak_keys": host_keys,
-        "app_flows": {"dns": app.flows[0], "tls": app.flows[1], "http": app.flows[2], "ssh": app.flows[3], "quic": app.flows[4]},
+        "app_flows": mekong_sensor::app::PROTOCOLS
+            .iter()
+            .zip(app.flows)
+            .map(|(p, n)| (p.name().to_string(), serde_json::json!(n)))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
         "app_peak_buffer_bytes": app.peak_buffer_bytes,
         "parquet_bytes": s.output.bytes,
         "parquet_bytes_per_flow": bytes_per_flow,
@@ -546,9 +550,15 @@ pub fn bench(cfg: &BenchConfig) -> Result<serde_json::Value> {
         host_events as f64 / host_s.max(1e-9) / 1e6,
         host_bytes as f64 / (1 << 20) as f64
     );
+    let flows: Vec<String> = mekong_sensor::app::PROTOCOLS
+        .iter()
+        .zip(app.flows)
+        .map(|(p, n)| format!("{} {n}", p.name()))
+        .collect();
     println!(
-        "  application flows: dns {}, tls {}, http {}, ssh {}, quic {}; peak stream buffers {} bytes",
-        app.flows[0], app.flows[1], app.flows[2], app.flows[3], app.flows[4], app.peak_buffer_bytes
+        "  application flows: {}; peak stream buffers {} bytes",
+        flows.join(", "),
+        app.peak_buffer_bytes
     );
     println!(
         "  Parquet: {} bytes for {} records = {bytes_per_flow:.1} bytes per flow",
@@ -580,16 +590,20 @@ pub fn results_markdown(r: &serde_json::Value, date: &str, command: &str) -> Str
     let mut s = String::new();
     s.push_str(&format!(
         "{date}, 2-core development machine, `{command}`: {} packets, {:.2} GB, {} flow records, median of {} runs \
-         (application metadata: {} DNS, {} TLS, {} HTTP, {} SSH, {} QUIC flows; {} alerts).\n\n",
+         (application metadata, flows: {}; {} alerts).\n\n",
         u("packets"),
         f("capture_bytes") / 1e9,
         u("flows"),
         u("runs"),
-        app["dns"].as_u64().unwrap_or(0),
-        app["tls"].as_u64().unwrap_or(0),
-        app["http"].as_u64().unwrap_or(0),
-        app["ssh"].as_u64().unwrap_or(0),
-        app["quic"].as_u64().unwrap_or(0),
+        app.as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+                    .map(|(k, n)| format!("{} {k}", n.as_u64().unwrap_or(0)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default(),
         u("alerts"),
     ));
     s.push_str("| Measure | Result | Target |\n|---|---|---|\n");
@@ -629,8 +643,15 @@ pub fn results_markdown(r: &serde_json::Value, date: &str, command: &str) -> Str
         f("ratio_no_app_to_tcpdump")
     ));
     let a = f("ratio_app_to_no_app");
+    let n = |k: &str| app[k].as_u64().unwrap_or(0);
     s.push_str(&format!(
-        "| Application metadata | **{a:.2}x** the spine | at most 1.3x: {} |\n",
+        "| Application metadata (with {} SMB, {} Kerberos, {} DCE/RPC, {} SMTP, {} DHCP, {} MySQL flows) | **{a:.2}x** the spine | at most 1.3x: {} |\n",
+        n("smb"),
+        n("krb5"),
+        n("dcerpc"),
+        n("smtp"),
+        n("dhcp"),
+        n("mysql"),
         met(a <= 1.3)
     ));
     let sh = f("ratio_shipped_to_no_rules");
