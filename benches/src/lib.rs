@@ -795,14 +795,19 @@ mod tests {
             "mekong_1_worker_pps": 2e6, "mekong_1_worker_gbps": 15.0,
             "ratio_detect_to_no_detect": 1.1, "ratio_app_to_no_app": 1.2,
             "parquet_bytes_per_flow": 121.9, "memory_bytes_per_active_flow": 980.0,
-            "app_flows": {"dns": 1, "tls": 2, "http": 3, "ssh": 4, "quic": 5},
+            "app_flows": {"dns": 1, "tls": 2, "http": 3, "ssh": 4, "quic": 5, "smb": 7, "krb5": 8, "ftp": 0},
         });
         let md = results_markdown(&r, "2026-12-01", "cmd");
         assert!(md.contains("**2.10x** the floor"), "{md}");
         assert!(md.contains("at most 2.0x: **not met**"), "{md}");
         assert!(md.contains("at most 1.15x: met"), "{md}");
         assert!(md.contains("**122 bytes**"), "{md}");
-        assert!(md.contains("1 DNS, 2 TLS, 3 HTTP, 4 SSH, 5 QUIC"), "{md}");
+        // Every protocol with flows, none without.
+        assert!(
+            md.contains("flows: 1 dns, 3 http, 8 krb5, 5 quic, 7 smb, 4 ssh, 2 tls;"),
+            "{md}"
+        );
+        assert!(md.contains("with 7 SMB, 8 Kerberos, 0 DCE/RPC"), "{md}");
     }
 
     #[test]
