@@ -1,0 +1,26 @@
+//! The analyzer's errors: each names what was wrong, once.
+
+use std::path::PathBuf;
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzerError {
+    /// The directory is not a Mekong output tree.
+    #[error("{0} is not a Mekong output tree (no Parquet under flows/ or alerts/)")]
+    NotATree(PathBuf),
+    /// A table could not be registered.
+    #[error("cannot read the {0} table: {1}")]
+    Table(&'static str, String),
+    /// The query failed: DataFusion's message.
+    #[error("{0}")]
+    Query(String),
+    /// Writing the result failed.
+    #[error("cannot write the result: {0}")]
+    Write(String),
+}
+
+impl From<datafusion::error::DataFusionError> for AnalyzerError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        AnalyzerError::Query(e.to_string())
+    }
+}

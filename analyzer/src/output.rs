@@ -1,0 +1,83 @@
+//! Query results out: an aligned table, CSV, JSON lines or Parquet. CSV,
+//! JSON lines and Parquet are written batch by batch as the query streams
+//! them (bounded memory whatever the result's size); the aligned table
+//! needs every row to size its columns.
+
+use std::io::Write;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::dataframe::DataFrame;
+use datafusion::parquet::arrow::ArrowWriter;
+use futures::StreamExt;
+
+use crate::error::AnalyzerError;
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// An aligned text table.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per row.
+    Json,
+    /// Parquet (needs a file).
+    Parquet,
+}
+
+fn werr(e: impl std::fmt::Display) -> AnalyzerError {
+    AnalyzerError::Write(e.to_string())
+}
+
+/// Runs `df` and writes its rows to `out` in `format`; returns the row count.
+pub async fn write(
+    df: DataFrame,
+    format: Format,
+    out: &mut (dyn Write + Send),
+) -> Result<u64, AnalyzerError> {
+    let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+    let mut stream = df.execute_stream().await?;
+    let mut rows = 0u64;
+    match format {
+        Format::Table => {
+            let mut all: Vec<RecordBatch> = Vec::new();
+            while let Some(b) = stream.next().await {
+                let b = b?;
+                rows += b.num_rows() as u64;
+                all.push(b);
+            }
+            let t = datafusion::arrow::util::pretty::pretty_format_batches(&all).map_err(werr)?;
+            writeln!(out, "{t}").map_err(werr)?;
+            writeln!(out, "{rows} rows").map_err(werr)?;
+        }
+        Format::Csv => {
+            let mut w = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(out);
+            while let Some(b) = stream.next().await {
+                let b = b?;
+                rows += b.num_rows() as u64;
+                w.write(&b).map_err(werr)?;
+            }
+        }
+        Format::Json => {
+            let mut w = datafusion::arrow::json::LineDelimitedWriter::new(out);
+            while let Some(b) = stream.next().await {
+                let b = b?;
+                rows += b.num_rows() as u64;
+                w.write(&b).map_err(werr)?;
+            }
+            w.finish().map_err(werr)?;
+        }
+        Format::Parquet => {
+            let mut w = ArrowWriter::try_new(out, schema, None).map_err(werr)?;
+            while let Some(b) = stream.next().await {
+                let b = b?;
+                rows += b.num_rows() as u64;
+                w.write(&b).map_err(werr)?;
+            }
+            w.close().map_err(werr)?;
+        }
+    }
+    Ok(rows)
+}
