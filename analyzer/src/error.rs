@@ -14,6 +14,9 @@ pub enum AnalyzerError {
     /// The query failed: DataFusion's message.
     #[error("{0}")]
     Query(String),
+    /// A request (extract, verification) that cannot be run as given.
+    #[error("{0}")]
+    Request(String),
     /// Writing the result failed.
     #[error("cannot write the result: {0}")]
     Write(String),

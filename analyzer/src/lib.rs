@@ -14,7 +14,9 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod error;
+pub mod extract;
 pub mod output;
 pub mod tree;
 pub mod udf;

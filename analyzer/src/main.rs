@@ -30,6 +30,74 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The flow and alert records police request, as Parquet and CSV with a manifest of hashes; logged in the tree's audit log.
+    Extract {
+        /// The output tree.
+        #[arg(required_unless_present = "verify")]
+        dir: Option<PathBuf>,
+        /// Case identifier.
+        #[arg(long, required_unless_present = "verify")]
+        case: Option<String>,
+        /// Who asked for it.
+        #[arg(long, required_unless_present = "verify")]
+        requester: Option<String>,
+        /// Who runs it [default: the login name].
+        #[arg(long)]
+        operator: Option<String>,
+        /// The host whose records are wanted.
+        #[arg(long)]
+        host: Option<std::net::IpAddr>,
+        /// Only its records with this peer.
+        #[arg(long)]
+        peer: Option<std::net::IpAddr>,
+        /// Only records on this port (either side).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Window start, UTC (`2026-03-02T08:00:00Z`).
+        #[arg(long)]
+        from: Option<String>,
+        /// Window end, UTC.
+        #[arg(long)]
+        to: Option<String>,
+        /// Flow columns, comma-separated [default: who, when, how much: see the README].
+        #[arg(long, value_delimiter = ',')]
+        columns: Vec<String>,
+        /// Directory to write the extract into.
+        #[arg(long, required_unless_present = "verify")]
+        out: Option<PathBuf>,
+        /// Re-check an extract's files against its manifest instead.
+        #[arg(long, value_name = "EXTRACT_DIR", conflicts_with_all = ["dir", "case", "requester", "out"])]
+        verify: Option<PathBuf>,
+    },
+    /// The tree's audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every line of the log (changes, removals, reordering), and the receipts of extracts given.
+    Verify {
+        /// The output tree.
+        dir: PathBuf,
+        /// Extract directories whose receipts (AUDIT.json) must be in the log.
+        #[arg(long = "receipt")]
+        receipts: Vec<PathBuf>,
+    },
+}
+
+fn report(problems: Vec<String>, what: &str) -> anyhow::Result<()> {
+    if problems.is_empty() {
+        println!("{what}: intact");
+        Ok(())
+    } else {
+        for p in &problems {
+            println!("{p}");
+        }
+        anyhow::bail!("{what}: {} problem(s)", problems.len())
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -54,6 +122,59 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             sink.flush()?;
             Ok(())
         }
+        Command::Extract {
+            verify: Some(x), ..
+        } => report(
+            mekong_analyzer::extract::verify(&x)?,
+            &x.display().to_string(),
+        ),
+        Command::Extract {
+            dir,
+            case,
+            requester,
+            operator,
+            host,
+            peer,
+            port,
+            from,
+            to,
+            columns,
+            out,
+            verify: None,
+        } => {
+            let (Some(dir), Some(out)) = (dir, out) else {
+                anyhow::bail!("an extract needs the tree and --out");
+            };
+            let operator = operator
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "unknown".into());
+            let req = mekong_analyzer::extract::Request {
+                case: case.unwrap_or_default(),
+                requester: requester.unwrap_or_default(),
+                operator,
+                host,
+                peer,
+                port,
+                from,
+                to,
+                columns,
+            };
+            let rec = mekong_analyzer::extract::run_logged(&dir, &req, &out).await?;
+            println!(
+                "extract {} written: {} flow records, {} alerts; audit line {}",
+                out.display(),
+                rec["rows"]["flows"],
+                rec["rows"]["alerts"],
+                rec["seq"]
+            );
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { dir, receipts },
+        } => report(
+            mekong_analyzer::audit::verify(&dir, &receipts)?,
+            &format!("audit log of {}", dir.display()),
+        ),
     }
 }
 

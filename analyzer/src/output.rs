@@ -1,4 +1,5 @@
-//! Query results out: an aligned table, CSV, JSON lines or Parquet. CSV,
+//! Query results out: an aligned table, CSV (lists and other nested values
+//! as text, `[a, b]`), JSON lines or Parquet. CSV,
 //! JSON lines and Parquet are written batch by batch as the query streams
 //! them (bounded memory whatever the result's size); the aligned table
 //! needs every row to size its columns.
@@ -23,6 +24,35 @@ pub enum Format {
     Json,
     /// Parquet (needs a file).
     Parquet,
+}
+
+/// A batch with its nested columns (lists, structs, maps) as text (`[a, b]`),
+/// which CSV cannot hold otherwise.
+fn flat(b: &RecordBatch) -> Result<RecordBatch, AnalyzerError> {
+    use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let nested = |t: &DataType| t.is_nested();
+    if !b.schema().fields().iter().any(|f| nested(f.data_type())) {
+        return Ok(b.clone());
+    }
+    let mut fields = Vec::new();
+    let mut cols: Vec<ArrayRef> = Vec::new();
+    for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+        if nested(f.data_type()) {
+            let fmt =
+                ArrayFormatter::try_new(c.as_ref(), &FormatOptions::default()).map_err(werr)?;
+            let s: StringArray = (0..c.len())
+                .map(|i| (!c.is_null(i)).then(|| fmt.value(i).to_string()))
+                .collect();
+            fields.push(Field::new(f.name(), DataType::Utf8, true));
+            cols.push(std::sync::Arc::new(s));
+        } else {
+            fields.push(f.as_ref().clone());
+            cols.push(c.clone());
+        }
+    }
+    RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), cols).map_err(werr)
 }
 
 fn werr(e: impl std::fmt::Display) -> AnalyzerError {
@@ -57,7 +87,7 @@ pub async fn write(
             while let Some(b) = stream.next().await {
                 let b = b?;
                 rows += b.num_rows() as u64;
-                w.write(&b).map_err(werr)?;
+                w.write(&flat(&b)?).map_err(werr)?;
             }
         }
         Format::Json => {

@@ -6,64 +6,15 @@
 //! directories; every output format reads back; a bad query is an error
 //! with DataFusion's message, never a panic.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
 
+use common::tree;
 use mekong_analyzer::output::Format;
-use mekong_datasets::generate::{generate, Options};
-use mekong_sensor::decode::DefragConfig;
-use mekong_sensor::flow::FlowConfig;
-use mekong_sensor::output::SinkConfig;
-use mekong_sensor::pipeline::{run, RunConfig};
 use mekong_testkit::python_with;
 
-/// The tree: sensors `hanoi` and `hue` each read the same capture.
-fn tree() -> &'static PathBuf {
-    static T: OnceLock<PathBuf> = OnceLock::new();
-    T.get_or_init(|| {
-        let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("analyzer-query");
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        let pcap = d.join("c.pcap");
-        let opts = Options {
-            packets: 40_000,
-            seed: 5,
-            ..Options::default()
-        };
-        generate(
-            &opts,
-            std::fs::File::create(&pcap).unwrap(),
-            std::io::sink(),
-        )
-        .unwrap();
-        let out = d.join("tree");
-        for sensor in ["hanoi", "hue"] {
-            let cfg = RunConfig {
-                inputs: vec![pcap.clone()],
-                filter: None,
-                workers: 1,
-                flow: FlowConfig {
-                    sensor_id: Arc::from(sensor),
-                    ..FlowConfig::default()
-                },
-                defrag: DefragConfig::default(),
-                sink: SinkConfig::new(out.clone(), sensor.into()),
-                progress: false,
-                detect: Some(Default::default()),
-            };
-            run(&cfg).unwrap();
-        }
-        out
-    })
-}
+mod common;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use common::rt;
 
 /// Mekong's rows of `sql`, as JSON lines.
 fn mekong(sql: &str) -> Vec<serde_json::Value> {
