@@ -18,6 +18,7 @@ pub mod audit;
 pub mod error;
 pub mod extract;
 pub mod output;
+pub mod summary;
 pub mod tree;
 pub mod udf;
 

@@ -69,6 +69,20 @@ enum Command {
         #[arg(long, value_name = "EXTRACT_DIR", conflicts_with_all = ["dir", "case", "requester", "out"])]
         verify: Option<PathBuf>,
     },
+    /// Totals, top talkers, top services, protocol mix, alerts by technique and tactic, capture completeness per sensor and hour.
+    Summary {
+        /// The output tree.
+        dir: PathBuf,
+        /// Window start, UTC (`2026-03-02T08:00:00Z`).
+        #[arg(long)]
+        from: Option<String>,
+        /// Window end, UTC.
+        #[arg(long)]
+        to: Option<String>,
+        /// `table` (text sections) or `json` (one object).
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// The tree's audit log.
     Audit {
         #[command(subcommand)]
@@ -167,6 +181,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 rec["rows"]["alerts"],
                 rec["seq"]
             );
+            Ok(())
+        }
+        Command::Summary {
+            dir,
+            from,
+            to,
+            format,
+        } => {
+            let s = mekong_analyzer::summary::summary(&dir, from.as_deref(), to.as_deref()).await?;
+            match format {
+                Format::Json => println!("{s}"),
+                _ => print!("{}", mekong_analyzer::summary::text(&s)),
+            }
             Ok(())
         }
         Command::Audit {

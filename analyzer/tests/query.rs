@@ -219,3 +219,74 @@ fn bad_queries_and_trees_are_errors_not_panics() {
     let r = mekong("SELECT in_cidr('not-an-address', '10.0.0.0/8') AS a, network('10.1.2.3', 99) AS b, is_private(NULL) AS c");
     assert_eq!(r[0]["a"], serde_json::Value::Null);
 }
+
+#[test]
+fn summary_numbers_are_duckdbs() {
+    let s = rt()
+        .block_on(mekong_analyzer::summary::summary(tree(), None, None))
+        .unwrap();
+    let t = &duckdb("SELECT count(*) AS flows, sum(orig_pkts + resp_pkts) AS packets, sum(orig_ip_bytes + resp_ip_bytes) AS bytes, count(DISTINCT sensor) AS sensors FROM flows")[0];
+    for k in ["flows", "packets", "bytes", "sensors"] {
+        assert_eq!(s["totals"][0][k], t[k], "{k}");
+    }
+    let top = duckdb(
+        "SELECT host, sum(b) AS bytes FROM (SELECT orig_addr AS host, orig_ip_bytes + resp_ip_bytes AS b FROM flows UNION ALL SELECT resp_addr, orig_ip_bytes + resp_ip_bytes FROM flows) GROUP BY host ORDER BY bytes DESC, host LIMIT 10",
+    );
+    let ours: Vec<(String, u64)> = s["top_talkers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["host"].as_str().unwrap().to_string(),
+                r["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let theirs: Vec<(String, u64)> = top
+        .iter()
+        .map(|r| {
+            (
+                r["host"].as_str().unwrap().to_string(),
+                r["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ours, theirs);
+    let by_t = duckdb(
+        "SELECT t AS technique, count(*) AS alerts FROM (SELECT unnest(technique_ids) AS t FROM alerts WHERE phase = 'start') GROUP BY t ORDER BY alerts DESC, t",
+    );
+    let ours: Vec<(String, u64)> = s["alerts_by_technique"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["technique"].as_str().unwrap().to_string(),
+                r["alerts"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let theirs: Vec<(String, u64)> = by_t
+        .iter()
+        .map(|r| {
+            (
+                r["technique"].as_str().unwrap().to_string(),
+                r["alerts"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(!ours.is_empty());
+    assert_eq!(ours, theirs);
+    // Completeness: one row per sensor and hour directory, no drops from files.
+    let hours = duckdb("SELECT count(DISTINCT (sensor, date, hour)) AS n FROM flows");
+    assert_eq!(
+        s["capture_completeness"].as_array().unwrap().len() as u64,
+        hours[0]["n"].as_u64().unwrap()
+    );
+    assert!(s["capture_completeness"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["packets_dropped"] == 0 && r["packets_seen"].as_u64().unwrap() > 0));
+}
