@@ -17,6 +17,7 @@
 pub mod audit;
 pub mod error;
 pub mod extract;
+pub mod hunt;
 pub mod output;
 pub mod summary;
 pub mod tree;

@@ -83,6 +83,17 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Beaconing (scored Mekong's way and RITA's), long connections, rare destinations: findings with technique, score and evidence.
+    Hunt {
+        /// The output tree.
+        dir: PathBuf,
+        /// Servers or blocks never reported (an allow-list applied to past data), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        allow: Vec<String>,
+        /// `table` (text sections) or `json` (one object).
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// The tree's audit log.
     Audit {
         #[command(subcommand)]
@@ -181,6 +192,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 rec["rows"]["alerts"],
                 rec["seq"]
             );
+            Ok(())
+        }
+        Command::Hunt { dir, allow, format } => {
+            let blocks = allow
+                .iter()
+                .map(|a| {
+                    mekong_analyzer::udf::Block::parse(a)
+                        .ok_or_else(|| anyhow::anyhow!("--allow {a:?} is not an address or block"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let h = mekong_analyzer::hunt::hunt(&dir, &blocks).await?;
+            match format {
+                Format::Json => println!("{h}"),
+                _ => print!("{}", mekong_analyzer::summary::text(&h)),
+            }
             Ok(())
         }
         Command::Summary {

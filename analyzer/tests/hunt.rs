@@ -1,0 +1,60 @@
+//! `hunt` on a generated tree with known truth: the labelled beacon ranks
+//! first (both scores reported), the miner's hours-long connection is a
+//! long connection, and an allow-list applied to past data removes what it
+//! names.
+
+use common::{labels, rt, tree};
+
+mod common;
+
+fn label(name: &str) -> &'static mekong_datasets::labels::Label {
+    labels()
+        .iter()
+        .find(|l| l.scenario == name)
+        .unwrap_or_else(|| panic!("{name}"))
+}
+
+#[test]
+fn the_labelled_beacon_ranks_first_and_allow_lists_apply_to_the_past() {
+    let h = rt()
+        .block_on(mekong_analyzer::hunt::hunt(tree(), &[]))
+        .unwrap();
+    let b = label("beacon_https");
+    let (c, s) = (
+        b.attackers[0].addr.to_string(),
+        b.targets[0].addr.to_string(),
+    );
+    let first = &h["beacons"][0];
+    assert_eq!(
+        (first["client"].as_str(), first["server"].as_str()),
+        (Some(c.as_str()), Some(s.as_str())),
+        "{h:#}"
+    );
+    assert_eq!(first["technique"], "T1071.001");
+    assert!(first["score"].as_f64().unwrap() >= 0.8, "{first}");
+    assert!(first["rita_score"].as_f64().is_some());
+    // The label's interval: 60 s with uniform jitter of 10%.
+    let period = first["period_s"].as_f64().unwrap();
+    assert!((54.0..=66.0).contains(&period), "{period}");
+    assert!(!first["evidence"].as_array().unwrap().is_empty());
+    let m = label("mining_stratum");
+    let pool = m.targets[0].addr.to_string();
+    assert!(
+        h["long_connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["server"] == pool.as_str()),
+        "{:#}",
+        h["long_connections"]
+    );
+    let allow = [mekong_analyzer::udf::Block::parse(&format!("{s}/32")).unwrap()];
+    let h = rt()
+        .block_on(mekong_analyzer::hunt::hunt(tree(), &allow))
+        .unwrap();
+    assert!(h["beacons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["server"] != s.as_str()));
+}
