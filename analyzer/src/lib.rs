@@ -19,6 +19,7 @@ pub mod error;
 pub mod extract;
 pub mod hunt;
 pub mod output;
+pub mod profile;
 pub mod summary;
 pub mod tree;
 pub mod udf;

@@ -94,6 +94,17 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// One host's behaviour: roles, peers, services, volumes, techniques used or suffered, tools, timeline.
+    Profile {
+        /// The output tree.
+        dir: PathBuf,
+        /// The host.
+        #[arg(long)]
+        host: std::net::IpAddr,
+        /// `table` (text sections) or `json` (one object).
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// The tree's audit log.
     Audit {
         #[command(subcommand)]
@@ -192,6 +203,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 rec["rows"]["alerts"],
                 rec["seq"]
             );
+            Ok(())
+        }
+        Command::Profile { dir, host, format } => {
+            let p = mekong_analyzer::profile::host(&dir, host).await?;
+            match format {
+                Format::Json => println!("{p}"),
+                _ => print!("{}", mekong_analyzer::summary::text(&p)),
+            }
             Ok(())
         }
         Command::Hunt { dir, allow, format } => {

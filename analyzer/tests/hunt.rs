@@ -58,3 +58,42 @@ fn the_labelled_beacon_ranks_first_and_allow_lists_apply_to_the_past() {
         .iter()
         .all(|r| r["server"] != s.as_str()));
 }
+
+#[test]
+fn the_profile_of_a_labelled_attacker_names_its_techniques_tools_and_victim() {
+    let l = label("lateral_psexec");
+    let (a, t) = (l.attackers[0].addr, l.targets[0].addr.to_string());
+    let p = rt()
+        .block_on(mekong_analyzer::profile::host(tree(), a))
+        .unwrap();
+    let used: Vec<&str> = p["techniques"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["side"] == "used")
+        .map(|r| r["technique"].as_str().unwrap())
+        .collect();
+    for want in l.techniques.iter() {
+        assert!(used.contains(&want.as_str()), "{want} in {used:?}");
+    }
+    assert!(p["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["peer"] == t.as_str()));
+    assert!(p["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["kind"] == "smb_workstation" && r["value"] == "ATTACKER-PC"));
+    assert_eq!(p["roles"][0]["role"], "client");
+    // Its victim suffered them.
+    let v = rt()
+        .block_on(mekong_analyzer::profile::host(tree(), l.targets[0].addr))
+        .unwrap();
+    assert!(v["techniques"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["side"] == "suffered" && r["technique"] == "T1021.002"));
+}
