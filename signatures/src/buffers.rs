@@ -138,9 +138,6 @@ pub enum Buf {
     Krb5ErrCode,
     /// What `krb5_msg_type` compares: a Kerberos message type.
     Krb5MsgType,
-    /// What `krb5.ticket_encryption` compares: the encryption type of the
-    /// ticket a KDC reply grants.
-    Krb5TicketEncryption,
     /// `base64_data`: what `base64_decode` decoded.
     Base64Data,
 }
@@ -186,7 +183,7 @@ impl Buf {
             SmbShare | SmbNamedPipe => App::Smb,
             DcerpcIface | DcerpcOpnum => App::Dcerpc,
             FtpCommand | FtpCommandData => App::Ftp,
-            Krb5Cname | Krb5Sname | Krb5ErrCode | Krb5MsgType | Krb5TicketEncryption => App::Krb5,
+            Krb5Cname | Krb5Sname | Krb5ErrCode | Krb5MsgType => App::Krb5,
             _ => App::Http,
         })
     }
@@ -205,7 +202,7 @@ impl Buf {
             HttpResponseBody | HttpStatCode | HttpStatMsg | HttpResponseLine | HttpLocation
             | HttpServer | HttpResponseHeader | TlsCerts | TlsCertSubject | TlsCertIssuer
             | TlsCertSerial | TlsCertFingerprint | TlsSubjectAltName | Ja3sHash | Ja3sString
-            | Krb5ErrCode | Krb5TicketEncryption => Some(1),
+            | Krb5ErrCode => Some(1),
             _ => None,
         }
     }
@@ -295,7 +292,6 @@ const VALUE_BUFFERS: &[(&str, Buf)] = &[
     ("dcerpc.opnum", Buf::DcerpcOpnum),
     ("krb5_err_code", Buf::Krb5ErrCode),
     ("krb5_msg_type", Buf::Krb5MsgType),
-    ("krb5.ticket_encryption", Buf::Krb5TicketEncryption),
 ];
 
 /// Older spellings of sticky buffers.

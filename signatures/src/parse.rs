@@ -1556,39 +1556,6 @@ fn parse_option(kw: &str, v: Option<&str>, options: &mut Vec<Opt>) -> Result<(),
             };
             push(options, Opt::IpProto(neg, p))
         }
-        "krb5.ticket_encryption" => {
-            // Numbers or names of encryption types, or `weak` (DES and RC4).
-            let v = need(kw, v)?;
-            let mut ranges = Vec::new();
-            for part in v.split(',').map(str::trim) {
-                let n: &[u64] = match part.to_ascii_lowercase().as_str() {
-                    "weak" => &[1, 2, 3, 23, 24],
-                    "des-cbc-crc" => &[1],
-                    "des-cbc-md4" => &[2],
-                    "des-cbc-md5" => &[3],
-                    "des3-cbc-sha1" => &[16],
-                    "aes128-cts-hmac-sha1-96" => &[17],
-                    "aes256-cts-hmac-sha1-96" => &[18],
-                    "aes128-cts-hmac-sha256-128" => &[19],
-                    "aes256-cts-hmac-sha384-192" => &[20],
-                    "rc4-hmac" => &[23],
-                    "rc4-hmac-exp" => &[24],
-                    p if !p.is_empty() && p.len() <= 5 && p.bytes().all(|c| c.is_ascii_digit()) => {
-                        let x: u64 = p.parse().unwrap_or(0);
-                        ranges.push((x, x));
-                        continue;
-                    }
-                    _ => {
-                        return Err(RuleError::invalid(
-                            Some(kw),
-                            format!("unknown encryption type {part:?}"),
-                        ))
-                    }
-                };
-                ranges.extend(n.iter().map(|&x| (x, x)));
-            }
-            push(options, Opt::AppInt(kw.into(), ranges))
-        }
         "dcerpc.opnum" | "krb5_err_code" | "krb5_msg_type" => {
             let v = need(kw, v)?;
             let bad = || RuleError::invalid(Some(kw), format!("bad number list {v:?}"));

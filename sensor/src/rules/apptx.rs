@@ -13,7 +13,7 @@ use mekong_signatures::App;
 /// Buffers of one transaction of SMB, DCE/RPC, FTP or Kerberos, held on
 /// the stack (no allocation per transaction).
 pub struct AppTxBuffers<'a> {
-    list: [(Buf, &'a [u8]); 6],
+    list: [(Buf, &'a [u8]); 4],
     n: usize,
 }
 
@@ -27,12 +27,12 @@ impl<'a> AppTxBuffers<'a> {
     /// An empty list.
     pub fn new() -> AppTxBuffers<'a> {
         AppTxBuffers {
-            list: [(Buf::PktData, &[]); 6],
+            list: [(Buf::PktData, &[]); 4],
             n: 0,
         }
     }
 
-    /// Adds a buffer's value (at most six are kept).
+    /// Adds a buffer's value (at most four are kept).
     pub fn push(&mut self, b: Buf, v: &'a [u8]) {
         if self.n < self.list.len() {
             self.list[self.n] = (b, v);
@@ -70,9 +70,9 @@ pub fn decimal(v: u64, buf: &mut [u8; 20]) -> &[u8] {
 pub fn fill<'a>(
     ev: &AppEvent<'a>,
     b: &mut AppTxBuffers<'a>,
-    nums: &'a mut [[u8; 20]; 3],
+    nums: &'a mut [[u8; 20]; 2],
 ) -> Option<(App, bool)> {
-    let [n1, n2, n3] = nums;
+    let [n1, n2] = nums;
     Some(match *ev {
         AppEvent::SmbTree { share, .. } => {
             b.push(Buf::SmbShare, share.as_bytes());
@@ -111,12 +111,8 @@ pub fn fill<'a>(
             cname,
             sname,
             error_code,
-            ticket_etype,
             ..
         } => {
-            if let Some(e) = ticket_etype.and_then(|e| u64::try_from(e).ok()) {
-                b.push(Buf::Krb5TicketEncryption, decimal(e, n3));
-            }
             if let Some(c) = cname {
                 b.push(Buf::Krb5Cname, c.as_bytes());
             }

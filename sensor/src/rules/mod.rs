@@ -780,7 +780,7 @@ impl RuleStage {
 
     /// An application event through the [`Point::AppTx`] rules.
     fn app_event_tx(&mut self, f: &FlowCtx<'_>, ev: &AppEvent<'_>, out: &mut StageOut<'_>) {
-        let mut nums = [[0u8; 20]; 3];
+        let mut nums = [[0u8; 20]; 2];
         let mut b = AppTxBuffers::new();
         if let Some((app, to_server)) = apptx::fill(ev, &mut b, &mut nums) {
             self.app_tx(f.slot, &Ends::of(f), app, to_server, &b, out);
