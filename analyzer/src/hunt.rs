@@ -1,6 +1,7 @@
 //! `hunt`: what a streaming sensor cannot see, over hours or days of the
 //! tree: beaconing scored on every connection of a pair with microsecond
-//! timing, long connections, and rare destinations. Each finding has a
+//! timing, long connections, rare destinations, slow scans and DNS
+//! tunnelling per base domain. Each finding has a
 //! technique, a score and its evidence rows (flow ids).
 //!
 //! Beacons are scored two ways on the same connections, so the difference
@@ -25,6 +26,7 @@ use ndarray::Array1;
 use serde_json::{json, Value};
 
 use crate::error::AnalyzerError;
+use crate::output::rows;
 
 /// Calls a pair needs before it is scored.
 pub const MIN_CALLS: usize = 8;
@@ -157,20 +159,6 @@ pub fn mekong_score(calls: &[Call], span_us: f64, clients: usize) -> (f64, f64) 
 
 type Pair = (String, String, i64, i64);
 
-/// Rows of `sql` as JSON objects.
-async fn rows(
-    ctx: &datafusion::prelude::SessionContext,
-    sql: &str,
-) -> Result<Vec<Value>, AnalyzerError> {
-    let df = ctx.sql(sql).await?;
-    let mut buf = Vec::new();
-    crate::output::write(df, crate::output::Format::Json, &mut buf).await?;
-    Ok(String::from_utf8_lossy(&buf)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
-}
-
 /// Every finding of the tree at `dir`, best first within each kind;
 /// servers (or server blocks) in `allow` are never reported.
 pub async fn hunt(dir: &Path, allow: &[crate::udf::Block]) -> Result<Value, AnalyzerError> {
@@ -269,7 +257,157 @@ pub async fn hunt(dir: &Path, allow: &[crate::udf::Block]) -> Result<Value, Anal
             r
         })
         .collect();
-    Ok(json!({"beacons": beacons, "long_connections": long, "rare_destinations": rare}))
+    let slow = slow_scans(&ctx, &allowed).await?;
+    let dns = dns_tunnels(&ctx).await?;
+    Ok(json!({
+        "beacons": beacons, "long_connections": long, "rare_destinations": rare,
+        "slow_scans": slow, "dns_tunnels": dns,
+    }))
+}
+
+/// Distinct ports (on one host) or hosts (on one port) a slow scan must
+/// reach to be reported.
+pub const SLOW_SCAN_MIN_TARGETS: i64 = 20;
+
+/// Scans spread over time: one source trying many ports of one host
+/// (vertical) or one port of many hosts (horizontal) with connections that
+/// mostly fail (no answer, refused, reset), at any pace. The score grows
+/// with the targets reached and with the time the scan was spread over
+/// (an hour or more scores fully): what a sensor's minute-long windows
+/// cannot add up. `sensor_alerted` says whether the sensor saw it anyway.
+async fn slow_scans(
+    ctx: &datafusion::prelude::SessionContext,
+    allowed: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Value>, AnalyzerError> {
+    let failed = "conn_state IN ('S0', 'REJ', 'RSTOS0', 'RSTRH', 'SH', 'SHR', 'OTH', 'RSTR')";
+    let mut out = Vec::new();
+    for (kind, key, spread) in [
+        ("vertical", "resp_addr", "resp_port"),
+        ("horizontal", "resp_port", "resp_addr"),
+    ] {
+        let r = rows(ctx, &format!(
+            "SELECT orig_addr AS source, CAST({key} AS VARCHAR) AS aim, count(DISTINCT {spread}) AS targets,              count(*) AS attempts, sum(CASE WHEN {failed} THEN 1 ELSE 0 END) AS failed,              CAST(min(first_ts) AS BIGINT) AS a, CAST(max(first_ts) AS BIGINT) AS b,              array_agg(flow_uid ORDER BY first_ts) AS uids FROM flows              WHERE proto = 6 AND piece = 0 GROUP BY 1, 2              HAVING count(DISTINCT {spread}) >= {SLOW_SCAN_MIN_TARGETS}              AND sum(CASE WHEN {failed} THEN 1 ELSE 0 END) * 2 >= count(*)"
+        )).await?;
+        for x in r {
+            let src = x["source"].as_str().unwrap_or("").to_string();
+            let aim = x["aim"].as_str().unwrap_or("").to_string();
+            if allowed(&src) || (kind == "vertical" && allowed(&aim)) {
+                continue;
+            }
+            let targets = x["targets"].as_f64().unwrap_or(0.0);
+            let span_s = (x["b"].as_i64().unwrap_or(0) - x["a"].as_i64().unwrap_or(0)) as f64 / 1e6;
+            let breadth = (targets.log10() / 3.0).clamp(0.0, 1.0);
+            let slowness = (span_s / 3600.0).clamp(0.0, 1.0);
+            let score = 0.5 * breadth + 0.5 * slowness;
+            let uids: Vec<Value> = x["uids"]
+                .as_array()
+                .map(|u| u.iter().take(20).cloned().collect())
+                .unwrap_or_default();
+            out.push(json!({
+                "technique": "T1046", "kind": kind, "source": src,
+                "target": if kind == "vertical" { json!(aim) } else { Value::Null },
+                "port": if kind == "horizontal" { json!(aim.parse::<i64>().ok()) } else { Value::Null },
+                "targets": targets as i64, "attempts": x["attempts"], "failed": x["failed"],
+                "first": crate::output::utc_us(x["a"].as_i64().unwrap_or(0)),
+                "last": crate::output::utc_us(x["b"].as_i64().unwrap_or(0)),
+                "span_s": span_s.round(),
+                "probes_per_minute": if span_s > 0.0 { ((x["attempts"].as_f64().unwrap_or(0.0) / span_s * 60.0) * 100.0).round() / 100.0 } else { 0.0 },
+                "score": (score * 1000.0).round() / 1000.0,
+                "evidence": uids,
+            }));
+        }
+    }
+    // Whether the sensor alerted a scan by the same source.
+    let alerted: std::collections::BTreeSet<String> = if out.is_empty() {
+        Default::default()
+    } else {
+        rows(
+            ctx,
+            "SELECT DISTINCT src_addr AS s FROM alerts WHERE array_has(technique_ids, 'T1046')",
+        )
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| r["s"].as_str().map(str::to_string))
+        .collect()
+    };
+    for f in &mut out {
+        let s = f["source"].as_str().unwrap_or("").to_string();
+        f["sensor_alerted"] = json!(alerted.contains(&s));
+    }
+    out.sort_by(|a, b| {
+        b["score"]
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&a["score"].as_f64().unwrap_or(0.0))
+    });
+    out.truncate(50);
+    Ok(out)
+}
+
+/// Answer bytes per query (beyond the repeated question) below which a
+/// domain's long names are exfiltration (T1048.003) rather than a
+/// two-way tunnel (T1071.004): one A record is 16.
+pub const DNS_EXFIL_MAX_ANSWER_BYTES: f64 = 40.0;
+
+/// Names a base domain needs before it is judged a tunnel.
+pub const DNS_TUNNEL_MIN_NAMES: i64 = 50;
+
+/// DNS tunnelling judged per base domain over the whole tree: many
+/// distinct names under one domain, long and random-looking (the first
+/// query name's length and entropy), from few clients. The score is the
+/// mean of three parts: distinct names (1,000 or more score fully), the
+/// mean length of what precedes the base domain (40 characters or more),
+/// and the mean entropy (4 bits per character or more; English-like
+/// names are near 3). T1071.004, and T1048.003 when long names get small
+/// answers ([`DNS_EXFIL_MAX_ANSWER_BYTES`]): the data goes out only.
+async fn dns_tunnels(
+    ctx: &datafusion::prelude::SessionContext,
+) -> Result<Vec<Value>, AnalyzerError> {
+    let r = rows(ctx, &format!(
+        "SELECT d AS domain, count(*) AS queries, count(DISTINCT dns_query) AS names,          count(DISTINCT orig_addr) AS clients, avg(CAST(dns_qname_len AS DOUBLE) - length(d)) AS sub_len,          avg(dns_qname_entropy) AS entropy, sum(orig_payload_bytes) AS bytes_out,          sum(resp_payload_bytes) AS bytes_in, sum(CASE WHEN dns_qtype IN (16, 10, 65399) THEN 1 ELSE 0 END) AS txt_null,          min(first_ts) AS first, max(last_ts) AS last, min(orig_addr) AS client,          array_agg(flow_uid ORDER BY first_ts) AS uids FROM          (SELECT base_domain(dns_query) AS d, * FROM flows WHERE dns_query IS NOT NULL AND resp_port = 53)          WHERE d IS NOT NULL GROUP BY d HAVING count(DISTINCT dns_query) >= {DNS_TUNNEL_MIN_NAMES}"
+    )).await?;
+    let mut out: Vec<Value> = r
+        .into_iter()
+        .map(|mut x| {
+            let names = x["names"].as_f64().unwrap_or(0.0);
+            let sub = x["sub_len"].as_f64().unwrap_or(0.0);
+            let ent = x["entropy"].as_f64().unwrap_or(0.0);
+            let score = ((names.log10() / 3.0).clamp(0.0, 1.0)
+                + (sub / 40.0).clamp(0.0, 1.0)
+                + ((ent - 2.0) / 2.0).clamp(0.0, 1.0))
+                / 3.0;
+            // An answer repeats its question: what it adds is what came
+            // back. Long names answered with little carry data out.
+            let queries = x["queries"].as_f64().unwrap_or(0.0).max(1.0);
+            let back = (x["bytes_in"].as_f64().unwrap_or(0.0)
+                - x["bytes_out"].as_f64().unwrap_or(0.0))
+                / queries;
+            x["answer_bytes_per_query"] = json!((back * 10.0).round() / 10.0);
+            let exfil = sub >= 30.0 && back < DNS_EXFIL_MAX_ANSWER_BYTES;
+            x["technique"] = json!(if exfil { "T1048.003" } else { "T1071.004" });
+            x["score"] = json!((score * 1000.0).round() / 1000.0);
+            x["sub_len"] = json!((sub * 10.0).round() / 10.0);
+            x["entropy"] = json!((ent * 100.0).round() / 100.0);
+            let uids: Vec<Value> = x["uids"]
+                .as_array()
+                .map(|u| u.iter().take(20).cloned().collect())
+                .unwrap_or_default();
+            x["evidence"] = json!(uids);
+            if let Some(o) = x.as_object_mut() {
+                o.remove("uids");
+            }
+            x
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b["score"]
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&a["score"].as_f64().unwrap_or(0.0))
+    });
+    out.truncate(50);
+    Ok(out)
 }
 
 #[cfg(test)]

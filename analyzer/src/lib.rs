@@ -14,7 +14,9 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod attackers;
 pub mod audit;
+pub mod beacon_eval;
 pub mod error;
 pub mod extract;
 pub mod hunt;

@@ -94,13 +94,23 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// One host's behaviour: roles, peers, services, volumes, techniques used or suffered, tools, timeline.
+    /// One host's behaviour (`--host`), or the attackers ranked with their method fingerprints and campaigns (`--attackers`).
     Profile {
         /// The output tree.
         dir: PathBuf,
         /// The host.
+        #[arg(
+            long,
+            required_unless_present = "attackers",
+            conflicts_with = "attackers"
+        )]
+        host: Option<std::net::IpAddr>,
+        /// Rank the hosts that attack and group them into campaigns.
         #[arg(long)]
-        host: std::net::IpAddr,
+        attackers: bool,
+        /// How many attackers to list.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
         /// `table` (text sections) or `json` (one object).
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -205,8 +215,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Profile { dir, host, format } => {
-            let p = mekong_analyzer::profile::host(&dir, host).await?;
+        Command::Profile {
+            dir,
+            host,
+            attackers,
+            top,
+            format,
+        } => {
+            let p = match host {
+                Some(h) if !attackers => mekong_analyzer::profile::host(&dir, h).await?,
+                _ => mekong_analyzer::attackers::attackers(&dir, top).await?,
+            };
             match format {
                 Format::Json => println!("{p}"),
                 _ => print!("{}", mekong_analyzer::summary::text(&p)),

@@ -111,3 +111,64 @@ pub async fn write(
     }
     Ok(rows)
 }
+
+/// The rows of `sql` as JSON objects (the analyzer's own reports read
+/// their queries this way).
+pub async fn rows(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+) -> Result<Vec<serde_json::Value>, AnalyzerError> {
+    let df = ctx.sql(sql).await?;
+    let mut buf = Vec::new();
+    write(df, Format::Json, &mut buf).await?;
+    String::from_utf8_lossy(&buf)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).map_err(|e| {
+                AnalyzerError::Request(format!("a row did not read back as JSON: {e}"))
+            })
+        })
+        .collect()
+}
+
+/// Microseconds since the epoch as RFC 3339 UTC with microseconds
+/// (`2026-03-02T01:09:00.028000Z`), the analyzer's one time format.
+pub fn utc_us(us: i64) -> String {
+    let secs = us.div_euclid(1_000_000);
+    let frac = us.rem_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn microsecond_times_by_hand() {
+        // 1772413200 s = 2026-03-02T01:00:00Z (the generator's start).
+        assert_eq!(
+            super::utc_us(1_772_413_200_000_000),
+            "2026-03-02T01:00:00.000000Z"
+        );
+        assert_eq!(
+            super::utc_us(951_782_400_000_001),
+            "2000-02-29T00:00:00.000001Z"
+        );
+        assert_eq!(super::utc_us(-1), "1969-12-31T23:59:59.999999Z");
+    }
+}

@@ -10,19 +10,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::error::AnalyzerError;
-
-async fn rows(
-    ctx: &datafusion::prelude::SessionContext,
-    sql: &str,
-) -> Result<Vec<Value>, AnalyzerError> {
-    let df = ctx.sql(sql).await?;
-    let mut buf = Vec::new();
-    crate::output::write(df, crate::output::Format::Json, &mut buf).await?;
-    Ok(String::from_utf8_lossy(&buf)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
-}
+use crate::output::rows;
 
 /// The profile of `host` in the tree at `dir`.
 pub async fn host(dir: &Path, host: IpAddr) -> Result<Value, AnalyzerError> {

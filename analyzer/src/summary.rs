@@ -7,22 +7,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
-use datafusion::prelude::SessionContext;
 use serde_json::{json, Value};
 
 use crate::error::AnalyzerError;
 use crate::extract::utc;
-
-/// Rows of `sql` as JSON objects.
-async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Value>, AnalyzerError> {
-    let df = ctx.sql(sql).await?;
-    let mut buf = Vec::new();
-    crate::output::write(df, crate::output::Format::Json, &mut buf).await?;
-    Ok(String::from_utf8_lossy(&buf)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
-}
+use crate::output::rows;
 
 /// Packets seen and dropped per (sensor, date, hour) directory: the
 /// largest counters of its files (they are cumulative through a run), and

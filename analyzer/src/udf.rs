@@ -190,6 +190,41 @@ fn network(args: &[ColumnarValue]) -> Result<ColumnarValue> {
     Ok(ColumnarValue::Array(Arc::new(out)))
 }
 
+/// Second-level labels under which a country code's registry sells
+/// names (`gov.vn`, `co.uk`): the base domain keeps one more label there.
+const SECOND_LEVEL: [&str; 9] = ["com", "net", "org", "gov", "edu", "ac", "co", "int", "info"];
+
+/// The registered domain a name belongs to, the unit DNS tunnels are
+/// judged by: the last two labels, or three under a country code's
+/// second-level domain (`x.y.so-tt.gov.vn` → `so-tt.gov.vn`). Lower case;
+/// a trailing dot is ignored; `None` for an empty name.
+pub fn base_domain(name: &str) -> Option<String> {
+    let name = name.trim_end_matches('.');
+    if name.is_empty() {
+        return None;
+    }
+    let labels: Vec<&str> = name.rsplit('.').collect();
+    let keep = if labels.len() >= 3
+        && labels[0].len() == 2
+        && SECOND_LEVEL.contains(&labels[1].to_ascii_lowercase().as_str())
+    {
+        3
+    } else {
+        2
+    };
+    let mut out: Vec<&str> = labels.into_iter().take(keep).collect();
+    out.reverse();
+    Some(out.join(".").to_ascii_lowercase())
+}
+
+fn base_domain_udf(args: &[ColumnarValue]) -> Result<ColumnarValue> {
+    let n = rows(args);
+    let a = strings(&args[0], n)?;
+    let a = as_str(&a)?;
+    let out: StringArray = a.iter().map(|v| v.and_then(base_domain)).collect();
+    Ok(ColumnarValue::Array(Arc::new(out)))
+}
+
 /// The functions, to register with a session.
 pub fn functions() -> Vec<ScalarUDF> {
     vec![
@@ -213,6 +248,13 @@ pub fn functions() -> Vec<ScalarUDF> {
             DataType::Utf8,
             Volatility::Immutable,
             Arc::new(network),
+        ),
+        create_udf(
+            "base_domain",
+            vec![DataType::Utf8],
+            DataType::Utf8,
+            Volatility::Immutable,
+            Arc::new(base_domain_udf),
         ),
     ]
 }
@@ -254,6 +296,26 @@ mod tests {
         for bad in ["10.0.0.0/33", "x/8", "", "10.0.0.0/", "::/129"] {
             assert_eq!(Block::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn base_domains_keep_a_registry_label_under_country_codes() {
+        assert_eq!(
+            base_domain("a1b2.t.cloudsync-api.net").as_deref(),
+            Some("cloudsync-api.net")
+        );
+        assert_eq!(
+            base_domain("www.so-tt.gov.vn.").as_deref(),
+            Some("so-tt.gov.vn")
+        );
+        assert_eq!(
+            base_domain("Mail.Example.CO.UK").as_deref(),
+            Some("example.co.uk")
+        );
+        assert_eq!(base_domain("localhost").as_deref(), Some("localhost"));
+        assert_eq!(base_domain("vn").as_deref(), Some("vn"));
+        assert_eq!(base_domain("").as_deref(), None);
+        assert_eq!(base_domain(".").as_deref(), None);
     }
 
     #[test]

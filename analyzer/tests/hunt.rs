@@ -97,3 +97,73 @@ fn the_profile_of_a_labelled_attacker_names_its_techniques_tools_and_victim() {
         .iter()
         .any(|r| r["side"] == "suffered" && r["technique"] == "T1021.002"));
 }
+
+#[test]
+fn a_scan_spread_over_hours_and_the_tunnels_domains_rank_first() {
+    let h = rt()
+        .block_on(mekong_analyzer::hunt::hunt(tree(), &[]))
+        .unwrap();
+    // The slow scan: one port every 50 s for two hours (the tree's
+    // settings in tests/common).
+    let l = label("portscan_connect");
+    let first = &h["slow_scans"][0];
+    assert_eq!(
+        first["source"].as_str(),
+        Some(l.attackers[0].addr.to_string().as_str()),
+        "{:#}",
+        h["slow_scans"]
+    );
+    assert_eq!(first["kind"], "vertical");
+    assert_eq!(
+        first["target"].as_str(),
+        Some(l.targets[0].addr.to_string().as_str())
+    );
+    assert_eq!(first["targets"], 150);
+    assert!(first["span_s"].as_f64().unwrap() >= 7000.0, "{first}");
+    assert_eq!(first["technique"], "T1046");
+    // The two DNS tunnels of the labels, by their base domains.
+    let want: std::collections::BTreeSet<String> = ["dns_tunnel", "exfil_dns"]
+        .iter()
+        .map(|s| {
+            let d = label(s)
+                .params
+                .iter()
+                .find(|(k, _)| k == "domain")
+                .map(|(_, v)| v.clone())
+                .unwrap();
+            mekong_analyzer::udf::base_domain(&d).unwrap()
+        })
+        .collect();
+    let top: std::collections::BTreeSet<String> = h["dns_tunnels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|r| r["domain"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(top, want, "{:#}", h["dns_tunnels"]);
+    let exfil = mekong_analyzer::udf::base_domain(
+        &label("exfil_dns")
+            .params
+            .iter()
+            .find(|(k, _)| k == "domain")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    let e = h["dns_tunnels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["domain"] == exfil.as_str())
+        .unwrap();
+    assert_eq!(e["technique"], "T1048.003", "{e}");
+    let tunnel = h["dns_tunnels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .find(|r| r["domain"] != exfil.as_str())
+        .unwrap();
+    assert_eq!(tunnel["technique"], "T1071.004", "{tunnel}");
+}

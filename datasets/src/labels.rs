@@ -52,6 +52,18 @@ pub struct Label {
     pub params: Vec<(String, String)>,
 }
 
+impl Label {
+    /// The campaign the instance belongs to (its `campaign` parameter),
+    /// when one was given: instances with the same campaign are one
+    /// actor's work.
+    pub fn campaign(&self) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, v)| k == "campaign" && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// An address block (a single address is a /32 or /128).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cidr {

@@ -25,9 +25,23 @@ fn made() -> &'static (PathBuf, Summary) {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         let pcap = d.join("c.pcap");
+        // One campaign across two scenarios: the scanner probes the SSH
+        // server, and a sibling address of its network then guesses
+        // passwords there.
+        let set = |s: &str, k: &str, v: &str| (s.to_string(), k.to_string(), v.to_string());
         let opts = Options {
             packets: 40_000,
             seed: 5,
+            params: vec![
+                set("portscan_syn", "target", "10.10.100.22"),
+                set("portscan_syn", "campaign", "recon-ssh"),
+                set("brute_ssh", "attacker", "45.155.205.240"),
+                set("brute_ssh", "campaign", "recon-ssh"),
+                // A slow scan: 150 ports, one every 50 s, over two hours.
+                set("portscan_connect", "rate", "0.02"),
+                set("portscan_connect", "ports", "1-150"),
+                set("portscan_connect", "at", "0.1"),
+            ],
             ..Options::default()
         };
         let summary = generate(

@@ -54,6 +54,10 @@ pub enum ScenarioError {
     },
 }
 
+/// The parameter every scenario takes: the name of the campaign its
+/// attackers belong to (empty: the instance acts alone).
+pub const CAMPAIGN: &str = "campaign";
+
 /// One documented parameter and its default.
 #[derive(Clone, Copy, Debug)]
 pub struct ParamSpec {
@@ -74,13 +78,14 @@ pub struct Params {
 
 impl Params {
     fn new(scenario: &'static str, specs: &[ParamSpec]) -> Params {
-        Params {
-            scenario,
-            values: specs
-                .iter()
-                .map(|s| (s.key, s.default.to_string()))
-                .collect(),
-        }
+        let mut values: BTreeMap<&'static str, String> = specs
+            .iter()
+            .map(|s| (s.key, s.default.to_string()))
+            .collect();
+        // Every scenario takes a campaign name: instances given the same
+        // name are one actor's work, and their labels say so.
+        values.entry(CAMPAIGN).or_default();
+        Params { scenario, values }
     }
 
     /// Sets a parameter; unknown keys are an error.
@@ -182,10 +187,12 @@ impl Params {
         Ok(out)
     }
 
-    /// All values as `key=value` pairs, for the label.
+    /// All values as `key=value` pairs, for the label (an unset campaign
+    /// is left out).
     pub fn pairs(&self) -> Vec<(String, String)> {
         self.values
             .iter()
+            .filter(|(k, v)| **k != CAMPAIGN || !v.is_empty())
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect()
     }

@@ -208,7 +208,7 @@ impl Scenario for PortscanConnect {
             ParamSpec {
                 key: "rate",
                 default: "100",
-                doc: "connection attempts per second",
+                doc: "connection attempts per second (fractions allowed: 0.02 is one every 50 s)",
             },
         ];
         P
@@ -223,11 +223,12 @@ impl Scenario for PortscanConnect {
         let t_host = ctx.host(p.ip("target")?);
         let ports = shuffled(p.ports("ports")?, &mut rng);
         let open = p.ports("open")?;
-        let rate = p.u64("rate", 1, 100_000)?;
+        // Fractions of one per second make a slow scan spread over hours.
+        let rate = p.f64("rate", 0.0001, 100_000.0)?;
         let t0 = p.start(ctx)?;
         let mut items: Vec<(u64, Box<dyn Source>)> = Vec::new();
         for (i, &port) in ports.iter().enumerate() {
-            let t = t0 + i as u64 * SEC / rate;
+            let t = t0 + (i as f64 * SEC as f64 / rate) as u64;
             let mut cfg = sessions::tcp_config(&mut rng, &a, &t_host, port, t, 0);
             if open.contains(&port) {
                 cfg.close = Close::ClientRst;
