@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libhyperscan-dev and libpcre2-dev: the rule engine's prefilter and pcre (mekong-signatures).
-packages=(tshark tcpdump libpcap-dev libhyperscan-dev libpcre2-dev build-essential tcpreplay iproute2 pkg-config openssl python3 python3-venv)
+# chromium and fonts-dejavu-core: the analyzer's report is checked in a real headless browser, in the font its style names.
+packages=(tshark tcpdump libpcap-dev libhyperscan-dev libpcre2-dev build-essential tcpreplay iproute2 pkg-config openssl python3 python3-venv chromium fonts-dejavu-core)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -35,8 +36,14 @@ fi
 command -v cargo >/dev/null || { echo "setup: cargo (Rust toolchain) is required" >&2; exit 1; }
 
 # The tests use this interpreter (.venv/bin/python3), never the python3 on PATH.
-if ! .venv/bin/python3 -c "import pyarrow, duckdb, jsonschema" 2>/dev/null; then
-  echo "setup: installing pyarrow, duckdb and jsonschema into .venv" >&2
+# pyspark: the analyzer's results are checked against Spark's on the same tree (local mode, Java 17).
+if ! .venv/bin/python3 -c "import pyarrow, duckdb, jsonschema, pyspark" 2>/dev/null; then
+  echo "setup: installing pyarrow, duckdb, jsonschema and pyspark into .venv" >&2
   [ -x .venv/bin/python3 ] || python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check "pyarrow>=15" "duckdb>=1.0" "jsonschema>=4.18"
+  .venv/bin/pip install -q --disable-pip-version-check "pyarrow>=15" "duckdb>=1.0" "jsonschema>=4.18" "pyspark>=3.5"
+fi
+# Spark runs on Java 17 (Debian's openjdk-17-jre-headless when no java is there).
+if ! command -v java >/dev/null; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get install -y -qq openjdk-17-jre-headless >/dev/null
 fi

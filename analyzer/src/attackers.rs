@@ -11,9 +11,10 @@
 //!
 //! where techniques are counted by their base (T1110.001 and T1110.003 are
 //! one), targets are the alerts' destinations, and reach is the number of
-//! distinct (address, port) pairs the host opened connections to in its
-//! targets' networks (/24, or /64 for IPv6): a scanner's reach is every
-//! port it probed.
+//! distinct TCP (address, port) pairs, and of other protocols' addresses,
+//! the host sent to in its targets' networks (/24, or /64 for IPv6): a
+//! scanner's reach is every port it probed, a UDP flood's to random ports
+//! is its one victim.
 //!
 //! Two attackers are linked when one of these holds (each link is kept as
 //! evidence, and campaigns are the linked groups):
@@ -239,7 +240,7 @@ pub async fn attackers(dir: &Path, top: usize) -> Result<Value, AnalyzerError> {
     if !list.is_empty() && tables.contains(&"flows") {
         let nets = rows(&ctx, &format!(
             "SELECT orig_addr AS host, network(resp_addr, CASE WHEN strpos(resp_addr, ':') > 0 THEN 64 ELSE 24 END) AS net, \
-             count(DISTINCT concat(resp_addr, '|', CAST(resp_port AS VARCHAR))) AS reach \
+             count(DISTINCT CASE WHEN proto = 6 THEN concat(resp_addr, '|', CAST(resp_port AS VARCHAR)) ELSE resp_addr END) AS reach \
              FROM flows WHERE orig_addr IN ({list}) GROUP BY 1, 2"
         )).await?;
         for r in nets {

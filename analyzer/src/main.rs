@@ -5,12 +5,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use mekong_analyzer::i18n::Lang;
 use mekong_analyzer::output::Format;
 
 /// Mekong's analyzer: SQL, profiles, hunts and evidence extracts over the Parquet tree the sensor writes.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Language of messages and reports: `vi` or `en` [default: MEKONG_LANG, else LANG, else en].
+    #[arg(long, global = true, value_enum)]
+    lang: Option<Lang>,
     #[command(subcommand)]
     command: Command,
 }
@@ -115,6 +119,14 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// One self-contained HTML report (inline SVG charts, no network needed): alerts over time, attackers, campaigns, hunt findings, completeness.
+    Report {
+        /// The output tree.
+        dir: PathBuf,
+        /// The HTML file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The tree's audit log.
     Audit {
         #[command(subcommand)]
@@ -134,20 +146,28 @@ enum AuditCommand {
     },
 }
 
-fn report(problems: Vec<String>, what: &str) -> anyhow::Result<()> {
+fn verdict(lang: Lang, problems: Vec<String>, what: &str) -> anyhow::Result<()> {
+    let t = lang.text();
     if problems.is_empty() {
-        println!("{what}: intact");
+        println!("{what}: {}", t.intact);
         Ok(())
     } else {
         for p in &problems {
             println!("{p}");
         }
-        anyhow::bail!("{what}: {} problem(s)", problems.len())
+        anyhow::bail!("{what}: {} {}", problems.len(), t.problems)
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, lang: Lang) -> anyhow::Result<()> {
+    let t = lang.text();
     match cli.command {
+        Command::Report { dir, out } => {
+            let html = mekong_analyzer::report::report(&dir, lang).await?;
+            std::fs::write(&out, html).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+            println!("{} {}", t.report_written, out.display());
+            Ok(())
+        }
         Command::Query {
             dir,
             sql,
@@ -170,7 +190,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Extract {
             verify: Some(x), ..
-        } => report(
+        } => verdict(
+            lang,
             mekong_analyzer::extract::verify(&x)?,
             &x.display().to_string(),
         ),
@@ -207,10 +228,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let rec = mekong_analyzer::extract::run_logged(&dir, &req, &out).await?;
             println!(
-                "extract {} written: {} flow records, {} alerts; audit line {}",
+                "{} {}: {} {}, {} {}; {} {}",
+                t.extract_written,
                 out.display(),
                 rec["rows"]["flows"],
+                t.flow_records,
                 rec["rows"]["alerts"],
+                t.alerts,
+                t.audit_line,
                 rec["seq"]
             );
             Ok(())
@@ -262,7 +287,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit {
             command: AuditCommand::Verify { dir, receipts },
-        } => report(
+        } => verdict(
+            lang,
             mekong_analyzer::audit::verify(&dir, &receipts)?,
             &format!("audit log of {}", dir.display()),
         ),
@@ -271,20 +297,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let lang = cli.lang.unwrap_or_else(Lang::from_env);
+    let t = lang.text();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("mekong-analyzer: error: cannot start: {e}");
+            eprintln!("mekong-analyzer: {}: {}: {e}", t.error, t.cannot_start);
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    match rt.block_on(run(cli, lang)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("mekong-analyzer: error: {e}");
+            eprintln!("mekong-analyzer: {}: {e}", t.error);
             ExitCode::FAILURE
         }
     }

@@ -132,6 +132,31 @@ pub fn tshark() -> Command {
     c
 }
 
+/// Debian's headless Chromium (`$MEKONG_CHROMIUM`, else `chromium`),
+/// checked to be installed, with the flags a closed machine needs (no
+/// sandbox as root, no GPU, no background connections) and a fresh profile
+/// in `profile`.
+pub fn chromium(profile: &Path) -> Command {
+    let bin = std::env::var("MEKONG_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    require(&bin, &["--version"], "chromium (Debian package chromium)");
+    let mut c = Command::new(bin);
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .env("LC_ALL", "C");
+    c
+}
+
 /// The project's own Python: `$MEKONG_PYTHON`, else the interpreter of the
 /// `.venv` that `scripts/setup.sh` creates at the workspace root. Never the
 /// `python3` a machine happens to have on `PATH`: what that one can import
