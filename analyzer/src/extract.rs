@@ -387,6 +387,20 @@ fn manifest(
         }
     }
     let complete = completeness(&all_sources);
+    // Hour by hour within the window: what each sensor saw and dropped.
+    let hour_key = |t: &Option<String>| t.as_deref().map(|t| t[..13].replace('T', " "));
+    let (hf, ht) = (hour_key(&from), hour_key(&to));
+    let by_hour: Vec<Value> = crate::summary::completeness(dir)
+        .into_iter()
+        .filter(|r| {
+            let k = format!(
+                "{} {}",
+                r["date"].as_str().unwrap_or(""),
+                r["hour"].as_str().unwrap_or("")
+            );
+            hf.as_ref().is_none_or(|f| &k >= f) && ht.as_ref().is_none_or(|t| &k <= t)
+        })
+        .collect();
     let manifest = json!({
         "mekong_extract": 1,
         "case": req.case,
@@ -406,6 +420,7 @@ fn manifest(
         "mekong_version": env!("CARGO_PKG_VERSION"),
         "sensors": complete.keys().collect::<Vec<_>>(),
         "capture_completeness": complete.iter().map(|(s, (seen, dropped))| (s.clone(), json!({"packets_seen": seen, "packets_dropped": dropped}))).collect::<serde_json::Map<_, _>>(),
+        "capture_completeness_by_hour": by_hour,
         "sources": sources,
     });
     let text = serde_json::to_string_pretty(&manifest)

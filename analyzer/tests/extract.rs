@@ -177,6 +177,24 @@ fn an_extract_holds_exactly_the_host_and_window_and_is_evidence() {
         .iter()
         .all(|s| s["matches_sensor_sums"] == true));
     assert_eq!(m["capture_completeness"]["hue"]["packets_dropped"], 0);
+    // Hour by hour, the window's hours of every sensor, as summary counts them.
+    let summary = common::rt()
+        .block_on(mekong_analyzer::summary::summary(t, None, None))
+        .unwrap();
+    let hours: Vec<&serde_json::Value> = summary["capture_completeness"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            let k = format!("{}T{}", r["date"].as_str().unwrap(), r["hour"].as_str().unwrap());
+            k.as_str() >= &from[..13] && k.as_str() <= &to[..13]
+        })
+        .collect();
+    assert!(!hours.is_empty());
+    assert_eq!(
+        m["capture_completeness_by_hour"].as_array().unwrap().iter().collect::<Vec<_>>(),
+        hours
+    );
     // The manifest's hashes are the files' (checked with Python's hashlib).
     let check = r#"
 import hashlib, json, sys
