@@ -27,3 +27,21 @@ impl From<datafusion::error::DataFusionError> for AnalyzerError {
         AnalyzerError::Query(e.to_string())
     }
 }
+
+impl AnalyzerError {
+    /// The message in `lang`. DataFusion's messages (a query's errors)
+    /// and requests' details stay as written; the analyzer's own words
+    /// are translated.
+    pub fn localized(&self, lang: crate::i18n::Lang) -> String {
+        use crate::i18n::Lang;
+        match (lang, self) {
+            (Lang::Vi, AnalyzerError::NotATree(p)) => format!(
+                "{} không phải là cây dữ liệu của Mekong (không có tệp Parquet trong flows/ hay alerts/)",
+                p.display()
+            ),
+            (Lang::Vi, AnalyzerError::Table(t, e)) => format!("không đọc được bảng {t}: {e}"),
+            (Lang::Vi, AnalyzerError::Write(e)) => format!("không ghi được kết quả: {e}"),
+            _ => self.to_string(),
+        }
+    }
+}

@@ -254,6 +254,9 @@ pub async fn hunt(dir: &Path, allow: &[crate::udf::Block]) -> Result<Value, Anal
         .filter(|r| !allowed(r["server"].as_str().unwrap_or("")))
         .map(|mut r| {
             r["technique"] = json!("T1071");
+            // 10 MB sent to a server no one else uses scores fully.
+            let bytes = r["bytes_out"].as_f64().unwrap_or(0.0).max(1.0);
+            r["score"] = json!(((bytes.log10() / 7.0).clamp(0.0, 1.0) * 1000.0).round() / 1000.0);
             r
         })
         .collect();

@@ -312,7 +312,11 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli, lang)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("mekong-analyzer: {}: {e}", t.error);
+            let msg = match e.downcast_ref::<mekong_analyzer::AnalyzerError>() {
+                Some(a) => a.localized(lang),
+                None => e.to_string(),
+            };
+            eprintln!("mekong-analyzer: {}: {msg}", t.error);
             ExitCode::FAILURE
         }
     }

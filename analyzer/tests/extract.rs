@@ -186,13 +186,21 @@ fn an_extract_holds_exactly_the_host_and_window_and_is_evidence() {
         .unwrap()
         .iter()
         .filter(|r| {
-            let k = format!("{}T{}", r["date"].as_str().unwrap(), r["hour"].as_str().unwrap());
+            let k = format!(
+                "{}T{}",
+                r["date"].as_str().unwrap(),
+                r["hour"].as_str().unwrap()
+            );
             k.as_str() >= &from[..13] && k.as_str() <= &to[..13]
         })
         .collect();
     assert!(!hours.is_empty());
     assert_eq!(
-        m["capture_completeness_by_hour"].as_array().unwrap().iter().collect::<Vec<_>>(),
+        m["capture_completeness_by_hour"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
         hours
     );
     // The manifest's hashes are the files' (checked with Python's hashlib).

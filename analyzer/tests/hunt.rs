@@ -103,6 +103,28 @@ fn a_scan_spread_over_hours_and_the_tunnels_domains_rank_first() {
     let h = rt()
         .block_on(mekong_analyzer::hunt::hunt(tree(), &[]))
         .unwrap();
+    // Every finding has a technique, a score in [0, 1] and evidence.
+    for kind in [
+        "beacons",
+        "long_connections",
+        "rare_destinations",
+        "slow_scans",
+        "dns_tunnels",
+    ] {
+        let v = h[kind].as_array().unwrap();
+        assert!(!v.is_empty(), "{kind}");
+        for f in v {
+            assert!(
+                f["technique"].as_str().is_some_and(|t| t.starts_with('T')),
+                "{kind}: {f}"
+            );
+            assert!(
+                (0.0..=1.0).contains(&f["score"].as_f64().unwrap()),
+                "{kind}: {f}"
+            );
+            assert!(!f["evidence"].is_null(), "{kind}: {f}");
+        }
+    }
     // The slow scan: one port every 50 s for two hours (the tree's
     // settings in tests/common).
     let l = label("portscan_connect");

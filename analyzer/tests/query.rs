@@ -207,6 +207,24 @@ fn bad_queries_and_trees_are_errors_not_panics() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a Mekong output tree"));
+    // The same in Vietnamese, by flag and by environment.
+    for cmd in [
+        Command::new(bin)
+            .args(["--lang", "vi", "query", "/nonexistent/tree", "SELECT 1"])
+            .output(),
+        Command::new(bin)
+            .env("MEKONG_LANG", "vi")
+            .args(["query", "/nonexistent/tree", "SELECT 1"])
+            .output(),
+    ] {
+        let out = cmd.unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            err.trim_end(),
+            "mekong-analyzer: lỗi: /nonexistent/tree không phải là cây dữ liệu của Mekong (không có tệp Parquet trong flows/ hay alerts/)"
+        );
+    }
     let out = Command::new(bin)
         .arg("query")
         .arg(tree())

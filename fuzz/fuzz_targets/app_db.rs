@@ -3,28 +3,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mekong_appmeta::{AppMeta, AppProto, AppSession, Events, Step};
+use mekong_appmeta::AppProto;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, data)) = data.split_first() else { return };
+    let Some((&sel, data)) = data.split_first() else {
+        return;
+    };
     let _ = mekong_appmeta::db::detect(data, (40000, 3306));
     let _ = mekong_appmeta::db::detect(data, (40000, 1433));
     let protos = [AppProto::Mysql, AppProto::Postgres, AppProto::Mssql];
-    let proto = protos[usize::from(sel) % protos.len()];
-    let mut meta = AppMeta::default();
-    let Some(mut s) = AppSession::new(proto, &mut meta) else { return };
-    let mut ev = Events::new();
-    let cut = usize::from(sel >> 2).min(data.len());
-    for (dir, part) in [(1, &data[..cut]), (0, &data[cut..]), (1, data), (0, data)] {
-        let mut pos = 0;
-        while pos < part.len() {
-            match s.parse(dir, &part[pos..], &mut meta, &mut ev) {
-                Step::Consumed(n) => {
-                    assert!(n > 0 && n <= part.len() - pos);
-                    pos += n;
-                }
-                _ => break,
-            }
-        }
-    }
+    let _ = mekong_fuzz::session(&protos, sel, data);
 });

@@ -1092,7 +1092,6 @@ const UNSUPPORTED: &[&str] = &[
     "dce_opnum",
     "dce_stub_data",
     "krb5.ticket_encryption",
-    "krb5_msg_type",
     "http2.frametype",
     "ssl_state",
     "ssl_version",
