@@ -88,11 +88,16 @@ struct Incident {
     b: i64,
 }
 
+/// A technique's tactic, alerts, first and last seen (µs).
+type TechSeen = (String, u64, i64, i64);
+/// An attacker's index and the first and last time (µs) of an interval.
+type Span = (usize, i64, i64);
+
 #[derive(Default)]
 struct Acc {
     incidents: u64,
     /// technique → (tactic, alerts, first, last)
-    techs: BTreeMap<String, (String, u64, i64, i64)>,
+    techs: BTreeMap<String, TechSeen>,
     targets: BTreeMap<String, u64>,
     ports: BTreeMap<i64, u64>,
     first: i64,
@@ -298,7 +303,7 @@ pub async fn attackers(dir: &Path, top: usize) -> Result<Value, AnalyzerError> {
     let mut out = Vec::new();
     for (rank, (h, score)) in ranked.iter().enumerate().take(top) {
         let Some(a) = by.get(h) else { continue };
-        let mut techs: Vec<(&String, &(String, u64, i64, i64))> = a.techs.iter().collect();
+        let mut techs: Vec<(&String, &TechSeen)> = a.techs.iter().collect();
         techs.sort_by(|x, y| {
             tactic_rank(&x.1 .0)
                 .cmp(&tactic_rank(&y.1 .0))
@@ -380,7 +385,7 @@ fn campaigns(
         evidence.push((a.min(b), a.max(b), e));
     };
     // together: (base technique, target) → the attackers' intervals.
-    let mut spans: BTreeMap<(String, String), Vec<(usize, i64, i64)>> = BTreeMap::new();
+    let mut spans: BTreeMap<(String, String), Vec<Span>> = BTreeMap::new();
     for i in incidents {
         let Some(&k) = idx.get(i.src.as_str()) else {
             continue;

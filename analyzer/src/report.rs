@@ -478,9 +478,9 @@ pub async fn report(dir: &Path, lang: Lang) -> Result<String, AnalyzerError> {
             t
         )
     );
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<footer>{} {}</footer></body></html>\n",
+        "<footer>{} {}</footer></body></html>",
         esc(t.footer),
         env!("CARGO_PKG_VERSION")
     );
