@@ -3,7 +3,7 @@
 //! sensor's own schema and Parquet settings), then a filtered aggregate and
 //! a top-talkers query run by `mekong-analyzer query` and by DuckDB (the
 //! project's `.venv`) on the same files, each as its own process timed end
-//! to end with its peak memory (GNU time), best of three runs.
+//! to end with its peak memory (GNU time), best of five runs.
 //!
 //! ```text
 //! cargo build --profile dist -p mekong-analyzer          # the analyzer as shipped
@@ -41,6 +41,10 @@ const QUERIES: [(&str, &str); 2] = [
          GROUP BY orig_addr ORDER BY bytes DESC, orig_addr LIMIT 10",
     ),
 ];
+
+/// Runs of each query by each engine; the best counts. Five, as the
+/// machine's timings of one query vary by a tenth from run to run.
+const RUNS: usize = 5;
 
 struct Rng(u64);
 impl Rng {
@@ -309,7 +313,7 @@ fn main() {
                 c.arg("query").arg(&dir).arg(sql).args(["--format", "csv"]);
                 c
             },
-            3,
+            RUNS,
         );
         let script = format!(
             "import duckdb; c = duckdb.connect(); \
@@ -324,7 +328,7 @@ fn main() {
                 c.args(["-c", &script]);
                 c
             },
-            3,
+            RUNS,
         );
         let mrows = mout.lines().count().saturating_sub(1);
         let drows = dout.matches('(').count();
@@ -343,7 +347,7 @@ fn main() {
     }
     let summary = format!(
         "{records} flow records in {} files ({:.1} GiB of Parquet), 2 sensors × 7 days × 24 hours; \
-         both engines on the machine's {} cores; each query a new process, timed end to end, best of 3 \
+         both engines on the machine's {} cores; each query a new process, timed end to end, best of {RUNS} \
          (`{}`).\n\n{table}",
         files.len(),
         total as f64 / (1u64 << 30) as f64,
