@@ -27,6 +27,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
+use mekong_analyzer::beacon_eval::Rng;
 
 const QUERIES: [(&str, &str); 2] = [
     (
@@ -45,22 +46,6 @@ const QUERIES: [(&str, &str); 2] = [
 /// Runs of each query by each engine; the best counts. Five, as the
 /// machine's timings of one query vary by a tenth from run to run.
 const RUNS: usize = 5;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn f(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 fn zero(dt: &DataType, n: usize) -> ArrayRef {
     match dt {

@@ -26,18 +26,24 @@ pub struct Case {
 }
 
 /// A small seeded generator (xorshift64*), so the set is the same
-/// everywhere.
-struct Rng(u64);
+/// everywhere (the scale benchmark's tree is made with it too).
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
+    /// Uniform in [0, n).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
     /// Uniform in [0, 1).
-    fn f(&mut self) -> f64 {
+    pub fn f(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
     /// Uniform in [a, b).
