@@ -69,6 +69,20 @@ pub struct HostStage {
 }
 
 impl HostStage {
+    /// Takes a new configuration (a reload): the detectors start their
+    /// windows over with the new thresholds, while open incidents, the
+    /// clock and the counters stay, so an alert open before the reload is
+    /// updated, not raised again.
+    pub fn reload(&mut self, c: &DetectConfig) {
+        let mut fresh = HostStage::new(c);
+        std::mem::swap(&mut fresh.incidents, &mut self.incidents);
+        fresh.c2_peers = std::mem::take(&mut self.c2_peers);
+        fresh.last_sweep = self.last_sweep;
+        fresh.now = self.now;
+        fresh.stats = self.stats;
+        *self = fresh;
+    }
+
     /// The stage for a checked configuration.
     pub fn new(c: &DetectConfig) -> HostStage {
         HostStage {

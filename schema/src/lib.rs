@@ -580,7 +580,8 @@ pub mod meta {
     pub const BPF_FILTER: &str = "mekong.bpf_filter";
     /// Packets read from the input when the file was closed.
     pub const PACKETS_SEEN: &str = "mekong.packets_seen";
-    /// Packets dropped before Mekong saw them (kernel or interface drops; 0 for files).
+    /// Packets dropped before Mekong saw them (kernel or interface drops,
+    /// read from the capture every second; 0 for files).
     pub const PACKETS_DROPPED: &str = "mekong.packets_dropped";
     /// Packets the BPF filter rejected.
     pub const PACKETS_FILTERED: &str = "mekong.packets_filtered";
@@ -590,9 +591,16 @@ pub mod meta {
     pub const LAST_TS: &str = "mekong.last_ts";
     /// Records in this file.
     pub const RECORDS: &str = "mekong.records";
+    /// Of the dropped packets, those the interface (its driver) dropped.
+    pub const PACKETS_IF_DROPPED: &str = "mekong.packets_if_dropped";
+    /// How packets were read: `file`, or `pcap` for a live interface.
+    pub const CAPTURE_METHOD: &str = "mekong.capture_method";
+    /// When the live capture started (RFC 3339, UTC): the counters are
+    /// since then, so a restart shows as a new start.
+    pub const CAPTURE_STARTED: &str = "mekong.capture_started";
 
     /// (key, meaning) for documentation.
-    pub const ALL: [(&str, &str); 11] = [
+    pub const ALL: [(&str, &str); 14] = [
         (SCHEMA_VERSION, "version of the flow-record schema"),
         (SENSOR_ID, "identifier of the sensor"),
         (SOFTWARE, "Mekong version that wrote the file"),
@@ -616,6 +624,15 @@ pub mod meta {
             "last packet time of the input when the file was closed",
         ),
         (RECORDS, "records in this file"),
+        (
+            PACKETS_IF_DROPPED,
+            "of the dropped packets, those the interface dropped (live capture; read every second)",
+        ),
+        (CAPTURE_METHOD, "`file`, or `pcap` for a live interface"),
+        (
+            CAPTURE_STARTED,
+            "when the live capture started (RFC 3339, UTC): the counters count from then",
+        ),
     ];
 }
 

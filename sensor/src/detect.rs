@@ -187,6 +187,12 @@ impl DetectStage {
         }
     }
 
+    /// Matches flows against new detectors and indicator lists from now
+    /// on (a reload); what the stage knows of each flow stays.
+    pub fn set_detectors(&mut self, fd: Arc<FlowDetectors>) {
+        self.fd = fd;
+    }
+
     fn set_service(&mut self, slot: u32, s: Service) {
         let i = slot as usize;
         if self.service.len() <= i {

@@ -130,6 +130,12 @@ impl<S: Stage> Engine<S> {
         &self.rest.stages
     }
 
+    /// The stages, to change (a reload of rules or detectors: the flows
+    /// and their table stay).
+    pub fn stages_mut(&mut self) -> &mut S {
+        &mut self.rest.stages
+    }
+
     /// Reassembly counters.
     pub fn stream_stats(&self) -> StreamStats {
         self.rest.stream.stats()

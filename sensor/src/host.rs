@@ -34,6 +34,8 @@ pub enum HostMsg {
     },
     /// The worker has finished.
     Done(usize),
+    /// New thresholds and rules (SIGHUP), from now on.
+    Reload(Box<(DetectConfig, Option<Arc<Rules>>)>),
 }
 
 /// What the host stage tells the writer.
@@ -98,6 +100,17 @@ impl HostSide {
                 self.merger.mark(worker, mark);
             }
             HostMsg::Done(w) => self.merger.finish(w),
+            HostMsg::Reload(r) => {
+                let (cfg, rules) = *r;
+                self.stage.reload(&cfg);
+                self.thresholds = Thresholds::new(
+                    rules
+                        .as_ref()
+                        .map(|r| r.thresholds.clone())
+                        .unwrap_or_default(),
+                );
+                self.rules = rules;
+            }
         }
         self.peak = self.peak.max(self.merger.len());
         while let Some(e) = self.merger.pop() {
@@ -135,7 +148,14 @@ impl HostSide {
 
     fn rule_hit(&mut self, e: &HostEvent, h: &RuleHit) {
         let Some(rules) = &self.rules else { return };
-        let Some(c) = rules.set.rules().get(h.rule as usize) else {
+        // A hit raised under the rules before a reload: its index names
+        // a rule of the old set; the hit's own metadata still names it.
+        let Some(c) = rules
+            .set
+            .rules()
+            .get(h.rule as usize)
+            .filter(|c| c.info.sid == h.meta.sid)
+        else {
             return;
         };
         let m = Match {

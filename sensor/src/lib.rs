@@ -13,6 +13,8 @@
 
 pub mod app;
 pub mod capture;
+pub mod config;
+pub mod control;
 pub mod decode;
 pub mod detect;
 pub mod engine;

@@ -19,15 +19,16 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use mekong_detect::config::DetectConfig;
-use mekong_sensor::app::{AppConfig, PROTOCOLS};
-use mekong_sensor::decode::{DefragConfig, Reason};
-use mekong_sensor::flow::table::SEC;
-use mekong_sensor::flow::FlowConfig;
-use mekong_sensor::output::SinkConfig;
-use mekong_sensor::pipeline::{run, Detection, RunConfig, RunSummary};
+use mekong_sensor::app::PROTOCOLS;
+use mekong_sensor::capture::{LiveCapture, LiveOptions};
+use mekong_sensor::config::SensorConfig;
+use mekong_sensor::control::retention::Retention;
+use mekong_sensor::control::{privileges, ControlConfig, Reloader};
+use mekong_sensor::decode::Reason;
+use mekong_sensor::pipeline::live::run_live;
+use mekong_sensor::pipeline::{run, Detection, Live, RunConfig, RunSummary};
 use mekong_sensor::rules::load::{default_cache, load as load_rules, report_lines, RuleSources};
 use mekong_sensor::rules::RulesConfig;
-use mekong_sensor::stream::StreamConfig;
 use mekong_signatures::prefilter::Backend;
 
 #[derive(Parser)]
@@ -45,6 +46,14 @@ struct Cli {
 enum Cmd {
     /// Read pcap or pcapng files: a Parquet record for every flow, and alerts.
     Read(Box<ReadArgs>),
+    /// Capture on interfaces (a SPAN port) until SIGINT or SIGTERM; SIGHUP
+    /// reloads rules, indicator lists and thresholds.
+    Live(Box<LiveArgs>),
+    /// Check a configuration file (and the detector file and rules it names).
+    CheckConfig {
+        /// The TOML file.
+        file: PathBuf,
+    },
     /// Check a detector configuration file (and load its indicator lists).
     CheckDetectors {
         /// The TOML file.
@@ -83,9 +92,49 @@ struct ReadArgs {
     /// Capture files (pcap or pcapng), read in the order given.
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// Output directory; flows go to DIR/flows/sensor=ID/date=YYYY-MM-DD/hour=HH/.
+    /// Output directory; flows go to DIR/flows/sensor=ID/date=YYYY-MM-DD/hour=HH/ [default: output.dir of --config].
+    #[arg(long, required_unless_present = "config")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunFlags,
+}
+
+#[derive(clap::Args)]
+struct LiveArgs {
+    /// Interface to capture on (repeat for several) [default: capture.interfaces of --config].
+    #[arg(long = "interface", short = 'i', value_name = "NAME")]
+    interfaces: Vec<String>,
+    /// Output directory [default: output.dir of --config].
     #[arg(long)]
-    out: PathBuf,
+    out: Option<PathBuf>,
+    /// Serve Prometheus metrics at ADDRESS:PORT (GET /metrics).
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    metrics: Option<String>,
+    /// Once the capture is open, run as this user (it gets the output tree's directories).
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+    /// Close every open file this often, s (a crash loses at most this much).
+    #[arg(long, value_name = "SECONDS")]
+    rotate: Option<u64>,
+    /// Kernel capture buffer per interface, MiB.
+    #[arg(long, value_name = "MIB")]
+    buffer: Option<u32>,
+    /// Bytes kept of each packet.
+    #[arg(long)]
+    snaplen: Option<u32>,
+    /// Do not put the interface in promiscuous mode.
+    #[arg(long)]
+    no_promiscuous: bool,
+    #[command(flatten)]
+    run: RunFlags,
+}
+
+/// Settings of both `read` and `live`: each overrides the `--config` file.
+#[derive(clap::Args, Clone)]
+struct RunFlags {
+    /// The configuration file (TOML; sensor/dist/mekong.toml documents every field).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// BPF filter, as in tcpdump (compiled by libpcap).
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
@@ -95,51 +144,51 @@ struct ReadArgs {
     /// Sensor identifier (letters, digits, '.', '_', '-') [default: host name].
     #[arg(long)]
     sensor_id: Option<String>,
-    /// Flows held in memory at once; beyond it the flow closest to expiry is evicted.
-    #[arg(long, default_value_t = 1_000_000)]
-    max_flows: usize,
-    /// TCP idle timeout, seconds.
-    #[arg(long, default_value_t = 300)]
-    idle_tcp: u64,
-    /// UDP idle timeout, seconds.
-    #[arg(long, default_value_t = 60)]
-    idle_udp: u64,
-    /// ICMP and ICMPv6 idle timeout, seconds.
-    #[arg(long, default_value_t = 60)]
-    idle_icmp: u64,
-    /// Idle timeout of other protocols, seconds.
-    #[arg(long, default_value_t = 60)]
-    idle_other: u64,
-    /// Active timeout: long flows are cut into records of at most this many seconds.
-    #[arg(long, default_value_t = 1800)]
-    active_timeout: u64,
-    /// Seconds a closed TCP connection (FIN both ways, or RST) waits for trailing packets.
-    #[arg(long, default_value_t = 5)]
-    tcp_linger: u64,
-    /// Seconds a fragmented datagram may wait for its fragments.
-    #[arg(long, default_value_t = 30)]
-    frag_timeout: u64,
-    /// Datagrams in reassembly at once, per worker.
-    #[arg(long, default_value_t = 4096)]
-    frag_max_datagrams: usize,
-    /// Records per Parquet file before a new file is started.
-    #[arg(long, default_value_t = 2_000_000)]
-    rows_per_file: usize,
-    /// ZSTD compression level of the Parquet files (1-22).
-    #[arg(long, default_value_t = 3)]
-    zstd_level: i32,
+    /// Flows held in memory at once; beyond it the flow closest to expiry is evicted [default: 1000000].
+    #[arg(long)]
+    max_flows: Option<usize>,
+    /// TCP idle timeout, seconds [default: 300].
+    #[arg(long)]
+    idle_tcp: Option<u64>,
+    /// UDP idle timeout, seconds [default: 60].
+    #[arg(long)]
+    idle_udp: Option<u64>,
+    /// ICMP and ICMPv6 idle timeout, seconds [default: 60].
+    #[arg(long)]
+    idle_icmp: Option<u64>,
+    /// Idle timeout of other protocols, seconds [default: 60].
+    #[arg(long)]
+    idle_other: Option<u64>,
+    /// Active timeout: long flows are cut into records of at most this many seconds [default: 1800].
+    #[arg(long)]
+    active_timeout: Option<u64>,
+    /// Seconds a closed TCP connection (FIN both ways, or RST) waits for trailing packets [default: 5].
+    #[arg(long)]
+    tcp_linger: Option<u64>,
+    /// Seconds a fragmented datagram may wait for its fragments [default: 30].
+    #[arg(long)]
+    frag_timeout: Option<u64>,
+    /// Datagrams in reassembly at once, per worker [default: 4096].
+    #[arg(long)]
+    frag_max_datagrams: Option<usize>,
+    /// Records per Parquet file before a new file is started [default: 2000000].
+    #[arg(long)]
+    rows_per_file: Option<usize>,
+    /// ZSTD compression level of the Parquet files (1-22) [default: 3].
+    #[arg(long)]
+    zstd_level: Option<i32>,
     /// Do not read application metadata (DNS, TLS, HTTP, SSH, QUIC columns stay null).
     #[arg(long)]
     no_app: bool,
-    /// Bytes of each direction of a flow a parser may hold while it waits for the rest of a message.
-    #[arg(long, default_value_t = 8192, value_name = "BYTES")]
-    stream_depth: usize,
-    /// Stream buffers held at once, all flows together, in MiB.
-    #[arg(long, default_value_t = 128, value_name = "MIB")]
-    stream_budget: usize,
-    /// Bytes of each direction of a TCP flow put in order for the stages (Suricata's stream.reassembly.depth).
-    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
-    reassembly_depth: u64,
+    /// Bytes of each direction of a flow a parser may hold while it waits for the rest of a message [default: 8192].
+    #[arg(long, value_name = "BYTES")]
+    stream_depth: Option<usize>,
+    /// Stream buffers held at once, all flows together, in MiB [default: 128].
+    #[arg(long, value_name = "MIB")]
+    stream_budget: Option<usize>,
+    /// Bytes of each direction of a TCP flow put in order for the stages (Suricata's stream.reassembly.depth) [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    reassembly_depth: Option<u64>,
     /// Detector thresholds, windows, allow-lists and indicator lists (TOML; signatures/detectors.toml documents every field) [default: built-in defaults].
     #[arg(long, value_name = "FILE")]
     detectors: Option<PathBuf>,
@@ -183,162 +232,211 @@ struct ReadArgs {
     summary_json: Option<PathBuf>,
 }
 
-fn default_sensor_id() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| {
-            s.trim()
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
-                .collect::<String>()
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "mekong".to_string())
+/// Which flag sets which field (for messages naming the flag).
+const FLAG_FIELDS: [(&str, &str); 15] = [
+    ("--workers", "sensor.workers"),
+    ("--sensor-id", "sensor.id"),
+    ("--max-flows", "flows.max_flows"),
+    ("--idle-tcp", "flows.idle_tcp_s"),
+    ("--idle-udp", "flows.idle_udp_s"),
+    ("--idle-icmp", "flows.idle_icmp_s"),
+    ("--idle-other", "flows.idle_other_s"),
+    ("--active-timeout", "flows.active_timeout_s"),
+    ("--tcp-linger", "flows.tcp_linger_s"),
+    ("--frag-timeout", "flows.frag_timeout_s"),
+    ("--frag-max-datagrams", "flows.frag_max_datagrams"),
+    ("--rows-per-file", "output.rows_per_file"),
+    ("--zstd-level", "output.zstd_level"),
+    ("--stream-depth", "app.stream_depth"),
+    ("--reassembly-depth", "app.reassembly_depth"),
+];
+
+fn path_str(p: &std::path::Path) -> String {
+    p.display().to_string()
 }
 
-fn secs(name: &str, v: u64) -> Result<u64> {
-    if v == 0 || v > 30 * 86_400 {
-        bail!("--{name} must be between 1 and 2592000 seconds (got {v})");
+/// The configuration: the file (or the defaults), then the flags over it,
+/// checked again as a whole.
+fn sensor_config(f: &RunFlags, out: Option<&PathBuf>) -> Result<SensorConfig> {
+    let mut c = match &f.config {
+        Some(p) => SensorConfig::load(p)?,
+        None => SensorConfig::default(),
+    };
+    let mut set: Vec<&str> = Vec::new();
+    macro_rules! over {
+        ($flag:expr, $name:literal, $field:expr) => {
+            if let Some(v) = $flag.clone() {
+                $field = v;
+                set.push($name);
+            }
+        };
     }
-    Ok(v * SEC)
-}
-
-fn config(a: &ReadArgs) -> Result<RunConfig> {
-    let sensor_id = a.sensor_id.clone().unwrap_or_else(default_sensor_id);
-    if sensor_id.is_empty()
-        || sensor_id.len() > 64
-        || !sensor_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        || sensor_id.starts_with('.')
-    {
-        bail!("--sensor-id {sensor_id:?}: use 1-64 letters, digits, '.', '_' or '-', not starting with '.'");
+    over!(f.workers, "--workers", c.sensor.workers);
+    if f.workers == Some(0) {
+        bail!("--workers must be between 1 and 256 (got 0)");
     }
-    let workers = a.workers.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    if workers == 0 || workers > 256 {
-        bail!("--workers must be between 1 and 256 (got {workers})");
+    over!(f.sensor_id, "--sensor-id", c.sensor.id);
+    over!(f.max_flows, "--max-flows", c.flows.max_flows);
+    over!(f.idle_tcp, "--idle-tcp", c.flows.idle_tcp_s);
+    over!(f.idle_udp, "--idle-udp", c.flows.idle_udp_s);
+    over!(f.idle_icmp, "--idle-icmp", c.flows.idle_icmp_s);
+    over!(f.idle_other, "--idle-other", c.flows.idle_other_s);
+    over!(
+        f.active_timeout,
+        "--active-timeout",
+        c.flows.active_timeout_s
+    );
+    over!(f.tcp_linger, "--tcp-linger", c.flows.tcp_linger_s);
+    over!(f.frag_timeout, "--frag-timeout", c.flows.frag_timeout_s);
+    over!(
+        f.frag_max_datagrams,
+        "--frag-max-datagrams",
+        c.flows.frag_max_datagrams
+    );
+    over!(f.rows_per_file, "--rows-per-file", c.output.rows_per_file);
+    over!(f.zstd_level, "--zstd-level", c.output.zstd_level);
+    over!(f.stream_depth, "--stream-depth", c.app.stream_depth);
+    over!(f.stream_budget, "--stream-budget", c.app.stream_budget_mib);
+    over!(
+        f.reassembly_depth,
+        "--reassembly-depth",
+        c.app.reassembly_depth
+    );
+    over!(f.filter, "--filter", c.capture.filter);
+    if f.sensor_id.as_deref() == Some("") {
+        bail!("--sensor-id \"\": use 1-64 letters, digits, '.', '_' or '-', not starting with '.'");
     }
-    if a.max_flows == 0 {
-        bail!("--max-flows must be at least 1");
+    if let Some(o) = out {
+        c.output.dir = path_str(o);
+        // A directory named on the command line is not relative to the file.
+        if o.is_relative() {
+            c.output.dir = path_str(&std::env::current_dir().unwrap_or_default().join(o));
+        }
     }
-    if !(256..=1 << 20).contains(&a.stream_depth) {
-        bail!(
-            "--stream-depth must be between 256 and 1048576 bytes (got {})",
-            a.stream_depth
-        );
+    if c.output.dir.is_empty() {
+        bail!("no output directory: give --out DIR or output.dir in the configuration file");
     }
-    if !(1..=1 << 20).contains(&a.stream_budget) {
-        bail!(
-            "--stream-budget must be between 1 and 1048576 MiB (got {})",
-            a.stream_budget
-        );
+    if f.no_app {
+        c.app.enabled = false;
     }
-    if !(1..=22).contains(&a.zstd_level) {
-        bail!("--zstd-level must be between 1 and 22");
-    }
-    if !(1024..=1 << 30).contains(&a.reassembly_depth) {
-        bail!(
-            "--reassembly-depth must be between 1024 and 1073741824 bytes (got {})",
-            a.reassembly_depth
-        );
-    }
-    if a.no_detect && a.detectors.is_some() {
+    let d = &mut c.detection;
+    if f.no_detect && f.detectors.is_some() {
         bail!("--no-detect and --detectors exclude each other");
     }
-    if a.no_detect && (!a.rules.is_empty() || a.threshold_file.is_some()) {
+    if f.no_detect && (!f.rules.is_empty() || f.threshold_file.is_some()) {
         bail!("--no-detect turns the rules off too: it excludes --rules and --threshold-file");
     }
-    if a.no_rules && !a.rules.is_empty() {
+    if f.no_rules && !f.rules.is_empty() {
         bail!("--no-rules and --rules exclude each other");
     }
-    let detect = if a.no_detect {
-        None
-    } else {
-        let config = match &a.detectors {
-            Some(p) => DetectConfig::load(p)?,
-            None => DetectConfig::default(),
-        };
-        let mut d = Detection::new(config)?;
-        if !a.no_rules {
-            let src = RuleSources {
-                builtin: !a.no_default_rules,
-                files: a.rules.clone(),
-                vars: parse_vars(&a.vars)?,
-                classification: a.classification_file.clone(),
-                threshold: a.threshold_file.clone(),
-                backend: match &a.prefilter {
-                    None => None,
-                    Some(n) => Some(Backend::parse(n).ok_or_else(|| {
-                        anyhow::anyhow!("--prefilter {n:?}: hyperscan or aho-corasick")
-                    })?),
-                },
-                cache: if a.no_rule_cache {
-                    None
-                } else {
-                    a.rule_cache.clone().or_else(default_cache)
-                },
-            };
-            if src.backend == Some(Backend::Hyperscan) && Backend::best() != Backend::Hyperscan {
-                bail!("--prefilter hyperscan: this build has no Hyperscan");
-            }
-            let (rules, report) = load_rules(&src, RulesConfig::default())?;
-            if !a.quiet {
-                for l in report_lines(&report, false) {
-                    eprintln!("mekong-sensor: {l}");
-                }
-            }
-            d.rules = Some(Arc::new(rules));
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let abs = |p: &PathBuf| path_str(&cwd.join(p));
+    if f.no_detect {
+        d.enabled = false;
+    }
+    if let Some(p) = &f.detectors {
+        d.detectors = abs(p);
+    }
+    d.rules.extend(f.rules.iter().map(abs));
+    if f.no_default_rules {
+        d.default_rules = false;
+    }
+    if f.no_rules {
+        d.rules_enabled = false;
+    }
+    if let Some(p) = &f.classification_file {
+        d.classification_file = abs(p);
+    }
+    if let Some(p) = &f.threshold_file {
+        d.threshold_file = abs(p);
+    }
+    if let Some(p) = &f.prefilter {
+        d.prefilter = p.clone();
+    }
+    if let Some(p) = &f.rule_cache {
+        d.rule_cache = abs(p);
+    }
+    for (k, v) in parse_vars(&f.vars)? {
+        c.net.groups.insert(k, v);
+    }
+    if let Err((section, key, msg)) = c.check() {
+        let field = format!("{section}.{key}");
+        let flag = FLAG_FIELDS
+            .iter()
+            .find(|(flag, fld)| *fld == field && set.contains(flag))
+            .map(|(flag, _)| *flag);
+        match (flag, &f.config) {
+            (Some(flag), _) => bail!("{flag}: {msg}"),
+            (None, Some(p)) => bail!("{}: {field}: {msg}", p.display()),
+            (None, None) => bail!("{field}: {msg}"),
         }
-        Some(Arc::new(d))
+    }
+    Ok(c)
+}
+
+/// Loads what detection needs: the detector file, indicator lists, rules.
+fn detection(c: &SensorConfig, quiet: bool, no_rule_cache: bool) -> Result<Option<Arc<Detection>>> {
+    let d = &c.detection;
+    if !d.enabled {
+        return Ok(None);
+    }
+    let mut config = if d.detectors.is_empty() {
+        DetectConfig::default()
+    } else {
+        DetectConfig::load(&c.path(&d.detectors))?
     };
-    let flow = FlowConfig {
-        sensor_id: Arc::from(sensor_id.as_str()),
-        idle_tcp_ns: secs("idle-tcp", a.idle_tcp)?,
-        idle_udp_ns: secs("idle-udp", a.idle_udp)?,
-        idle_icmp_ns: secs("idle-icmp", a.idle_icmp)?,
-        idle_other_ns: secs("idle-other", a.idle_other)?,
-        active_ns: secs("active-timeout", a.active_timeout)?,
-        linger_ns: secs("tcp-linger", a.tcp_linger)?,
-        max_flows: a.max_flows,
-        app: AppConfig {
-            enabled: !a.no_app,
-            stream_depth: a.stream_depth,
-            budget: a.stream_budget.saturating_mul(1 << 20),
-        },
-        stream: StreamConfig {
-            depth: a.reassembly_depth,
-            ..StreamConfig::default()
-        },
-    };
-    let max_idle = [
-        flow.idle_tcp_ns,
-        flow.idle_udp_ns,
-        flow.idle_icmp_ns,
-        flow.idle_other_ns,
-    ]
-    .into_iter()
-    .max()
-    .unwrap_or(0);
-    let mut sink = SinkConfig::new(a.out.clone(), sensor_id);
-    sink.max_rows_per_file = a.rows_per_file.max(1);
-    sink.zstd_level = a.zstd_level;
-    sink.close_after_ns = flow.active_ns + max_idle + flow.linger_ns + 2 * SEC;
+    if !c.net.home_net.is_empty() {
+        config.net.home_net = c.net.home_net.clone();
+    }
+    let mut det = Detection::new(config)?;
+    if d.rules_enabled {
+        let opt = |s: &str| (!s.is_empty()).then(|| c.path(s));
+        let src = RuleSources {
+            builtin: d.default_rules,
+            files: d.rules.iter().map(|r| c.path(r)).collect(),
+            vars: c.rule_vars(),
+            classification: opt(&d.classification_file),
+            threshold: opt(&d.threshold_file),
+            backend: if d.prefilter.is_empty() {
+                None
+            } else {
+                Backend::parse(&d.prefilter)
+            },
+            cache: if no_rule_cache {
+                None
+            } else {
+                opt(&d.rule_cache).or_else(default_cache)
+            },
+        };
+        if src.backend == Some(Backend::Hyperscan) && Backend::best() != Backend::Hyperscan {
+            bail!("prefilter hyperscan: this build has no Hyperscan");
+        }
+        let (rules, report) = load_rules(&src, RulesConfig::default())?;
+        if !quiet {
+            for l in report_lines(&report, false) {
+                eprintln!("mekong-sensor: {l}");
+            }
+        }
+        det.rules = Some(Arc::new(rules));
+    }
+    Ok(Some(Arc::new(det)))
+}
+
+fn run_config(
+    c: &SensorConfig,
+    f: &RunFlags,
+    inputs: Vec<PathBuf>,
+    live: bool,
+) -> Result<RunConfig> {
+    let detect = detection(c, f.quiet, f.no_rule_cache)?;
     Ok(RunConfig {
-        inputs: a.files.clone(),
-        filter: a.filter.clone(),
-        workers,
-        flow,
-        defrag: DefragConfig {
-            max_datagrams: a.frag_max_datagrams.max(1),
-            timeout_ns: secs("frag-timeout", a.frag_timeout)?,
-            ..DefragConfig::default()
-        },
-        sink,
-        progress: !a.quiet,
+        inputs,
+        filter: (!c.capture.filter.is_empty()).then(|| c.capture.filter.clone()),
+        workers: c.workers(),
+        flow: c.flow_config(),
+        defrag: c.defrag_config(),
+        sink: c.sink_config(live),
+        progress: !f.quiet,
         detect,
     })
 }
@@ -555,18 +653,192 @@ fn check_detectors(file: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// An error and its causes, each said once: a cause whose text the
+/// message before it already holds is left out.
+fn report(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let t = cause.to_string();
+        if t.is_empty() || out.contains(&t) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&t);
+    }
+    out
+}
+
+fn fail(e: &anyhow::Error, code: u8) -> ExitCode {
+    eprintln!("mekong-sensor: error: {}", report(e));
+    ExitCode::from(code)
+}
+
+fn check_config(file: &std::path::Path) -> Result<()> {
+    let c = SensorConfig::load(file)?;
+    let d = detection(&c, true, true)?;
+    println!("{}: valid", file.display());
+    if let Some(d) = d {
+        println!(
+            "  rules: {}; indicator lists: {}",
+            d.rules.as_ref().map_or(0, |r| r.set.len()),
+            d.flow.indicators.stats.len()
+        );
+    }
+    Ok(())
+}
+
+fn read(args: ReadArgs) -> Result<(RunSummary, usize)> {
+    let c = sensor_config(&args.run, args.out.as_ref())?;
+    let cfg = run_config(&c, &args.run, args.files.clone(), false)?;
+    let s = run(&cfg).context("mekong-sensor read")?;
+    write_summary(&args.run, &s, cfg.workers)?;
+    let workers = cfg.workers;
+    // The process ends here: tens of thousands of compiled rules are
+    // left to the kernel rather than freed one by one (a tenth of a
+    // second with ET Open).
+    std::mem::forget(cfg);
+    Ok((s, workers))
+}
+
+fn write_summary(f: &RunFlags, s: &RunSummary, workers: usize) -> Result<()> {
+    if let Some(p) = &f.summary_json {
+        std::fs::write(p, serde_json::to_vec_pretty(&summary_json(s, workers))?)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn live(args: LiveArgs) -> Result<(RunSummary, usize)> {
+    let mut c = sensor_config(&args.run, args.out.as_ref())?;
+    if !args.interfaces.is_empty() {
+        c.capture.interfaces = args.interfaces.clone();
+    }
+    if c.capture.interfaces.is_empty() {
+        bail!(
+            "no interface: give --interface NAME or capture.interfaces in the configuration file"
+        );
+    }
+    if let Some(m) = &args.metrics {
+        c.control.metrics = m.clone();
+    }
+    if let Some(u) = &args.user {
+        c.control.user = u.clone();
+    }
+    if let Some(r) = args.rotate {
+        c.output.rotate_s = r;
+    }
+    if let Some(b) = args.buffer {
+        c.capture.buffer_mib = b;
+    }
+    if let Some(n) = args.snaplen {
+        c.capture.snaplen = n;
+    }
+    if args.no_promiscuous {
+        c.capture.promiscuous = false;
+    }
+    if let Err((section, key, msg)) = c.check() {
+        bail!("{section}.{key}: {msg}");
+    }
+    privileges::private_files();
+    let cfg = run_config(
+        &c,
+        &args.run,
+        c.capture.interfaces.iter().map(PathBuf::from).collect(),
+        true,
+    )?;
+    let out = cfg.sink.out_dir.clone();
+    std::fs::create_dir_all(&out).with_context(|| format!("output directory {}", out.display()))?;
+    // The capture is opened as root (or with CAP_NET_RAW), then root is
+    // given up.
+    let opts = LiveOptions {
+        snaplen: c.capture.snaplen,
+        promiscuous: c.capture.promiscuous,
+        buffer_bytes: c.capture.buffer_mib.saturating_mul(1 << 20),
+        timeout_ms: c.capture.timeout_ms,
+        filter: c.capture.filter.clone(),
+    };
+    let captures = c
+        .capture
+        .interfaces
+        .iter()
+        .map(|i| LiveCapture::open(i, &opts))
+        .collect::<Result<Vec<_>, _>>()?;
+    let live = Arc::new(Live::new(cfg.workers, &c.capture.interfaces));
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let reload_cfg = args.run.clone();
+    let reload_out = args.out.clone();
+    let reload: Reloader = Box::new(move || {
+        let c = sensor_config(&reload_cfg, reload_out.as_ref()).map_err(|e| report(&e))?;
+        detection(&c, true, reload_cfg.no_rule_cache).map_err(|e| report(&e))
+    });
+    let metrics = if c.control.metrics.is_empty() {
+        None
+    } else {
+        Some(c.control.metrics.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "metrics address {:?}: expected ADDRESS:PORT",
+                c.control.metrics
+            )
+        })?)
+    };
+    let retention =
+        (c.output.retention_days > 0 || c.output.retention_max_gib > 0.0).then(|| Retention {
+            root: out.clone(),
+            days: c.output.retention_days,
+            max_bytes: (c.output.retention_max_gib * (1u64 << 30) as f64) as u64,
+            keep_recent_s: (cfg.sink.close_after_ns / 1_000_000_000) + 2 * 3600,
+        });
+    mekong_sensor::control::start(
+        ControlConfig {
+            metrics,
+            retention,
+            reload,
+            verbose: !args.run.quiet,
+        },
+        Arc::clone(&live),
+        tx,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    if !c.control.user.is_empty() {
+        let ids = privileges::lookup(&c.control.user).map_err(|e| anyhow::anyhow!(e))?;
+        privileges::own_dirs(&out, ids).map_err(|e| anyhow::anyhow!(e))?;
+        privileges::become_user(&c.control.user).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    if !args.run.quiet {
+        eprintln!(
+            "mekong-sensor: capturing on {} as {} ({} workers), writing to {}",
+            c.capture.interfaces.join(", "),
+            privileges::current_user(),
+            cfg.workers,
+            out.display()
+        );
+    }
+    let heartbeat = std::time::Duration::from_millis(u64::from(c.capture.timeout_ms));
+    let s = run_live(&cfg, captures, rx, live, heartbeat).context("mekong-sensor live")?;
+    write_summary(&args.run, &s, cfg.workers)?;
+    let workers = cfg.workers;
+    std::mem::forget(cfg);
+    Ok((s, workers))
+}
+
 fn main() -> ExitCode {
     mekong_sensor::memory::no_transparent_huge_pages();
     let cli = Cli::parse();
-    let args = match cli.cmd {
-        Cmd::Read(a) => *a,
+    let result = match cli.cmd {
+        Cmd::Read(a) => read(*a),
+        Cmd::Live(a) => live(*a),
+        Cmd::CheckConfig { file } => {
+            return match check_config(&file) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e, 1),
+            };
+        }
         Cmd::CheckDetectors { file } => {
             return match check_detectors(&file) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("mekong-sensor: error: {e:#}");
-                    ExitCode::from(1)
-                }
+                Err(e) => fail(&e, 1),
             };
         }
         Cmd::Rules {
@@ -581,30 +853,10 @@ fn main() -> ExitCode {
             return match check_rules(&files, &vars, classification_file, all) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
-                Err(e) => {
-                    eprintln!("mekong-sensor: error: {e:#}");
-                    ExitCode::from(2)
-                }
+                Err(e) => fail(&e, 2),
             };
         }
     };
-    let result = (|| -> Result<(RunSummary, usize)> {
-        let cfg = config(&args)?;
-        let s = run(&cfg).context("mekong-sensor read")?;
-        if let Some(p) = &args.summary_json {
-            std::fs::write(
-                p,
-                serde_json::to_vec_pretty(&summary_json(&s, cfg.workers))?,
-            )
-            .with_context(|| format!("writing {}", p.display()))?;
-        }
-        let workers = cfg.workers;
-        // The process ends here: tens of thousands of compiled rules are
-        // left to the kernel rather than freed one by one (a tenth of a
-        // second with ET Open).
-        std::mem::forget(cfg);
-        Ok((s, workers))
-    })();
     match result {
         Ok((s, _)) => {
             print_summary(&s);
@@ -614,9 +866,6 @@ fn main() -> ExitCode {
                 ExitCode::from(3)
             }
         }
-        Err(e) => {
-            eprintln!("mekong-sensor: error: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => fail(&e, 1),
     }
 }

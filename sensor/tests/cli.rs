@@ -200,3 +200,79 @@ fn progress_and_summary_go_to_stderr() {
         assert!(err.contains(k), "summary lacks {k}: {err}");
     }
 }
+
+#[test]
+fn every_cause_of_an_error_is_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = dir.path().join("out");
+    let (code, _, err) = run(&["read", "/nonexistent/y.pcap", "--out", o.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    // An output directory under a regular file cannot be made.
+    let file = dir.path().join("plain");
+    std::fs::write(&file, b"x").unwrap();
+    let bad = file.join("out");
+    let cap = small_capture().to_str().unwrap();
+    let (code, _, err) = run(&["read", cap, "--out", bad.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 1);
+    assert_eq!(err.matches("Not a directory").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_configuration_file_sets_the_run_and_its_errors_name_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = small_capture().to_str().unwrap();
+    // The file's output directory and sensor id are used; a flag overrides the file.
+    let conf = dir.path().join("mekong.toml");
+    std::fs::write(
+        &conf,
+        "[sensor]\nid = \"from-file\"\nworkers = 1\n\n[output]\ndir = \"tree\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&["read", cap, "--config", conf.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(dir.path().join("tree/flows/sensor=from-file").is_dir());
+    let (code, _, err) = run(&[
+        "read",
+        cap,
+        "--config",
+        conf.to_str().unwrap(),
+        "--sensor-id",
+        "from-flag",
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(dir.path().join("tree/flows/sensor=from-flag").is_dir());
+    // Bad files: a value out of range, an unknown field, a wrong type.
+    for (text, want) in [
+        (
+            "[flows]\n\nidle_udp_s = 0\n",
+            "line 3: flows.idle_udp_s: must be between 1 and",
+        ),
+        (
+            "[capture]\nbufer_mib = 4\n",
+            "line 2: unknown field `bufer_mib`",
+        ),
+        ("[output]\nzstd_level = \"high\"\n", "line 2"),
+        ("[detection\n", "line 1"),
+    ] {
+        std::fs::write(&conf, text).unwrap();
+        let (code, _, err) = run(&[
+            "read",
+            cap,
+            "--out",
+            "x",
+            "--config",
+            conf.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1, "{text}: {err}");
+        assert!(err.contains(conf.to_str().unwrap()), "{err}");
+        assert!(err.contains(want), "{text}: {err}");
+    }
+    // The shipped sample is valid as it is.
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/dist/mekong.toml");
+    let (code, out, err) = run(&["check-config", sample]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("valid"), "{out}");
+}

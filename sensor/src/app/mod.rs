@@ -147,6 +147,11 @@ impl AppStage {
         }
     }
 
+    /// Parser buffer bytes held by flows now.
+    pub fn buffer_bytes(&self) -> usize {
+        self.pool.held()
+    }
+
     /// Counters, with the most buffer bytes held at once.
     pub fn stats(&self) -> AppStats {
         AppStats {

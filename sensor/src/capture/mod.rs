@@ -2,6 +2,7 @@
 //! filters compiled by libpcap and applied to packets from any reader.
 
 mod filter;
+pub mod live;
 mod pcap_file;
 mod pcapng_file;
 
@@ -13,6 +14,7 @@ use memmap2::Mmap;
 use thiserror::Error;
 
 pub use filter::{Filter, FilterError};
+pub use live::{LiveCapture, LiveError, LiveOptions, LiveStats};
 
 /// Link types Mekong decodes (values of the pcap LINKTYPE_ registry).
 pub mod linktype {

@@ -146,6 +146,10 @@ pub struct SinkConfig {
     pub zstd_level: i32,
     /// How long after an hour ends its partition may still receive records, ns.
     pub close_after_ns: u64,
+    /// Close every open file this often (packet time, ns), so that a crash
+    /// loses at most this much; `None`: files stay open until their hour
+    /// is done (offline runs).
+    pub rotate_ns: Option<u64>,
 }
 
 impl SinkConfig {
@@ -159,6 +163,7 @@ impl SinkConfig {
             max_rows_per_file: 2_000_000,
             zstd_level: 3,
             close_after_ns: (1800 + 300 + 5 + 2) * 1_000_000_000,
+            rotate_ns: None,
         }
     }
 }
@@ -181,6 +186,12 @@ pub struct Provenance {
     pub first_ns: AtomicU64,
     /// Last packet time, ns.
     pub last_ns: AtomicU64,
+    /// Of the dropped packets, those the interface dropped.
+    pub packets_if_dropped: AtomicU64,
+    /// `file`, or the live capture method (`pcap`).
+    pub method: String,
+    /// When a live capture started, ns (0 for files).
+    pub started_ns: u64,
 }
 
 fn rfc3339(ns: u64) -> String {
@@ -242,6 +253,8 @@ pub struct ParquetSink<T: Table> {
     props: WriterProperties,
     parts: BTreeMap<u64, Part>,
     stats: SinkStats,
+    /// Packet time of the last rotation.
+    rotated_ns: u64,
     _t: std::marker::PhantomData<T>,
 }
 
@@ -271,6 +284,7 @@ impl<T: Table> ParquetSink<T> {
             props,
             parts: BTreeMap::new(),
             stats: SinkStats::default(),
+            rotated_ns: 0,
             _t: std::marker::PhantomData,
         })
     }
@@ -311,6 +325,24 @@ impl<T: Table> ParquetSink<T> {
         for h in closable {
             self.flush_part(h, true)?;
             self.parts.remove(&h);
+        }
+        if let Some(every) = self.cfg.rotate_ns {
+            if self.rotated_ns == 0 {
+                self.rotated_ns = now_ns;
+            } else if now_ns >= self.rotated_ns.saturating_add(every) {
+                self.rotated_ns = now_ns;
+                self.rotate()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is buffered and closes every open file (partitions stay
+    /// open: their next records start new files).
+    pub fn rotate(&mut self) -> Result<(), SinkError> {
+        let hours: Vec<u64> = self.parts.keys().copied().collect();
+        for h in hours {
+            self.flush_part(h, true)?;
         }
         Ok(())
     }
@@ -438,8 +470,21 @@ fn close_file(
         ),
         (meta::LAST_TS, rfc3339(prov.last_ns.load(Ordering::Relaxed))),
         (meta::RECORDS, f.rows.to_string()),
+        (
+            meta::PACKETS_IF_DROPPED,
+            prov.packets_if_dropped.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            meta::CAPTURE_METHOD,
+            if prov.method.is_empty() {
+                "file".to_string()
+            } else {
+                prov.method.clone()
+            },
+        ),
     ];
-    for (k, v) in kv {
+    let started = (prov.started_ns > 0).then(|| (meta::CAPTURE_STARTED, rfc3339(prov.started_ns)));
+    for (k, v) in kv.into_iter().chain(started) {
         f.writer
             .append_key_value_metadata(KeyValue::new(k.to_string(), v));
     }
@@ -472,4 +517,38 @@ pub(crate) fn add_checksum(path: &Path, hash: Sha256) -> Result<(), SinkError> {
     fs::write(&sums_tmp, text).map_err(io_err(&sums_tmp))?;
     fs::rename(&sums_tmp, &sums).map_err(io_err(&sums))?;
     Ok(())
+}
+
+/// Removes the temporary files a killed run left in `sensor`'s part of the
+/// tree (`.part-*.parquet.tmp`, `._SHA256SUMS.tmp`): finished files were
+/// renamed into place, so nothing finished is touched. Returns how many.
+pub fn remove_temporaries(out_dir: &Path, sensor_id: &str) -> usize {
+    fn walk(dir: &Path, n: &mut usize) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => walk(&p, n),
+                Ok(t)
+                    if t.is_file()
+                        && name.starts_with('.')
+                        && name.ends_with(".tmp")
+                        && fs::remove_file(&p).is_ok() =>
+                {
+                    *n += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut n = 0;
+    for table in [Flows::DIR, Alerts::DIR] {
+        walk(
+            &out_dir.join(table).join(format!("sensor={sensor_id}")),
+            &mut n,
+        );
+    }
+    n
 }

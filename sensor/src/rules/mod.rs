@@ -481,6 +481,16 @@ impl RuleStage {
         &self.rules
     }
 
+    /// Inspects with new rules from now on (a reload). What the old rules
+    /// kept of each flow (flowbits, stream windows, held matches) refers
+    /// to them and is dropped: each flow's rule state starts over at its
+    /// next packet, while the flow itself stays in the table.
+    pub fn reload(&mut self, rules: Arc<Rules>) {
+        let stats = self.stats();
+        *self = RuleStage::new(rules);
+        self.stats = stats;
+    }
+
     /// Does any rule need the parsers' raw data?
     pub fn wants_raw(&self) -> bool {
         let s = &self.rules.set;

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -33,6 +33,11 @@ use crate::flow::{EndReason, FlowConfig, FlowKey, TableStats};
 use crate::host::{HostMsg, HostOut};
 use crate::output::{AlertOut, Output, Provenance, Sink, SinkConfig, SinkError, SinkStats};
 use crate::stream::StreamStats;
+
+pub mod counters;
+pub mod live;
+
+pub use counters::Live;
 
 /// Errors that stop a run.
 #[derive(Debug, Error)]
@@ -200,13 +205,6 @@ impl EventsTo {
 /// the workers read on meanwhile, at a bound of 64 x 1,024 records of
 /// about 1.2 KiB.
 const WRITER_QUEUE: usize = 64;
-
-/// Shared live counters (progress line).
-#[derive(Default)]
-struct Live {
-    flows: Vec<AtomicUsize>,
-    records: AtomicU64,
-}
 
 /// What the writer learned.
 #[derive(Default)]
@@ -381,6 +379,7 @@ fn writer_msg(msg: WriterMsg, sink: &mut Output, c: &mut Ctx<'_>) -> Result<(), 
             }
             WriterMsg::Host(HostOut::Alerts(v)) => {
                 for a in v {
+                    live.alert(a.techniques.first().map_or("no technique", |t| t.as_str()));
                     *written
                         .by_technique
                         .entry(
@@ -544,6 +543,42 @@ impl Worker {
         }
     }
 
+    /// Takes new detectors, indicator lists and rules (a reload); the
+    /// flow table and the parsers' state stay.
+    fn reload(&mut self, d: &Detection) {
+        let detecting = self.htx.is_some();
+        let (_, det, rules) = self.engine.stages_mut();
+        if let Some(s) = det.as_mut() {
+            s.set_detectors(Arc::clone(&d.flow));
+        }
+        match (
+            rules.as_mut(),
+            d.rules.as_ref().filter(|r| !r.set.is_empty()),
+        ) {
+            (Some(s), Some(r)) => s.reload(Arc::clone(r)),
+            (None, Some(r)) if detecting => {
+                *rules = Some(crate::rules::RuleStage::new(Arc::clone(r)));
+            }
+            (_, None) => *rules = None,
+            _ => {}
+        }
+        let raw = rules.as_ref().is_some_and(|r| r.wants_raw());
+        self.engine.want_raw_app_data(raw);
+    }
+
+    /// Publishes the worker's counters.
+    fn publish(&self, live: &Live) {
+        if let Some(c) = live.workers.get(self.id) {
+            let (app, _, _) = self.engine.stages();
+            c.publish(
+                &self.engine.table().stats,
+                self.engine.table().len(),
+                &self.decoder.stats,
+                app.as_ref(),
+            );
+        }
+    }
+
     fn send(&mut self, force: bool) {
         let recs = self.engine.records();
         let records = (!recs.is_empty() && (force || recs.len() >= 256))
@@ -585,7 +620,7 @@ impl Worker {
         }
     }
 
-    fn finish(mut self, end_ns: u64) -> WorkerStats {
+    fn finish(mut self, end_ns: u64, reason: EndReason) -> WorkerStats {
         self.decoder.finish_fragments();
         self.incomplete_fragments();
         let tx = self.tx.clone();
@@ -608,7 +643,7 @@ impl Worker {
                 }
             }
         };
-        self.engine.flush(end_ns, EndReason::Eof, &mut drain);
+        self.engine.flush(end_ns, reason, &mut drain);
         self.events += sent;
         self.send(true);
         if let Some(h) = &self.htx {
@@ -660,70 +695,14 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
         ..Provenance::default()
     });
     let workers = cfg.workers.max(1);
-    // An incident's update comes up to its dedup window after its last
-    // evidence, whose hour names its partition: alert partitions stay open
-    // that much longer.
-    let alert_delay = cfg
-        .detect
-        .as_ref()
-        .map_or(0, |d| d.config.alerts.dedup_window_s * 1_000_000_000);
-    let sink = Output::new(cfg.sink.clone(), Arc::clone(&prov), alert_delay)?;
-    let live = Arc::new(Live {
-        flows: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
-        records: AtomicU64::new(0),
-    });
-    let detect = cfg.detect.clone();
-    // The channels that bring each worker its emptied event batches back.
-    let mut spares: Vec<Option<Receiver<Vec<HostEvent>>>> = (0..workers).map(|_| None).collect();
-    let mut returns = Vec::new();
-    if detect.is_some() {
-        for s in spares.iter_mut() {
-            let (tx, rx) = bounded::<Vec<HostEvent>>(16);
-            returns.push(tx);
-            *s = Some(rx);
-        }
-    }
-    // With one worker the host stage runs in the writer's thread (the
-    // reader and the writer already fill two cores); with more, in its own.
-    let inline = workers == 1;
-    let (wtx, wrx) = bounded::<WriterMsg>(WRITER_QUEUE);
-    let writer = {
-        let live = Arc::clone(&live);
-        let on = detect.is_some();
-        let side = match (&detect, inline) {
-            (Some(d), true) => Some(crate::host::HostSide::new(
-                &d.config,
-                d.rules.clone(),
-                workers,
-                std::mem::take(&mut returns),
-            )),
-            _ => None,
-        };
-        thread::Builder::new()
-            .name("mekong-writer".into())
-            .spawn(move || writer_thread(sink, wrx, workers, live, on, side))
-            .map_err(|e| RunError::Internal(e.to_string()))?
-    };
-    let (htx, host) = match (&detect, inline) {
-        (Some(_), true) => (Some(EventsTo::Writer(wtx.clone())), None),
-        (Some(d), false) => {
-            let (htx, hrx) = bounded::<HostMsg>(64);
-            let wtx = wtx.clone();
-            let config = d.config.clone();
-            let rules = d.rules.clone();
-            let returns = std::mem::take(&mut returns);
-            let h = thread::Builder::new()
-                .name("mekong-host".into())
-                .spawn(move || {
-                    crate::host::run(&config, rules, workers, hrx, returns, &mut |m| {
-                        let _ = wtx.send(WriterMsg::Host(m));
-                    })
-                })
-                .map_err(|e| RunError::Internal(e.to_string()))?;
-            (Some(EventsTo::Host(htx)), Some(h))
-        }
-        (None, _) => (None, None),
-    };
+    let live = Arc::new(Live::new(workers, &[]));
+    let Back {
+        wtx,
+        writer,
+        htx,
+        host,
+        mut spares,
+    } = start_back(cfg, Arc::clone(&prov), &live, workers == 1)?;
     let mut summary = RunSummary::default();
     let mut progress = Progress::new(cfg.progress, start);
     let maps: Vec<Arc<Mmap>> = files.iter().map(|f| f.bytes()).collect();
@@ -759,14 +738,14 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
                                     };
                                     w.packet(&raw);
                                 }
-                                live.flows[id].store(w.engine.table().len(), Ordering::Relaxed);
+                                w.publish(&live);
                                 w.send(false);
                             }
-                            WorkerMsg::Finish(end) => return w.finish(end),
+                            WorkerMsg::Finish(end) => return w.finish(end, EndReason::Eof),
                         }
                     }
                     let now = w.engine.table().now();
-                    w.finish(now)
+                    w.finish(now, EndReason::Eof)
                 })
                 .map_err(|e| RunError::Internal(e.to_string()))?;
             senders.push(tx);
@@ -805,7 +784,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
                 if since_send >= 4096 {
                     since_send = 0;
                     w.send(false);
-                    live.flows[0].store(w.engine.table().len(), Ordering::Relaxed);
+                    w.publish(&live);
                 }
             } else {
                 let k = match address_pair(&raw) {
@@ -850,7 +829,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
     prov.last_ns.store(last, Ordering::Relaxed);
     let mut stats: Vec<WorkerStats> = Vec::new();
     if let Some(w) = local.take() {
-        stats.push(w.finish(last));
+        stats.push(w.finish(last, EndReason::Eof));
     } else {
         for (k, tx) in senders.iter().enumerate() {
             let b = std::mem::take(&mut batches[k]);
@@ -869,7 +848,106 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
             );
         }
     }
-    for w in &stats {
+    end_back(&mut summary, &stats, host, writer)?;
+    summary.first_ns = first.unwrap_or(0);
+    summary.last_ns = last;
+    summary.elapsed = start.elapsed();
+    progress.clear();
+    Ok(summary)
+}
+
+/// The threads behind the workers: the writer and the host stage.
+struct Back {
+    wtx: Sender<WriterMsg>,
+    writer: thread::JoinHandle<Result<WriterDone, SinkError>>,
+    htx: Option<EventsTo>,
+    host: Option<thread::JoinHandle<(HostStats, usize)>>,
+    spares: Vec<Option<Receiver<Vec<HostEvent>>>>,
+}
+
+/// Starts the writer and the host stage (`inline`: the host stage runs in
+/// the writer's thread).
+fn start_back(
+    cfg: &RunConfig,
+    prov: Arc<Provenance>,
+    live: &Arc<Live>,
+    inline: bool,
+) -> Result<Back, RunError> {
+    let workers = cfg.workers.max(1);
+    // An incident's update comes up to its dedup window after its last
+    // evidence, whose hour names its partition: alert partitions stay open
+    // that much longer.
+    let alert_delay = cfg
+        .detect
+        .as_ref()
+        .map_or(0, |d| d.config.alerts.dedup_window_s * 1_000_000_000);
+    let sink = Output::new(cfg.sink.clone(), Arc::clone(&prov), alert_delay)?;
+    let detect = cfg.detect.clone();
+    // The channels that bring each worker its emptied event batches back.
+    let mut spares: Vec<Option<Receiver<Vec<HostEvent>>>> = (0..workers).map(|_| None).collect();
+    let mut returns = Vec::new();
+    if detect.is_some() {
+        for s in spares.iter_mut() {
+            let (tx, rx) = bounded::<Vec<HostEvent>>(16);
+            returns.push(tx);
+            *s = Some(rx);
+        }
+    }
+    let (wtx, wrx) = bounded::<WriterMsg>(WRITER_QUEUE);
+    let writer = {
+        let live = Arc::clone(live);
+        let on = detect.is_some();
+        let side = match (&detect, inline) {
+            (Some(d), true) => Some(crate::host::HostSide::new(
+                &d.config,
+                d.rules.clone(),
+                workers,
+                std::mem::take(&mut returns),
+            )),
+            _ => None,
+        };
+        thread::Builder::new()
+            .name("mekong-writer".into())
+            .spawn(move || writer_thread(sink, wrx, workers, live, on, side))
+            .map_err(|e| RunError::Internal(e.to_string()))?
+    };
+    let (htx, host) = match (&detect, inline) {
+        (Some(_), true) => (Some(EventsTo::Writer(wtx.clone())), None),
+        (Some(d), false) => {
+            let (htx, hrx) = bounded::<HostMsg>(64);
+            let wtx = wtx.clone();
+            let config = d.config.clone();
+            let rules = d.rules.clone();
+            let returns = std::mem::take(&mut returns);
+            let h = thread::Builder::new()
+                .name("mekong-host".into())
+                .spawn(move || {
+                    crate::host::run(&config, rules, workers, hrx, returns, &mut |m| {
+                        let _ = wtx.send(WriterMsg::Host(m));
+                    })
+                })
+                .map_err(|e| RunError::Internal(e.to_string()))?;
+            (Some(EventsTo::Host(htx)), Some(h))
+        }
+        (None, _) => (None, None),
+    };
+    Ok(Back {
+        wtx,
+        writer,
+        htx,
+        host,
+        spares,
+    })
+}
+
+/// Joins the host stage and the writer and completes the summary.
+fn end_back(
+    summary: &mut RunSummary,
+    stats: &[WorkerStats],
+    host: Option<thread::JoinHandle<(HostStats, usize)>>,
+    writer: thread::JoinHandle<Result<WriterDone, SinkError>>,
+) -> Result<(), RunError> {
+    for w in stats {
         summary.decode.add(&w.decode);
         summary.table.add(&w.table);
         summary.app.add(&w.app);
@@ -899,11 +977,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunSummary, RunError> {
     summary.output = out;
     summary.alerts_by_technique = written.by_technique;
     summary.alerts_by_detector = written.by_detector;
-    summary.first_ns = first.unwrap_or(0);
-    summary.last_ns = last;
-    summary.elapsed = start.elapsed();
-    progress.clear();
-    Ok(summary)
+    Ok(())
 }
 
 struct Progress {
@@ -929,7 +1003,7 @@ impl Progress {
         }
         self.last = Instant::now();
         let secs = self.start.elapsed().as_secs_f64().max(1e-9);
-        let flows: usize = live.flows.iter().map(|f| f.load(Ordering::Relaxed)).sum();
+        let flows = live.flows();
         eprint!(
             "\rmekong-sensor: {} packets, {} active flows, {} records, {:.0} packets/s, {:.1} Mbit/s   ",
             s.packets,
