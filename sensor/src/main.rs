@@ -808,7 +808,7 @@ fn live(args: LiveArgs) -> Result<(RunSummary, usize)> {
     }
     if !args.run.quiet {
         eprintln!(
-            "mekong-sensor: capturing on {} as {} ({} workers), writing to {}",
+            "mekong-sensor: capturing on {} as {} (workers: {}), writing to {}",
             c.capture.interfaces.join(", "),
             privileges::current_user(),
             cfg.workers,

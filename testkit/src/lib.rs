@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod build;
+pub mod netns;
 
 use std::fs::File;
 use std::io::Write;
@@ -22,6 +23,32 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{Map, Value};
+
+/// Packets in a classic pcap file (either byte order).
+///
+/// # Panics
+/// When the file is not readable or not a pcap file.
+pub fn pcap_packets(path: &Path) -> usize {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(b.len() >= 24, "{}: not a pcap file", path.display());
+    let little = match b[..4] {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+        _ => panic!("{}: not a pcap file", path.display()),
+    };
+    let (mut at, mut n) = (24usize, 0usize);
+    while at + 16 <= b.len() {
+        let f = [b[at + 8], b[at + 9], b[at + 10], b[at + 11]];
+        let caplen = if little {
+            u32::from_le_bytes(f)
+        } else {
+            u32::from_be_bytes(f)
+        } as usize;
+        at += 16 + caplen;
+        n += 1;
+    }
+    n
+}
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {

@@ -25,6 +25,14 @@ use crate::pipeline::Live;
 type Labels = Vec<(String, String)>;
 
 fn counter(r: &mut Registry, name: &str, help: &str, values: Vec<(Labels, u64)>) {
+    if let [(l, v)] = values.as_slice() {
+        if l.is_empty() {
+            let c = Counter::<u64>::default();
+            c.inner().store(*v, Ordering::Relaxed);
+            r.register(name, help, c);
+            return;
+        }
+    }
     let f = Family::<Labels, Counter>::default();
     for (l, v) in values {
         f.get_or_create(&l).inner().store(v, Ordering::Relaxed);
@@ -33,6 +41,14 @@ fn counter(r: &mut Registry, name: &str, help: &str, values: Vec<(Labels, u64)>)
 }
 
 fn gauge(r: &mut Registry, name: &str, help: &str, values: Vec<(Labels, i64)>) {
+    if let [(l, v)] = values.as_slice() {
+        if l.is_empty() {
+            let g = Gauge::<i64>::default();
+            g.set(*v);
+            r.register(name, help, g);
+            return;
+        }
+    }
     let f = Family::<Labels, Gauge>::default();
     for (l, v) in values {
         f.get_or_create(&l).set(v);
@@ -89,11 +105,12 @@ pub fn render(live: &Live) -> String {
             c.if_dropped.load(r),
         ));
     }
-    drops.push((l("reason", "disk_full"), live.records_lost.load(r)));
+    drops.push((l("reason", "disk_full_records"), live.records_lost.load(r)));
+    drops.push((l("reason", "disk_full_alerts"), live.alerts_lost.load(r)));
     counter(
         &mut reg,
         "mekong_drops",
-        "What was lost, by reason: packets the kernel (buffer full) or the interface dropped, flow records not written because the disk was full",
+        "What was lost, by reason: packets the kernel (buffer full) or the interface dropped, flow records and alerts not written because the disk was full",
         drops,
     );
     let w = &live.workers;
@@ -324,6 +341,8 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("# TYPE mekong_disk_full gauge"), "{t}");
+        assert!(t.contains("\nmekong_disk_full 0\n"), "{t}");
+        assert!(!t.contains("{}"), "no empty label sets: {t}");
         assert!(t.ends_with("# EOF\n"), "{t}");
     }
 

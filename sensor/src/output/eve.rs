@@ -124,6 +124,12 @@ impl EveSink {
         Ok(())
     }
 
+    /// Stops writing the open files (writing failed): the lines written
+    /// stay, without a checksum.
+    pub fn abandon(&mut self) {
+        self.files.clear();
+    }
+
     /// Closes every file.
     pub fn finish(&mut self) -> Result<(), SinkError> {
         let hours: Vec<u64> = self.files.keys().copied().collect();

@@ -58,6 +58,20 @@ impl Output {
     }
 }
 
+impl Output {
+    /// Gives up every open file (writing failed); returns the flow records
+    /// and alerts lost.
+    pub fn abandon(&mut self) -> (u64, u64) {
+        self.eve.abandon();
+        (self.flows.abandon(), self.alerts.abandon())
+    }
+
+    /// Files completed so far (Parquet and EVE).
+    pub fn files_done(&self) -> usize {
+        self.flows.stats().files.len() + self.alerts.stats().files.len() + self.eve.done.len()
+    }
+}
+
 impl Sink for Output {
     fn flow(&mut self, r: &FlowOut) -> Result<(), SinkError> {
         self.flows.write(r)

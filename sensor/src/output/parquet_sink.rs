@@ -347,6 +347,23 @@ impl<T: Table> ParquetSink<T> {
         Ok(())
     }
 
+    /// Gives up every open file and buffered row (writing failed): the
+    /// temporary files are removed, finished files stay. Returns the rows
+    /// lost.
+    pub fn abandon(&mut self) -> u64 {
+        let mut lost = 0u64;
+        for (_, p) in std::mem::take(&mut self.parts) {
+            lost += p.cols.rows() as u64;
+            if let Some(f) = p.file {
+                lost += f.rows as u64;
+                let tmp = f.tmp.clone();
+                drop(f);
+                let _ = fs::remove_file(tmp);
+            }
+        }
+        lost
+    }
+
     /// Closes every file.
     pub fn finish(&mut self) -> Result<SinkStats, SinkError> {
         let hours: Vec<u64> = self.parts.keys().copied().collect();

@@ -59,7 +59,9 @@ pub struct Live {
     pub records_lost: AtomicU64,
     /// Parquet and EVE files completed.
     pub files: AtomicU64,
-    /// Output errors (a write failed; writing resumes at the next rotation).
+    /// Alerts the writer could not write (the disk was full).
+    pub alerts_lost: AtomicU64,
+    /// Output errors (a write failed; writing resumes when space returns).
     pub write_errors: AtomicU64,
     /// 1 while writing is stopped because the disk is full.
     pub disk_full: AtomicU64,

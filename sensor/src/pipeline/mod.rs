@@ -35,6 +35,7 @@ use crate::output::{AlertOut, Output, Provenance, Sink, SinkConfig, SinkError, S
 use crate::stream::StreamStats;
 
 pub mod counters;
+pub mod guard;
 pub mod live;
 
 pub use counters::Live;
@@ -249,7 +250,7 @@ fn annotate(r: &mut FlowOut, notes: &mut Notes) {
 type WriterDone = (SinkStats, Written, Option<(HostStats, usize)>);
 
 fn writer_thread(
-    mut sink: Output,
+    mut sink: guard::Guarded,
     rx: Receiver<WriterMsg>,
     workers: usize,
     live: Arc<Live>,
@@ -333,7 +334,11 @@ fn writer_thread(
     Ok((sink.finish()?, written, host))
 }
 
-fn annotate_write(sink: &mut Output, mut r: FlowOut, notes: &mut Notes) -> Result<(), SinkError> {
+fn annotate_write(
+    sink: &mut guard::Guarded,
+    mut r: FlowOut,
+    notes: &mut Notes,
+) -> Result<(), SinkError> {
     annotate(&mut r, notes);
     sink.flow(&r)
 }
@@ -350,7 +355,7 @@ struct Ctx<'a> {
     workers: usize,
 }
 
-fn writer_msg(msg: WriterMsg, sink: &mut Output, c: &mut Ctx<'_>) -> Result<(), SinkError> {
+fn writer_msg(msg: WriterMsg, sink: &mut guard::Guarded, c: &mut Ctx<'_>) -> Result<(), SinkError> {
     let write = annotate_write;
     let (marks, done, pending, notes, written, live, workers) = (
         &mut *c.marks,
@@ -881,7 +886,12 @@ fn start_back(
         .detect
         .as_ref()
         .map_or(0, |d| d.config.alerts.dedup_window_s * 1_000_000_000);
-    let sink = Output::new(cfg.sink.clone(), Arc::clone(&prov), alert_delay)?;
+    let sink = guard::Guarded::new(
+        Output::new(cfg.sink.clone(), Arc::clone(&prov), alert_delay)?,
+        cfg.sink.rotate_ns.is_some(),
+        Arc::clone(live),
+        cfg.sink.out_dir.clone(),
+    );
     let detect = cfg.detect.clone();
     // The channels that bring each worker its emptied event batches back.
     let mut spares: Vec<Option<Receiver<Vec<HostEvent>>>> = (0..workers).map(|_| None).collect();
