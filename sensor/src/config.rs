@@ -93,6 +93,9 @@ pub struct SensorSection {
 pub enum CaptureMethod {
     /// libpcap (any interface libpcap opens).
     Pcap,
+    /// Linux AF_PACKET: a TPACKET_V3 ring per worker, in a fanout group
+    /// hashing flows symmetrically (no dispatching thread).
+    AfPacket,
 }
 
 /// `[capture]`.
@@ -101,7 +104,7 @@ pub enum CaptureMethod {
 pub struct CaptureSection {
     /// Interfaces to capture on (live runs).
     pub interfaces: Vec<String>,
-    /// `pcap`: libpcap, the method this version has.
+    /// `pcap` (libpcap) or `af-packet` (TPACKET_V3 rings with fanout).
     pub method: CaptureMethod,
     /// BPF filter, as in tcpdump; empty: every packet.
     pub filter: String,

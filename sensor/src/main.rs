@@ -20,12 +20,13 @@ use clap::{Parser, Subcommand};
 
 use mekong_detect::config::DetectConfig;
 use mekong_sensor::app::PROTOCOLS;
-use mekong_sensor::capture::{LiveCapture, LiveOptions};
-use mekong_sensor::config::SensorConfig;
+use mekong_sensor::capture::afpacket::fanout_group;
+use mekong_sensor::capture::{AfPacketCapture, LiveCapture, LiveOptions};
+use mekong_sensor::config::{CaptureMethod, SensorConfig};
 use mekong_sensor::control::retention::Retention;
 use mekong_sensor::control::{privileges, ControlConfig, Reloader};
 use mekong_sensor::decode::Reason;
-use mekong_sensor::pipeline::live::run_live;
+use mekong_sensor::pipeline::live::{run_live, Opened};
 use mekong_sensor::pipeline::{run, Detection, Live, RunConfig, RunSummary};
 use mekong_sensor::rules::load::{default_cache, load as load_rules, report_lines, RuleSources};
 use mekong_sensor::rules::RulesConfig;
@@ -125,6 +126,9 @@ struct LiveArgs {
     /// Do not put the interface in promiscuous mode.
     #[arg(long)]
     no_promiscuous: bool,
+    /// How packets are read: pcap (libpcap) or af-packet (a TPACKET_V3 ring per worker, in a fanout group).
+    #[arg(long, value_name = "METHOD")]
+    method: Option<String>,
     #[command(flatten)]
     run: RunFlags,
 }
@@ -738,6 +742,12 @@ fn live(args: LiveArgs) -> Result<(RunSummary, usize)> {
     if args.no_promiscuous {
         c.capture.promiscuous = false;
     }
+    match args.method.as_deref() {
+        None => {}
+        Some("pcap") => c.capture.method = CaptureMethod::Pcap,
+        Some("af-packet") => c.capture.method = CaptureMethod::AfPacket,
+        Some(m) => bail!("--method {m:?}: pcap or af-packet"),
+    }
     if let Err((section, key, msg)) = c.check() {
         bail!("{section}.{key}: {msg}");
     }
@@ -759,12 +769,33 @@ fn live(args: LiveArgs) -> Result<(RunSummary, usize)> {
         timeout_ms: c.capture.timeout_ms,
         filter: c.capture.filter.clone(),
     };
-    let captures = c
-        .capture
-        .interfaces
-        .iter()
-        .map(|i| LiveCapture::open(i, &opts))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut sources = Vec::new();
+    for (i, name) in c.capture.interfaces.iter().enumerate() {
+        match c.capture.method {
+            CaptureMethod::Pcap => sources.push(Opened {
+                interface: i,
+                worker: None,
+                source: Box::new(LiveCapture::open(name, &opts)?),
+            }),
+            CaptureMethod::AfPacket => {
+                // One socket per worker, the ring split between them; the
+                // kernel's fanout keeps each flow on one socket.
+                let group = fanout_group(name);
+                let share = (opts.buffer_bytes as usize / cfg.workers).max(4 << 20);
+                for w in 0..cfg.workers {
+                    sources.push(Opened {
+                        interface: i,
+                        worker: Some(w),
+                        source: Box::new(AfPacketCapture::open(name, &opts, group, share)?),
+                    });
+                }
+            }
+        }
+    }
+    let method = match c.capture.method {
+        CaptureMethod::Pcap => "pcap",
+        CaptureMethod::AfPacket => "af-packet",
+    };
     let live = Arc::new(Live::new(cfg.workers, &c.capture.interfaces));
     let (tx, rx) = crossbeam_channel::unbounded();
     let reload_cfg = args.run.clone();
@@ -816,7 +847,16 @@ fn live(args: LiveArgs) -> Result<(RunSummary, usize)> {
         );
     }
     let heartbeat = std::time::Duration::from_millis(u64::from(c.capture.timeout_ms));
-    let s = run_live(&cfg, captures, rx, live, heartbeat).context("mekong-sensor live")?;
+    let s = run_live(
+        &cfg,
+        method,
+        &c.capture.interfaces,
+        sources,
+        rx,
+        live,
+        heartbeat,
+    )
+    .context("mekong-sensor live")?;
     write_summary(&args.run, &s, cfg.workers)?;
     let workers = cfg.workers;
     std::mem::forget(cfg);

@@ -67,39 +67,26 @@ impl VethLink {
         // A link left by a killed earlier run of the same id goes first.
         let _ = sh(Command::new("ip").args(["link", "del", &l.host_if]));
         let _ = sh(Command::new("ip").args(["netns", "del", &l.ns]));
-        let steps: Vec<Vec<&str>> = vec![
-            vec!["netns", "add", &l.ns],
-            vec![
-                "link", "add", &l.host_if, "type", "veth", "peer", "name", &l.peer_if,
-            ],
-            vec!["link", "set", &l.peer_if, "netns", &l.ns],
-            vec![
-                "netns", "exec", &l.ns, "ip", "link", "set", &l.peer_if, "up",
-            ],
-            vec!["link", "set", &l.host_if, "up"],
-        ];
-        for s in steps {
-            sh(Command::new("ip").args(&s))
-                .unwrap_or_else(|e| panic!("setting up the veth pair: {e}"));
-        }
+        let ip = |args: &[&str]| {
+            sh(Command::new("ip").args(args))
+                .unwrap_or_else(|e| panic!("setting up the veth pair: {e}"))
+        };
+        ip(&["netns", "add", &l.ns]);
+        ip(&[
+            "link", "add", &l.host_if, "type", "veth", "peer", "name", &l.peer_if,
+        ]);
         // No traffic of the kernel's own (IPv6 router solicitations, MLD)
-        // on either end: the sensor sees only what is replayed.
-        for (ns, dev) in [(None, &l.host_if), (Some(&l.ns), &l.peer_if)] {
-            let key = format!("net.ipv6.conf.{dev}.disable_ipv6=1");
-            let mut c = match ns {
-                Some(ns) => {
-                    let mut c = Command::new("ip");
-                    c.args(["netns", "exec", ns, "sysctl", "-qw", &key]);
-                    c
-                }
-                None => {
-                    let mut c = Command::new("sysctl");
-                    c.args(["-qw", &key]);
-                    c
-                }
-            };
-            let _ = sh(&mut c);
-        }
+        // on either end, from before the links come up: the sensor sees
+        // only what is replayed.
+        let off = |dev: &str| format!("net.ipv6.conf.{dev}.disable_ipv6=1");
+        sh(Command::new("sysctl").args(["-qw", &off(&l.host_if)]))
+            .unwrap_or_else(|e| panic!("disabling IPv6 on the veth: {e}"));
+        ip(&["link", "set", &l.peer_if, "netns", &l.ns]);
+        ip(&["netns", "exec", &l.ns, "sysctl", "-qw", &off(&l.peer_if)]);
+        ip(&[
+            "netns", "exec", &l.ns, "ip", "link", "set", &l.peer_if, "up",
+        ]);
+        ip(&["link", "set", &l.host_if, "up"]);
         l
     }
 

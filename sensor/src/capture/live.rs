@@ -34,6 +34,18 @@ pub struct LiveOptions {
     pub filter: String,
 }
 
+/// A live packet source: an interface opened by libpcap, or one socket of
+/// an AF_PACKET fanout group.
+pub trait Source: Send {
+    /// The interface.
+    fn interface(&self) -> &str;
+    /// Hands the packets that are waiting to `f`, after waiting up to the
+    /// timeout for some; returns how many (0 when none came).
+    fn read(&mut self, f: &mut dyn FnMut(&RawPacket<'_>)) -> Result<usize, LiveError>;
+    /// The counters since it was opened.
+    fn stats(&mut self) -> Result<LiveStats, LiveError>;
+}
+
 /// The capture's own counters, since it was opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LiveStats {
@@ -193,5 +205,31 @@ impl LiveCapture {
             dropped: self.wide[1].1,
             if_dropped: self.wide[2].1,
         })
+    }
+}
+
+/// Packets handed over by one [`Source::read`] of libpcap at most, so
+/// that the reader looks at its clock between them.
+const READ_MAX: usize = 1024;
+
+impl Source for LiveCapture {
+    fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    fn read(&mut self, f: &mut dyn FnMut(&RawPacket<'_>)) -> Result<usize, LiveError> {
+        let mut n = 0;
+        while n < READ_MAX {
+            match self.next_packet()? {
+                Some(p) => f(&p),
+                None => break,
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn stats(&mut self) -> Result<LiveStats, LiveError> {
+        LiveCapture::stats(self)
     }
 }

@@ -1,6 +1,7 @@
 //! Reading packets: memory-mapped pcap and pcapng files (zero copy), and BPF
 //! filters compiled by libpcap and applied to packets from any reader.
 
+pub mod afpacket;
 mod filter;
 pub mod live;
 mod pcap_file;
@@ -13,8 +14,9 @@ use std::sync::Arc;
 use memmap2::Mmap;
 use thiserror::Error;
 
+pub use afpacket::AfPacketCapture;
 pub use filter::{Filter, FilterError};
-pub use live::{LiveCapture, LiveError, LiveOptions, LiveStats};
+pub use live::{LiveCapture, LiveError, LiveOptions, LiveStats, Source};
 
 /// Link types Mekong decodes (values of the pcap LINKTYPE_ registry).
 pub mod linktype {

@@ -85,7 +85,7 @@ pub fn render(live: &Live) -> String {
     counter(
         &mut reg,
         "mekong_capture_received",
-        "Packets the kernel passed the filter (libpcap's ps_recv, read every second)",
+        "Packets the kernel delivered to the capture (libpcap's ps_recv, AF_PACKET's tp_packets), read every second",
         by_if(&|c| c.received.load(r)),
     );
     let mut drops = Vec::new();

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use super::{end_back, start_back, Back, Detection, Live, RunConfig, RunError, RunSummary, Worker};
-use crate::capture::{LiveCapture, RawPacket};
+use crate::capture::{LiveStats, RawPacket, Source};
 use crate::decode::address_pair;
 use crate::flow::{EndReason, FlowKey};
 use crate::host::HostMsg;
@@ -81,9 +81,43 @@ struct ReaderDone {
     error: Option<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// An opened live source and where its packets go.
+pub struct Opened {
+    /// Index of its interface (in the interfaces given to the run).
+    pub interface: usize,
+    /// The worker it feeds alone (an AF_PACKET fanout socket), or `None`
+    /// for a source whose packets are dispatched to every worker.
+    pub worker: Option<usize>,
+    /// The source.
+    pub source: Box<dyn Source>,
+}
+
+/// Publishes what a reader counted since it last did (several readers may
+/// share an interface's counters).
+fn publish(
+    c: &super::counters::CaptureCounters,
+    done: &ReaderDone,
+    shown: &mut (u64, u64),
+    stats: Option<LiveStats>,
+    last: &mut LiveStats,
+) {
+    let r = Ordering::Relaxed;
+    c.packets.fetch_add(done.packets - shown.0, r);
+    c.bytes.fetch_add(done.bytes - shown.1, r);
+    *shown = (done.packets, done.bytes);
+    if let Some(s) = stats {
+        c.received
+            .fetch_add(s.received.saturating_sub(last.received), r);
+        c.kernel_dropped
+            .fetch_add(s.dropped.saturating_sub(last.dropped), r);
+        c.if_dropped
+            .fetch_add(s.if_dropped.saturating_sub(last.if_dropped), r);
+        *last = s;
+    }
+}
+
 fn reader(
-    mut cap: LiveCapture,
+    mut src: Box<dyn Source>,
     index: usize,
     senders: Vec<Sender<Msg>>,
     pool: Receiver<Batch>,
@@ -100,6 +134,8 @@ fn reader(
         error: None,
     };
     let counters = &live.captures[index];
+    let mut shown = (0u64, 0u64);
+    let mut last = LiveStats::default();
     let mut last_flush = Instant::now();
     let mut last_stats = Instant::now();
     let hand = |k: usize, batches: &mut Vec<Batch>| -> bool {
@@ -110,77 +146,63 @@ fn reader(
         let b = std::mem::replace(&mut batches[k], fresh);
         senders[k].send(Msg::Batch(b)).is_ok()
     };
-    let mut since_check = 0u32;
-    while !stop.load(Ordering::Relaxed) {
-        let got = match cap.next_packet() {
-            Ok(p) => p.map(|p| {
-                let k = if n == 1 {
-                    0
-                } else {
-                    address_pair(&p).map_or(0, |(a, b, vlan)| {
-                        (FlowKey::dispatch_hash(a, b, vlan) % n as u64) as usize
-                    })
-                };
-                let b = &mut batches[k];
-                b.pkts.push(Pkt {
-                    ts_ns: p.ts_ns,
-                    start: b.data.len() as u32,
-                    caplen: p.data.len() as u32,
-                    orig_len: p.orig_len,
-                    linktype: p.linktype,
-                });
-                b.data.extend_from_slice(p.data);
-                (k, p.ts_ns, u64::from(p.orig_len))
-            }),
+    'read: while !stop.load(Ordering::Relaxed) {
+        let got = src.read(&mut |p| {
+            let k = if n == 1 {
+                0
+            } else {
+                address_pair(p).map_or(0, |(a, b, vlan)| {
+                    (FlowKey::dispatch_hash(a, b, vlan) % n as u64) as usize
+                })
+            };
+            let b = &mut batches[k];
+            b.pkts.push(Pkt {
+                ts_ns: p.ts_ns,
+                start: b.data.len() as u32,
+                caplen: p.data.len() as u32,
+                orig_len: p.orig_len,
+                linktype: p.linktype,
+            });
+            b.data.extend_from_slice(p.data);
+            done.packets += 1;
+            done.bytes += u64::from(p.orig_len);
+            done.last_ns = done.last_ns.max(p.ts_ns);
+        });
+        let got = match got {
+            Ok(g) => g,
             Err(e) => {
                 done.error = Some(e.to_string());
                 break;
             }
         };
-        let idle = got.is_none();
-        if let Some((k, ts, len)) = got {
-            done.packets += 1;
-            done.bytes += len;
-            done.last_ns = done.last_ns.max(ts);
+        for k in 0..n {
             let b = &batches[k];
             if (b.pkts.len() >= BATCH_PACKETS || b.data.len() >= BATCH_BYTES)
                 && !hand(k, &mut batches)
             {
-                break;
+                break 'read;
             }
         }
-        since_check += 1;
-        if idle || since_check >= 256 {
-            since_check = 0;
-            counters.packets.store(done.packets, Ordering::Relaxed);
-            counters.bytes.store(done.bytes, Ordering::Relaxed);
-            if idle || last_flush.elapsed() >= flush_every {
-                last_flush = Instant::now();
-                if !(0..n).all(|k| hand(k, &mut batches)) {
-                    break;
-                }
+        if got == 0 || last_flush.elapsed() >= flush_every {
+            last_flush = Instant::now();
+            if !(0..n).all(|k| hand(k, &mut batches)) {
+                break;
             }
-            if last_stats.elapsed() >= Duration::from_secs(1) {
+            let stats = if last_stats.elapsed() >= Duration::from_secs(1) {
                 last_stats = Instant::now();
-                if let Ok(s) = cap.stats() {
-                    counters.received.store(s.received, Ordering::Relaxed);
-                    counters.kernel_dropped.store(s.dropped, Ordering::Relaxed);
-                    counters.if_dropped.store(s.if_dropped, Ordering::Relaxed);
-                }
-            }
+                src.stats().ok()
+            } else {
+                None
+            };
+            publish(counters, &done, &mut shown, stats, &mut last);
         }
     }
     for k in 0..n {
         hand(k, &mut batches);
     }
     // The last reading: what the kernel counted up to the stop.
-    if let Ok(s) = cap.stats() {
-        counters.received.store(s.received, Ordering::Relaxed);
-        counters.kernel_dropped.store(s.dropped, Ordering::Relaxed);
-        counters.if_dropped.store(s.if_dropped, Ordering::Relaxed);
-    }
-    counters.packets.store(done.packets, Ordering::Relaxed);
-    counters.bytes.store(done.bytes, Ordering::Relaxed);
+    let stats = src.stats().ok();
+    publish(counters, &done, &mut shown, stats, &mut last);
     done
 }
 
@@ -240,7 +262,9 @@ fn worker_loop(
 /// often the clock moves the workers' time on.
 pub fn run_live(
     cfg: &RunConfig,
-    captures: Vec<LiveCapture>,
+    method: &str,
+    interfaces: &[String],
+    sources: Vec<Opened>,
     control: Receiver<Control>,
     live: Arc<Live>,
     heartbeat: Duration,
@@ -248,11 +272,10 @@ pub fn run_live(
     let start = Instant::now();
     let started_ns = wall_ns();
     let workers = cfg.workers.max(1);
-    let names: Vec<String> = captures.iter().map(|c| c.interface().to_string()).collect();
     let prov = Arc::new(Provenance {
-        inputs: names.clone(),
+        inputs: interfaces.to_vec(),
         bpf_filter: cfg.filter.clone().unwrap_or_default(),
-        method: "pcap".into(),
+        method: method.into(),
         started_ns,
         ..Provenance::default()
     });
@@ -286,14 +309,18 @@ pub fn run_live(
     drop(wtx);
     let stop = Arc::new(AtomicBool::new(false));
     let mut readers = Vec::new();
-    for (i, cap) in captures.into_iter().enumerate() {
-        let senders = senders.clone();
+    for (i, o) in sources.into_iter().enumerate() {
+        let senders = match o.worker {
+            Some(w) => vec![senders[w % workers].clone()],
+            None => senders.clone(),
+        };
+        let (cap, index) = (o.source, o.interface);
         let pool = pool_rx.clone();
         let stop = Arc::clone(&stop);
         let live = Arc::clone(&live);
         let h = thread::Builder::new()
             .name(format!("mekong-capture-{i}"))
-            .spawn(move || reader(cap, i, senders, pool, stop, live, heartbeat))
+            .spawn(move || reader(cap, index, senders, pool, stop, live, heartbeat))
             .map_err(|e| RunError::Internal(e.to_string()))?;
         readers.push(h);
     }
