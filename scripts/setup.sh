@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 # libhyperscan-dev and libpcre2-dev: the rule engine's prefilter and pcre (mekong-signatures).
 # chromium and fonts-dejavu-core: the analyzer's report is checked in a real headless browser, in the font its style names.
-packages=(tshark tcpdump libpcap-dev libhyperscan-dev libpcre2-dev build-essential tcpreplay iproute2 pkg-config openssl python3 python3-venv chromium fonts-dejavu-core)
+# tcpreplay, iproute2 and procps (sysctl): the live sensor's tests on a veth pair; systemd: its unit is verified.
+packages=(tshark tcpdump libpcap-dev libhyperscan-dev libpcre2-dev build-essential tcpreplay iproute2 procps systemd pkg-config openssl python3 python3-venv chromium fonts-dejavu-core)
 
 missing=()
 for p in "${packages[@]}"; do

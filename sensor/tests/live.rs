@@ -779,3 +779,45 @@ fn a_full_disk_stops_writing_and_it_resumes_when_space_returns() {
         assert_eq!(mode & 0o007, 0, "{f}: mode {mode:o}");
     }
 }
+
+#[test]
+fn the_capture_opens_as_root_and_the_sensor_then_runs_as_the_user_it_is_given() {
+    let _serial = serial();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    // The unprivileged user must be able to reach the output directory.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let nobody = Command::new("id").args(["-u", "nobody"]).output().unwrap();
+    let uid: u32 = String::from_utf8_lossy(&nobody.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let link = VethLink::new("g");
+    let out = dir.path().join("live");
+    let s = Sensor::start(&link.host_if, &out, &["--workers", "1", "--user", "nobody"]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
+    let uids = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .to_string();
+    assert!(
+        uids.split_whitespace()
+            .skip(1)
+            .all(|u| u == uid.to_string()),
+        "real, effective, saved and file-system uids are nobody's: {uids}"
+    );
+    assert!(s.log().contains("as nobody"), "{}", s.log());
+    let sent = link.replay(capture(), 4_000);
+    let name = format!("mekong_packets_total{{interface=\"{}\"}}", link.host_if);
+    s.wait_metric(&name, |v| v as u64 == sent, Duration::from_secs(60));
+    let (code, log) = s.stop();
+    assert_eq!(code, 0, "{log}");
+    let files = pyarrow_files(&out);
+    assert!(!files.is_empty());
+    for f in &files {
+        let m = std::fs::metadata(f["path"].as_str().unwrap()).unwrap();
+        assert_eq!(m.uid(), uid, "{f}");
+        assert_eq!(m.permissions().mode() & 0o007, 0, "{f}: not for others");
+    }
+}

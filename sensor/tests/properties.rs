@@ -224,3 +224,49 @@ proptest! {
         prop_assert_eq!(app.anomalies, 0);
     }
 }
+
+proptest! {
+    /// Any text is a configuration or an error that names the file.
+    #[test]
+    fn any_text_is_a_configuration_or_a_named_error(text in "\\PC{0,300}") {
+        match mekong_sensor::config::SensorConfig::parse(&text, "p.toml") {
+            Ok(c) => prop_assert!(c.check().is_ok()),
+            Err(e) => prop_assert!(e.to_string().starts_with("p.toml")),
+        }
+    }
+
+    /// A value is accepted exactly when it is in its field's range, and a
+    /// refusal names the line the field is written on.
+    #[test]
+    fn out_of_range_values_are_refused_at_their_line(
+        blank in 0usize..5,
+        udp in 0u64..4_000_000,
+        level in -3i32..30,
+        snaplen in 0u32..300_000,
+    ) {
+        let text = format!(
+            "[capture]\nsnaplen = {snaplen}\n{}[flows]\nidle_udp_s = {udp}\n[output]\nzstd_level = {level}\n",
+            "\n".repeat(blank)
+        );
+        let ok_snap = (64..=262_144).contains(&snaplen);
+        let ok_udp = (1..=2_592_000).contains(&udp);
+        let ok_level = (1..=22).contains(&level);
+        match mekong_sensor::config::SensorConfig::parse(&text, "p.toml") {
+            Ok(c) => {
+                prop_assert!(ok_snap && ok_udp && ok_level);
+                prop_assert_eq!(c.flows.idle_udp_s, udp);
+            }
+            Err(e) => {
+                prop_assert!(!(ok_snap && ok_udp && ok_level), "{}", e);
+                let want = if !ok_snap {
+                    2
+                } else if !ok_udp {
+                    4 + blank
+                } else {
+                    6 + blank
+                };
+                prop_assert_eq!(e.line, Some(want), "{}", e);
+            }
+        }
+    }
+}
