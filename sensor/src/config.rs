@@ -198,6 +198,11 @@ pub struct DetectionSection {
     /// Compiled prefilters kept here between runs; empty: the user's cache
     /// directory.
     pub rule_cache: String,
+    /// Indicator lists (`[[detection.indicators]]`, the fields of the
+    /// detector file's `[[indicators]]`: name, path, kind, format, column,
+    /// technique), added to the detector file's. Paths are read from this
+    /// file's directory. Reloaded on SIGHUP.
+    pub indicators: Vec<mekong_detect::config::IndicatorList>,
 }
 
 /// `[output]`.
@@ -288,6 +293,7 @@ impl Default for DetectionSection {
             threshold_file: String::new(),
             prefilter: String::new(),
             rule_cache: String::new(),
+            indicators: Vec::new(),
         }
     }
 }

@@ -7,7 +7,10 @@
 //! Data flows one way: [`capture`] → [`decode`] → [`flow`] table →
 //! [`stream`] reassembly → [`stage`]s ([`app`] parsing, then [`detect`]ion)
 //! → [`host`] stage (detectors across every flow of a host) → [`output`];
-//! [`engine`] is one worker's path, [`pipeline`] wires the threads.
+//! [`engine`] is one worker's path, [`pipeline`] wires the threads (of a
+//! file run, and of a live run on interfaces); [`config`] is the
+//! configuration file, [`control`] the live run's control plane (signals,
+//! metrics, retention, privileges).
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 

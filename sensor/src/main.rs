@@ -392,6 +392,14 @@ fn detection(c: &SensorConfig, quiet: bool, no_rule_cache: bool) -> Result<Optio
     if !c.net.home_net.is_empty() {
         config.net.home_net = c.net.home_net.clone();
     }
+    for l in &d.indicators {
+        let mut l = l.clone();
+        l.path = c.path(&l.path.to_string_lossy());
+        config.indicators.push(l);
+    }
+    if let Err((field, msg)) = config.check() {
+        bail!("detection.indicators: {field}: {msg}");
+    }
     let mut det = Detection::new(config)?;
     if d.rules_enabled {
         let opt = |s: &str| (!s.is_empty()).then(|| c.path(s));

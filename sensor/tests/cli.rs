@@ -270,6 +270,22 @@ fn a_configuration_file_sets_the_run_and_its_errors_name_file_line_and_field() {
         assert!(err.contains(conf.to_str().unwrap()), "{err}");
         assert!(err.contains(want), "{text}: {err}");
     }
+    // Indicator lists named in the file (relative to it) are loaded: the
+    // scanner of the capture is on this one.
+    std::fs::write(dir.path().join("bad.txt"), "# a feed\n45.155.205.233\n").unwrap();
+    std::fs::write(
+        &conf,
+        "[sensor]\nid = \"ind\"\nworkers = 1\n[output]\ndir = \"tree\"\n[[detection.indicators]]\nname = \"feed\"\npath = \"bad.txt\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&["read", cap, "--config", conf.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let alerts = read_rows(&dir.path().join("tree/alerts/sensor=ind"));
+    assert!(
+        alerts.iter().any(|a| a["detector"] == "indicator"
+            && (a["src_addr"] == "45.155.205.233" || a["dest_addr"] == "45.155.205.233")),
+        "{alerts:?}"
+    );
     // The shipped sample is valid as it is.
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/dist/mekong.toml");
     let (code, out, err) = run(&["check-config", sample]);
