@@ -821,3 +821,75 @@ fn the_capture_opens_as_root_and_the_sensor_then_runs_as_the_user_it_is_given() 
         assert_eq!(m.permissions().mode() & 0o007, 0, "{f}: not for others");
     }
 }
+
+#[test]
+fn an_unprivileged_user_with_the_two_capture_capabilities_only_can_run_it() {
+    let _serial = serial();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let nobody = Command::new("id").args(["-u", "nobody"]).output().unwrap();
+    let uid: u32 = String::from_utf8_lossy(&nobody.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let link = VethLink::new("h");
+    let out = dir.path().join("live");
+    let port = free_port();
+    let metrics = format!("127.0.0.1:{port}");
+    let log = dir.path().join("caps.log");
+    // As the systemd unit runs it: not root, CAP_NET_RAW and CAP_NET_ADMIN
+    // as ambient capabilities, nothing else.
+    let child = Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--inh-caps=-all,+net_raw,+net_admin",
+            "--ambient-caps=-all,+net_raw,+net_admin",
+            "--bounding-set=-all,+net_raw,+net_admin",
+        ])
+        .arg(bin())
+        .args([
+            "live",
+            "-i",
+            &link.host_if,
+            "--workers",
+            "1",
+            "--no-rule-cache",
+            "--metrics",
+            &metrics,
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("setpriv (util-linux)");
+    let s = Sensor {
+        child,
+        metrics,
+        stderr: log,
+    };
+    s.wait_log("capturing on", Duration::from_secs(60));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
+    let eff = status
+        .lines()
+        .find(|l| l.starts_with("CapEff:"))
+        .unwrap()
+        .to_string();
+    // CAP_NET_ADMIN is bit 12, CAP_NET_RAW bit 13: 0x3000.
+    assert!(eff.ends_with("0000000000003000"), "{eff}");
+    let sent = link.replay(capture(), 4_000);
+    let name = format!("mekong_packets_total{{interface=\"{}\"}}", link.host_if);
+    s.wait_metric(&name, |v| v as u64 == sent, Duration::from_secs(60));
+    let (code, log) = s.stop();
+    assert_eq!(code, 0, "{log}");
+    let files = pyarrow_files(&out);
+    assert!(!files.is_empty(), "{log}");
+    for f in &files {
+        let m = std::fs::metadata(f["path"].as_str().unwrap()).unwrap();
+        assert_eq!(m.uid(), uid, "{f}");
+        assert_eq!(m.permissions().mode() & 0o007, 0, "{f}");
+    }
+}

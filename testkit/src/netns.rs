@@ -93,8 +93,34 @@ impl VethLink {
     /// tcpreplay of `pcap` into the link at `pps` packets per second (0:
     /// as fast as it can), not yet started.
     pub fn replay_command(&self, pcap: &Path, pps: u64) -> Command {
-        let mut c = Command::new("ip");
+        self.replay_command_looped(pcap, pps, 1)
+    }
+
+    /// The same, sending the capture `loops` times over.
+    pub fn replay_command_looped(&self, pcap: &Path, pps: u64, loops: u32) -> Command {
+        self.replay_command_on(None, pcap, pps, loops)
+    }
+
+    /// The same, tcpreplay confined to CPU `cpu` when given (`taskset`).
+    pub fn replay_command_on(
+        &self,
+        cpu: Option<usize>,
+        pcap: &Path,
+        pps: u64,
+        loops: u32,
+    ) -> Command {
+        let mut c = match cpu {
+            Some(n) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", &n.to_string(), "ip"]);
+                c
+            }
+            None => Command::new("ip"),
+        };
         c.args(["netns", "exec", &self.ns, "tcpreplay", "-i", &self.peer_if]);
+        if loops > 1 {
+            c.arg(format!("--loop={loops}"));
+        }
         if pps == 0 {
             c.arg("--topspeed");
         } else {

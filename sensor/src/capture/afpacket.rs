@@ -1,7 +1,8 @@
 //! Live capture through Linux AF_PACKET with a TPACKET_V3 ring (the
 //! `netring` crate): one socket per worker, joined in a fanout group that
 //! hashes each packet's flow symmetrically, so that both directions of a
-//! flow reach the same worker with no dispatching thread between.
+//! flow reach the same socket, whose reading thread feeds one worker: no
+//! hashing in user space.
 //!
 //! The group reassembles IPv4 fragments in the kernel before choosing a
 //! socket (`PACKET_FANOUT_FLAG_DEFRAG`, as Suricata's `defrag: yes`): the

@@ -52,7 +52,7 @@ struct Batch {
 
 /// Packets (or bytes) in a batch before it is handed over.
 const BATCH_PACKETS: usize = 512;
-const BATCH_BYTES: usize = 1 << 20;
+const BATCH_BYTES: usize = 512 << 10;
 /// Batches in each worker's queue: with the kernel buffer, the slack for a
 /// worker's pause.
 const QUEUE: usize = 64;
@@ -291,7 +291,7 @@ pub fn run_live(
         host,
         mut spares,
     } = start_back(cfg, Arc::clone(&prov), &live, workers == 1)?;
-    let (pool_tx, pool_rx) = bounded::<Batch>(workers * QUEUE * 2);
+    let (pool_tx, pool_rx) = bounded::<Batch>(workers * QUEUE);
     let mut senders = Vec::new();
     let mut handles = Vec::new();
     for (id, spare) in spares.iter_mut().enumerate().take(workers) {
