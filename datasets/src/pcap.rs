@@ -85,7 +85,7 @@ fn push_option(buf: &mut Vec<u8>, code: u16, value: &[u8]) {
     buf.extend_from_slice(&code.to_le_bytes());
     buf.extend_from_slice(&(value.len() as u16).to_le_bytes());
     buf.extend_from_slice(value);
-    while buf.len() % 4 != 0 {
+    while !buf.len().is_multiple_of(4) {
         buf.push(0);
     }
 }

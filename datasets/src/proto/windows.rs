@@ -432,7 +432,7 @@ fn ndr_string(out: &mut Vec<u8>, s: &str) {
     for c in w {
         out.extend_from_slice(&c.to_le_bytes());
     }
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }

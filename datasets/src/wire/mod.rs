@@ -202,7 +202,7 @@ fn finish_checksum(sum: u32, data: &[u8]) -> u16 {
 
 /// Serialises a TCP segment (header and payload) with its checksum.
 pub fn tcp_segment(ip: &IpPair, h: &TcpHeader<'_>, payload: &[u8]) -> Vec<u8> {
-    debug_assert!(h.options.len() % 4 == 0 && h.options.len() <= 40);
+    debug_assert!(h.options.len().is_multiple_of(4) && h.options.len() <= 40);
     let hlen = 20 + h.options.len();
     let mut s = Vec::with_capacity(hlen + payload.len());
     s.extend_from_slice(&h.sport.to_be_bytes());

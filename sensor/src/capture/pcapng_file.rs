@@ -95,7 +95,7 @@ impl<'a> Reader<'a> {
             }
             let kind = self.u32_at(start);
             let total = self.u32_at(start + 4) as usize;
-            if total < 12 || total % 4 != 0 || total > MAX_RECORD {
+            if total < 12 || !total.is_multiple_of(4) || total > MAX_RECORD {
                 return Err((start, format!("block length {total} is invalid"), false));
             }
             if b.len() - start < total {

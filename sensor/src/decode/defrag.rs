@@ -233,7 +233,7 @@ impl Defrag {
             self.drop_datagram(&key);
             return Err(Reason::BadFragment);
         };
-        if (p.data.len() as u32) < p.declared_len || (p.more && p.declared_len % 8 != 0) {
+        if (p.data.len() as u32) < p.declared_len || (p.more && !p.declared_len.is_multiple_of(8)) {
             return Err(Reason::BadFragment);
         }
         if !self.map.contains_key(&key) {
