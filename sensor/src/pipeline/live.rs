@@ -92,6 +92,20 @@ pub struct Opened {
     pub source: Box<dyn Source>,
 }
 
+/// Footers carry what the capture counted up to their closing: packets
+/// read, drops (the kernel's and the interface's), the interface's.
+fn footer_counts(live: &Live, prov: &Provenance) {
+    const R: Ordering = Ordering::Relaxed;
+    let sum = |f: fn(&super::counters::CaptureCounters) -> u64| -> u64 {
+        live.captures.iter().map(f).sum()
+    };
+    prov.packets_seen.store(sum(|c| c.packets.load(R)), R);
+    prov.packets_dropped
+        .store(sum(|c| c.kernel_dropped.load(R) + c.if_dropped.load(R)), R);
+    prov.packets_if_dropped
+        .store(sum(|c| c.if_dropped.load(R)), R);
+}
+
 /// Publishes what a reader counted since it last did (several readers may
 /// share an interface's counters).
 fn publish(
@@ -342,21 +356,8 @@ pub fn run_live(
             }
             Err(RecvTimeoutError::Timeout) => {}
         }
-        // Footers carry what the capture counted up to their closing.
-        let sum = |f: fn(&super::counters::CaptureCounters) -> u64| -> u64 {
-            live.captures.iter().map(f).sum()
-        };
+        footer_counts(&live, &prov);
         let r = Ordering::Relaxed;
-        prov.packets_seen
-            .store(sum(|c| c.packets.load(Ordering::Relaxed)), r);
-        prov.packets_dropped.store(
-            sum(|c| {
-                c.kernel_dropped.load(Ordering::Relaxed) + c.if_dropped.load(Ordering::Relaxed)
-            }),
-            r,
-        );
-        prov.packets_if_dropped
-            .store(sum(|c| c.if_dropped.load(Ordering::Relaxed)), r);
         let now = wall_ns().saturating_sub(HEARTBEAT_LAG_NS);
         if prov.first_ns.load(r) == 0 && prov.packets_seen.load(r) > 0 {
             prov.first_ns.store(started_ns, r);
@@ -389,13 +390,9 @@ pub fn run_live(
         }
     }
     let end = last.max(wall_ns().saturating_sub(HEARTBEAT_LAG_NS));
+    footer_counts(&live, &prov);
+    // The readers' own count, now that every one has ended.
     prov.packets_seen.store(summary.packets, Ordering::Relaxed);
-    let kernel: u64 = live
-        .captures
-        .iter()
-        .map(|c| c.kernel_dropped.load(Ordering::Relaxed) + c.if_dropped.load(Ordering::Relaxed))
-        .sum();
-    prov.packets_dropped.store(kernel, Ordering::Relaxed);
     prov.last_ns.store(end, Ordering::Relaxed);
     for tx in &senders {
         tx.send(Msg::Finish(end))
