@@ -257,12 +257,16 @@ fn writer_thread(
     detect: bool,
     mut inline: Option<crate::host::HostSide>,
 ) -> Result<WriterDone, SinkError> {
-    let mut marks = vec![0u64; workers];
-    let mut done = vec![false; workers];
-    let mut progress = if detect { 0 } else { u64::MAX };
-    let mut pending: Vec<FlowOut> = Vec::new();
-    let mut notes = Notes::new();
-    let mut written = Written::default();
+    let mut ctx = Ctx {
+        marks: vec![0u64; workers],
+        done: vec![false; workers],
+        progress: if detect { 0 } else { u64::MAX },
+        pending: Vec::new(),
+        notes: Notes::new(),
+        written: Written::default(),
+        live: &live,
+        workers,
+    };
     let mut inbox: Vec<HostOut> = Vec::new();
     for msg in rx {
         let mut msgs = Vec::new();
@@ -291,47 +295,21 @@ fn writer_thread(
             m => msgs.push(m),
         }
         for msg in msgs {
-            writer_msg(
-                msg,
-                &mut sink,
-                &mut Ctx {
-                    marks: &mut marks,
-                    done: &mut done,
-                    progress: &mut progress,
-                    pending: &mut pending,
-                    notes: &mut notes,
-                    written: &mut written,
-                    live: &live,
-                    workers,
-                },
-            )?;
+            writer_msg(msg, &mut sink, &mut ctx)?;
         }
     }
     let mut host = None;
     if let Some(side) = inline.take() {
         let stats = side.finish(workers, &mut |o| inbox.push(o));
         for o in std::mem::take(&mut inbox) {
-            writer_msg(
-                WriterMsg::Host(o),
-                &mut sink,
-                &mut Ctx {
-                    marks: &mut marks,
-                    done: &mut done,
-                    progress: &mut progress,
-                    pending: &mut pending,
-                    notes: &mut notes,
-                    written: &mut written,
-                    live: &live,
-                    workers,
-                },
-            )?;
+            writer_msg(WriterMsg::Host(o), &mut sink, &mut ctx)?;
         }
         host = Some(stats);
     }
-    for r in pending {
-        annotate_write(&mut sink, r, &mut notes)?;
+    for r in std::mem::take(&mut ctx.pending) {
+        annotate_write(&mut sink, r, &mut ctx.notes)?;
     }
-    Ok((sink.finish()?, written, host))
+    Ok((sink.finish()?, ctx.written, host))
 }
 
 fn annotate_write(
@@ -344,13 +322,14 @@ fn annotate_write(
 }
 
 /// The writer's state, for [`writer_msg`].
+/// The writer thread's state between messages.
 struct Ctx<'a> {
-    marks: &'a mut Vec<u64>,
-    done: &'a mut Vec<bool>,
-    progress: &'a mut u64,
-    pending: &'a mut Vec<FlowOut>,
-    notes: &'a mut Notes,
-    written: &'a mut Written,
+    marks: Vec<u64>,
+    done: Vec<bool>,
+    progress: u64,
+    pending: Vec<FlowOut>,
+    notes: Notes,
+    written: Written,
     live: &'a Live,
     workers: usize,
 }
@@ -358,15 +337,15 @@ struct Ctx<'a> {
 fn writer_msg(msg: WriterMsg, sink: &mut guard::Guarded, c: &mut Ctx<'_>) -> Result<(), SinkError> {
     let write = annotate_write;
     let (marks, done, pending, notes, written, live, workers) = (
-        &mut *c.marks,
-        &mut *c.done,
-        &mut *c.pending,
-        &mut *c.notes,
-        &mut *c.written,
+        &mut c.marks,
+        &mut c.done,
+        &mut c.pending,
+        &mut c.notes,
+        &mut c.written,
         c.live,
         c.workers,
     );
-    let progress = &mut *c.progress;
+    let progress = &mut c.progress;
     let sink = &mut *sink;
     {
         match msg {
