@@ -236,25 +236,6 @@ struct RunFlags {
     summary_json: Option<PathBuf>,
 }
 
-/// Which flag sets which field (for messages naming the flag).
-const FLAG_FIELDS: [(&str, &str); 15] = [
-    ("--workers", "sensor.workers"),
-    ("--sensor-id", "sensor.id"),
-    ("--max-flows", "flows.max_flows"),
-    ("--idle-tcp", "flows.idle_tcp_s"),
-    ("--idle-udp", "flows.idle_udp_s"),
-    ("--idle-icmp", "flows.idle_icmp_s"),
-    ("--idle-other", "flows.idle_other_s"),
-    ("--active-timeout", "flows.active_timeout_s"),
-    ("--tcp-linger", "flows.tcp_linger_s"),
-    ("--frag-timeout", "flows.frag_timeout_s"),
-    ("--frag-max-datagrams", "flows.frag_max_datagrams"),
-    ("--rows-per-file", "output.rows_per_file"),
-    ("--zstd-level", "output.zstd_level"),
-    ("--stream-depth", "app.stream_depth"),
-    ("--reassembly-depth", "app.reassembly_depth"),
-];
-
 fn path_str(p: &std::path::Path) -> String {
     p.display().to_string()
 }
@@ -266,47 +247,45 @@ fn sensor_config(f: &RunFlags, out: Option<&PathBuf>) -> Result<SensorConfig> {
         Some(p) => SensorConfig::load(p)?,
         None => SensorConfig::default(),
     };
-    let mut set: Vec<&str> = Vec::new();
+    // The flags given, each with the field it set (for messages naming
+    // the flag).
+    let mut set: Vec<(&str, &str)> = Vec::new();
     macro_rules! over {
-        ($flag:expr, $name:literal, $field:expr) => {
+        ($flag:expr, $name:literal, $section:ident . $key:ident) => {
             if let Some(v) = $flag.clone() {
-                $field = v;
-                set.push($name);
+                c.$section.$key = v;
+                set.push(($name, concat!(stringify!($section), ".", stringify!($key))));
             }
         };
     }
-    over!(f.workers, "--workers", c.sensor.workers);
+    over!(f.workers, "--workers", sensor.workers);
     if f.workers == Some(0) {
         bail!("--workers must be between 1 and 256 (got 0)");
     }
-    over!(f.sensor_id, "--sensor-id", c.sensor.id);
-    over!(f.max_flows, "--max-flows", c.flows.max_flows);
-    over!(f.idle_tcp, "--idle-tcp", c.flows.idle_tcp_s);
-    over!(f.idle_udp, "--idle-udp", c.flows.idle_udp_s);
-    over!(f.idle_icmp, "--idle-icmp", c.flows.idle_icmp_s);
-    over!(f.idle_other, "--idle-other", c.flows.idle_other_s);
-    over!(
-        f.active_timeout,
-        "--active-timeout",
-        c.flows.active_timeout_s
-    );
-    over!(f.tcp_linger, "--tcp-linger", c.flows.tcp_linger_s);
-    over!(f.frag_timeout, "--frag-timeout", c.flows.frag_timeout_s);
+    over!(f.sensor_id, "--sensor-id", sensor.id);
+    over!(f.max_flows, "--max-flows", flows.max_flows);
+    over!(f.idle_tcp, "--idle-tcp", flows.idle_tcp_s);
+    over!(f.idle_udp, "--idle-udp", flows.idle_udp_s);
+    over!(f.idle_icmp, "--idle-icmp", flows.idle_icmp_s);
+    over!(f.idle_other, "--idle-other", flows.idle_other_s);
+    over!(f.active_timeout, "--active-timeout", flows.active_timeout_s);
+    over!(f.tcp_linger, "--tcp-linger", flows.tcp_linger_s);
+    over!(f.frag_timeout, "--frag-timeout", flows.frag_timeout_s);
     over!(
         f.frag_max_datagrams,
         "--frag-max-datagrams",
-        c.flows.frag_max_datagrams
+        flows.frag_max_datagrams
     );
-    over!(f.rows_per_file, "--rows-per-file", c.output.rows_per_file);
-    over!(f.zstd_level, "--zstd-level", c.output.zstd_level);
-    over!(f.stream_depth, "--stream-depth", c.app.stream_depth);
-    over!(f.stream_budget, "--stream-budget", c.app.stream_budget_mib);
+    over!(f.rows_per_file, "--rows-per-file", output.rows_per_file);
+    over!(f.zstd_level, "--zstd-level", output.zstd_level);
+    over!(f.stream_depth, "--stream-depth", app.stream_depth);
+    over!(f.stream_budget, "--stream-budget", app.stream_budget_mib);
     over!(
         f.reassembly_depth,
         "--reassembly-depth",
-        c.app.reassembly_depth
+        app.reassembly_depth
     );
-    over!(f.filter, "--filter", c.capture.filter);
+    over!(f.filter, "--filter", capture.filter);
     if f.sensor_id.as_deref() == Some("") {
         bail!("--sensor-id \"\": use 1-64 letters, digits, '.', '_' or '-', not starting with '.'");
     }
@@ -365,9 +344,9 @@ fn sensor_config(f: &RunFlags, out: Option<&PathBuf>) -> Result<SensorConfig> {
     }
     if let Err((section, key, msg)) = c.check() {
         let field = format!("{section}.{key}");
-        let flag = FLAG_FIELDS
+        let flag = set
             .iter()
-            .find(|(flag, fld)| *fld == field && set.contains(flag))
+            .find(|(_, fld)| *fld == field)
             .map(|(flag, _)| *flag);
         match (flag, &f.config) {
             (Some(flag), _) => bail!("{flag}: {msg}"),
