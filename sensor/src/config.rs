@@ -96,6 +96,23 @@ pub enum CaptureMethod {
     /// Linux AF_PACKET: a TPACKET_V3 ring per worker, in a fanout group
     /// hashing flows symmetrically (no dispatching thread).
     AfPacket,
+    /// Linux AF_XDP: a socket per receive queue, an XDP program
+    /// redirecting every packet to them.
+    AfXdp,
+}
+
+/// How the AF_XDP method attaches its XDP program.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum XdpAttach {
+    /// The kernel chooses: the driver's native XDP where it has one, else
+    /// generic.
+    Auto,
+    /// The driver's native XDP only (fails where the driver has none).
+    Native,
+    /// Generic (SKB) XDP, after the kernel has built its socket buffer:
+    /// any interface, slower.
+    Generic,
 }
 
 /// `[capture]`.
@@ -104,8 +121,11 @@ pub enum CaptureMethod {
 pub struct CaptureSection {
     /// Interfaces to capture on (live runs).
     pub interfaces: Vec<String>,
-    /// `pcap` (libpcap) or `af-packet` (TPACKET_V3 rings with fanout).
+    /// `pcap` (libpcap), `af-packet` (TPACKET_V3 rings with fanout) or
+    /// `af-xdp` (AF_XDP sockets).
     pub method: CaptureMethod,
+    /// With `af-xdp`: `auto`, `native` or `generic` XDP.
+    pub xdp_mode: XdpAttach,
     /// BPF filter, as in tcpdump; empty: every packet.
     pub filter: String,
     /// Bytes kept of each packet (64 to 262144).
@@ -242,6 +262,7 @@ impl Default for CaptureSection {
         CaptureSection {
             interfaces: Vec::new(),
             method: CaptureMethod::Pcap,
+            xdp_mode: XdpAttach::Auto,
             filter: String::new(),
             snaplen: 65_535,
             promiscuous: true,
@@ -347,6 +368,30 @@ fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
     None
 }
 
+/// The `section.key` written on line `line` (1-based), if it holds one:
+/// what a value the parser refused belongs to.
+fn field_on(text: &str, line: usize) -> Option<String> {
+    let mut current = String::new();
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if let Some(s) = l.strip_prefix('[') {
+            current = s.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        } else if i + 1 == line {
+            let (k, _) = l.split_once('=')?;
+            let k = k.trim().trim_matches('"');
+            return Some(if current.is_empty() {
+                k.to_string()
+            } else {
+                format!("{current}.{k}")
+            });
+        }
+        if i + 1 >= line {
+            break;
+        }
+    }
+    None
+}
+
 impl SensorConfig {
     /// Reads and checks a file.
     pub fn load(path: &Path) -> Result<SensorConfig, ConfigError> {
@@ -370,7 +415,7 @@ impl SensorConfig {
             ConfigError {
                 file: name.to_string(),
                 line,
-                field: None,
+                field: line.and_then(|l| field_on(text, l)),
                 msg: e.message().trim_end().replace('\n', " "),
             }
         })?;
@@ -680,6 +725,7 @@ mod tests {
                 &[
                     "interfaces",
                     "method",
+                    "xdp_mode",
                     "filter",
                     "snaplen",
                     "promiscuous",
@@ -773,6 +819,30 @@ mod tests {
         assert_eq!(e.line, Some(3), "{e}");
         let e = SensorConfig::parse("[capture]\nmethod = \"dpdk\"\n", "m.toml").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
+        let e = SensorConfig::parse("[capture]\n\nxdp_mode = \"fast\"\n", "m.toml").unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_deref()),
+            (Some(3), Some("capture.xdp_mode")),
+            "{e}"
+        );
+        let e = SensorConfig::parse("[flows]\nidle_tcp_s = \"5\"\n", "m.toml").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("flows.idle_tcp_s"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("m.toml line 2: flows.idle_tcp_s: "),
+            "{e}"
+        );
+        let e = SensorConfig::parse("[[detection.indicators]]\nkind = 3\n", "m.toml").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("detection.indicators.kind"), "{e}");
+        let c = SensorConfig::parse(
+            "[capture]\nmethod = \"af-xdp\"\nxdp_mode = \"generic\"\n",
+            "m.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.capture.method, c.capture.xdp_mode),
+            (CaptureMethod::AfXdp, XdpAttach::Generic)
+        );
         let e = SensorConfig::parse("[net]\nhome_net = [\"10.0.0.0/33\"]\n", "m.toml").unwrap_err();
         assert_eq!(
             (e.line, e.field.as_deref()),

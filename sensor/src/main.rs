@@ -21,8 +21,9 @@ use clap::{Parser, Subcommand};
 use mekong_detect::config::DetectConfig;
 use mekong_sensor::app::PROTOCOLS;
 use mekong_sensor::capture::afpacket::fanout_group;
+use mekong_sensor::capture::afxdp;
 use mekong_sensor::capture::{AfPacketCapture, LiveCapture, LiveOptions};
-use mekong_sensor::config::{CaptureMethod, SensorConfig};
+use mekong_sensor::config::{CaptureMethod, SensorConfig, XdpAttach};
 use mekong_sensor::control::retention::Retention;
 use mekong_sensor::control::{privileges, ControlConfig, Reloader};
 use mekong_sensor::decode::Reason;
@@ -126,9 +127,12 @@ struct LiveArgs {
     /// Do not put the interface in promiscuous mode.
     #[arg(long)]
     no_promiscuous: bool,
-    /// How packets are read: pcap (libpcap) or af-packet (a TPACKET_V3 ring per worker, in a fanout group).
+    /// How packets are read: pcap (libpcap), af-packet (a TPACKET_V3 ring per worker, in a fanout group) or af-xdp (an AF_XDP socket per receive queue).
     #[arg(long, value_name = "METHOD")]
     method: Option<String>,
+    /// With af-xdp, how the XDP program is attached: auto, native or generic.
+    #[arg(long, value_name = "MODE")]
+    xdp_mode: Option<String>,
     #[command(flatten)]
     run: RunFlags,
 }
@@ -733,7 +737,15 @@ fn live(args: LiveArgs) -> Result<(RunSummary, usize)> {
         None => {}
         Some("pcap") => c.capture.method = CaptureMethod::Pcap,
         Some("af-packet") => c.capture.method = CaptureMethod::AfPacket,
-        Some(m) => bail!("--method {m:?}: pcap or af-packet"),
+        Some("af-xdp") => c.capture.method = CaptureMethod::AfXdp,
+        Some(m) => bail!("--method {m:?}: pcap, af-packet or af-xdp"),
+    }
+    match args.xdp_mode.as_deref() {
+        None => {}
+        Some("auto") => c.capture.xdp_mode = XdpAttach::Auto,
+        Some("native") => c.capture.xdp_mode = XdpAttach::Native,
+        Some("generic") => c.capture.xdp_mode = XdpAttach::Generic,
+        Some(m) => bail!("--xdp-mode {m:?}: auto, native or generic"),
     }
     if let Err((section, key, msg)) = c.check() {
         bail!("{section}.{key}: {msg}");
@@ -764,6 +776,28 @@ fn live(args: LiveArgs) -> Result<(RunSummary, usize)> {
                 worker: None,
                 source: Box::new(LiveCapture::open(name, &opts)?),
             }),
+            CaptureMethod::AfXdp => {
+                // A socket per receive queue; each reader dispatches by
+                // Mekong's own hash (queues are not flow-symmetric).
+                let mode = c.capture.xdp_mode;
+                let socks = afxdp::open_all(name, &opts, mode, opts.buffer_bytes as usize)?;
+                eprintln!(
+                    "mekong-sensor: {name}: AF_XDP on {} receive queue(s), {}",
+                    socks.len(),
+                    if socks.iter().all(|s| s.zero_copy()) {
+                        "zero-copy"
+                    } else {
+                        "packets copied into the frames"
+                    }
+                );
+                for src in socks {
+                    sources.push(Opened {
+                        interface: i,
+                        worker: None,
+                        source: Box::new(src),
+                    });
+                }
+            }
             CaptureMethod::AfPacket => {
                 // One socket per worker, the ring split between them; the
                 // kernel's fanout keeps each flow on one socket.
@@ -782,6 +816,7 @@ fn live(args: LiveArgs) -> Result<(RunSummary, usize)> {
     let method = match c.capture.method {
         CaptureMethod::Pcap => "pcap",
         CaptureMethod::AfPacket => "af-packet",
+        CaptureMethod::AfXdp => "af-xdp",
     };
     let live = Arc::new(Live::new(cfg.workers, &c.capture.interfaces));
     let (tx, rx) = crossbeam_channel::unbounded();

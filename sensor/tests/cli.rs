@@ -252,9 +252,12 @@ fn a_configuration_file_sets_the_run_and_its_errors_name_file_line_and_field() {
         ),
         (
             "[capture]\nbufer_mib = 4\n",
-            "line 2: unknown field `bufer_mib`",
+            "line 2: capture.bufer_mib: unknown field `bufer_mib`",
         ),
-        ("[output]\nzstd_level = \"high\"\n", "line 2"),
+        (
+            "[output]\nzstd_level = \"high\"\n",
+            "line 2: output.zstd_level: ",
+        ),
         ("[detection\n", "line 1"),
     ] {
         std::fs::write(&conf, text).unwrap();

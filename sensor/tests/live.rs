@@ -355,7 +355,55 @@ fn live_records_and_alerts_match_the_offline_ones_with_af_packet() {
     records_and_alerts_match("af-packet", "f");
 }
 
+/// AF_XDP with the kernel's choice of mode: a veth has native XDP.
+#[test]
+fn live_records_and_alerts_match_the_offline_ones_with_af_xdp() {
+    let _serial = serial();
+    records_and_alerts_match("af-xdp", "x");
+}
+
+/// AF_XDP in generic (SKB) mode, which any interface has, with a BPF
+/// filter (applied by the sensor: AF_XDP has no socket filter).
+#[test]
+fn live_records_and_alerts_match_the_offline_ones_with_af_xdp_in_generic_mode() {
+    let _serial = serial();
+    records_and_alerts_match("af-xdp-generic", "g");
+}
+
+/// The XDP program attached to `iface`, as `ip link` shows it: "xdp"
+/// (native), "xdpgeneric", or None.
+fn xdp_attached(iface: &str) -> Option<String> {
+    let o = Command::new("ip")
+        .args(["-o", "link", "show", "dev", iface])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "ip link show {iface}");
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .find(|w| w.starts_with("xdp"))
+        .map(str::to_string)
+}
+
+/// Packets of `pcap` that `filter` passes, as tcpdump counts them.
+fn tcpdump_count(pcap: &Path, filter: &str) -> u64 {
+    let o = Command::new("tcpdump")
+        .args(["-nn", "-r"])
+        .arg(pcap)
+        .arg(filter)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// `method` is a capture method, or `af-xdp-generic` for AF_XDP in
+/// generic mode.
 fn records_and_alerts_match(method: &str, tag: &str) {
+    let (method, xdp_mode, filter) = match method {
+        "af-xdp-generic" => ("af-xdp", Some("generic"), Some("not udp port 53")),
+        "af-xdp" => ("af-xdp", Some("auto"), None),
+        m => (m, None, None),
+    };
     let cap = if method == "af-packet" {
         capture_af_packet()
     } else {
@@ -366,26 +414,37 @@ fn records_and_alerts_match(method: &str, tag: &str) {
     std::fs::write(&rules, GET_RULE).unwrap();
     let r = rules.to_str().unwrap();
     let js = dir.path().join("offline.json");
-    let off = offline(
-        dir.path(),
-        cap,
-        &[
-            "--workers",
-            "2",
-            "--rules",
-            r,
-            "--summary-json",
-            js.to_str().unwrap(),
-        ],
-    );
+    let mut off_args = vec![
+        "--workers",
+        "2",
+        "--rules",
+        r,
+        "--summary-json",
+        js.to_str().unwrap(),
+    ];
+    if let Some(f) = filter {
+        off_args.extend(["--filter", f]);
+    }
+    let off = offline(dir.path(), cap, &off_args);
     let sum: Value = serde_json::from_slice(&std::fs::read(&js).unwrap()).unwrap();
     let link = VethLink::new(tag);
     let out = dir.path().join("live");
-    let s = Sensor::start(
-        &link.host_if,
-        &out,
-        &["--workers", "2", "--rules", r, "--method", method],
-    );
+    let mut args = vec!["--workers", "2", "--rules", r, "--method", method];
+    if let Some(m) = xdp_mode {
+        args.extend(["--xdp-mode", m]);
+    }
+    if let Some(f) = filter {
+        args.extend(["--filter", f]);
+    }
+    assert_eq!(xdp_attached(&link.host_if), None);
+    let s = Sensor::start(&link.host_if, &out, &args);
+    // The program is on the interface while the sensor runs, in the mode
+    // asked (the kernel chooses the veth's native XDP for auto).
+    match xdp_mode {
+        Some("generic") => assert_eq!(xdp_attached(&link.host_if).as_deref(), Some("xdpgeneric")),
+        Some(_) => assert_eq!(xdp_attached(&link.host_if).as_deref(), Some("xdp")),
+        None => assert_eq!(xdp_attached(&link.host_if), None),
+    }
     let sent = link.replay(cap, 2_000);
     // With AF_PACKET the kernel hands over each fragmented datagram whole.
     let sent = if method == "af-packet" {
@@ -398,6 +457,11 @@ fn records_and_alerts_match(method: &str, tag: &str) {
             "the capture has fragments: {sum}"
         );
         sent - frags + whole
+    } else if let Some(f) = filter {
+        // What passes the filter, counted by tcpdump.
+        let passed = tcpdump_count(cap, f);
+        assert!(passed < sent && passed > sent / 2, "{passed} of {sent}");
+        passed
     } else {
         sent
     };
@@ -435,6 +499,8 @@ fn records_and_alerts_match(method: &str, tag: &str) {
     assert!(active > 0.0, "{m}");
     let (code, log) = s.stop();
     assert_eq!(code, 0, "{log}");
+    // and gone once it stopped.
+    assert_eq!(xdp_attached(&link.host_if), None);
 
     let (mut lf, mut of) = (flows(&out), flows(&off));
     if method == "af-packet" {
@@ -780,18 +846,43 @@ fn a_full_disk_stops_writing_and_it_resumes_when_space_returns() {
     }
 }
 
-#[test]
-fn the_capture_opens_as_root_and_the_sensor_then_runs_as_the_user_it_is_given() {
-    let _serial = serial();
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+/// A directory `mode` lets others into (the unprivileged user must reach
+/// the output under it), and nobody's uid.
+fn dir_for_nobody(mode: u32) -> (tempfile::TempDir, u32) {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    // The unprivileged user must be able to reach the output directory.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode)).unwrap();
     let nobody = Command::new("id").args(["-u", "nobody"]).output().unwrap();
     let uid: u32 = String::from_utf8_lossy(&nobody.stdout)
         .trim()
         .parse()
         .unwrap();
+    (dir, uid)
+}
+
+/// Replays the capture into `link`, waits until the sensor has read it all,
+/// stops it, and checks that the files it wrote are `uid`'s and not for
+/// others.
+fn replay_stop_and_check_files(s: Sensor, link: &VethLink, out: &Path, uid: u32) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let sent = link.replay(capture(), 4_000);
+    let name = format!("mekong_packets_total{{interface=\"{}\"}}", link.host_if);
+    s.wait_metric(&name, |v| v as u64 == sent, Duration::from_secs(60));
+    let (code, log) = s.stop();
+    assert_eq!(code, 0, "{log}");
+    let files = pyarrow_files(out);
+    assert!(!files.is_empty(), "{log}");
+    for f in &files {
+        let m = std::fs::metadata(f["path"].as_str().unwrap()).unwrap();
+        assert_eq!(m.uid(), uid, "{f}");
+        assert_eq!(m.permissions().mode() & 0o007, 0, "{f}: not for others");
+    }
+}
+
+#[test]
+fn the_capture_opens_as_root_and_the_sensor_then_runs_as_the_user_it_is_given() {
+    let _serial = serial();
+    let (dir, uid) = dir_for_nobody(0o711);
     let link = VethLink::new("g");
     let out = dir.path().join("live");
     let s = Sensor::start(&link.host_if, &out, &["--workers", "1", "--user", "nobody"]);
@@ -808,46 +899,27 @@ fn the_capture_opens_as_root_and_the_sensor_then_runs_as_the_user_it_is_given() 
         "real, effective, saved and file-system uids are nobody's: {uids}"
     );
     assert!(s.log().contains("as nobody"), "{}", s.log());
-    let sent = link.replay(capture(), 4_000);
-    let name = format!("mekong_packets_total{{interface=\"{}\"}}", link.host_if);
-    s.wait_metric(&name, |v| v as u64 == sent, Duration::from_secs(60));
-    let (code, log) = s.stop();
-    assert_eq!(code, 0, "{log}");
-    let files = pyarrow_files(&out);
-    assert!(!files.is_empty());
-    for f in &files {
-        let m = std::fs::metadata(f["path"].as_str().unwrap()).unwrap();
-        assert_eq!(m.uid(), uid, "{f}");
-        assert_eq!(m.permissions().mode() & 0o007, 0, "{f}: not for others");
-    }
+    replay_stop_and_check_files(s, &link, &out, uid);
 }
 
-#[test]
-fn an_unprivileged_user_with_the_two_capture_capabilities_only_can_run_it() {
-    let _serial = serial();
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let nobody = Command::new("id").args(["-u", "nobody"]).output().unwrap();
-    let uid: u32 = String::from_utf8_lossy(&nobody.stdout)
-        .trim()
-        .parse()
-        .unwrap();
-    let link = VethLink::new("h");
-    let out = dir.path().join("live");
-    let port = free_port();
-    let metrics = format!("127.0.0.1:{port}");
-    let log = dir.path().join("caps.log");
-    // As the systemd unit runs it: not root, CAP_NET_RAW and CAP_NET_ADMIN
-    // as ambient capabilities, nothing else.
-    let child = Command::new("setpriv")
+/// `mekong-sensor live` on `link` as nobody with the capabilities `caps`
+/// (e.g. "net_raw,net_admin") and nothing else, as a systemd unit runs it,
+/// with the kernel's default locked-memory limit (8 MiB) whatever the
+/// test's own is.
+fn sensor_as_nobody(caps: &str, link: &VethLink, dir: &Path, extra: &[&str]) -> Sensor {
+    let out = dir.join("live");
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let log = dir.join(format!("caps-{}.log", caps.replace(',', "-")));
+    let set: String = caps.split(',').map(|c| format!(",+{c}")).collect();
+    let child = Command::new("prlimit")
+        .args(["--memlock=8388608:8388608", "setpriv"])
         .args([
             "--reuid=nobody",
             "--regid=nogroup",
             "--clear-groups",
-            "--inh-caps=-all,+net_raw,+net_admin",
-            "--ambient-caps=-all,+net_raw,+net_admin",
-            "--bounding-set=-all,+net_raw,+net_admin",
+            &format!("--inh-caps=-all{set}"),
+            &format!("--ambient-caps=-all{set}"),
+            &format!("--bounding-set=-all{set}"),
         ])
         .arg(bin())
         .args([
@@ -857,39 +929,79 @@ fn an_unprivileged_user_with_the_two_capture_capabilities_only_can_run_it() {
             "--workers",
             "1",
             "--no-rule-cache",
-            "--metrics",
-            &metrics,
         ])
+        .args(["--metrics", &metrics])
+        .args(extra)
         .arg("--out")
         .arg(&out)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
-        .expect("setpriv (util-linux)");
-    let s = Sensor {
+        .expect("prlimit and setpriv (util-linux)");
+    Sensor {
         child,
         metrics,
         stderr: log,
-    };
-    s.wait_log("capturing on", Duration::from_secs(60));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
-    let eff = status
+    }
+}
+
+/// The effective capabilities of a running process, as /proc shows them.
+fn cap_eff(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
         .lines()
         .find(|l| l.starts_with("CapEff:"))
         .unwrap()
-        .to_string();
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn an_unprivileged_user_with_the_two_capture_capabilities_only_can_run_it() {
+    let _serial = serial();
+    let (dir, uid) = dir_for_nobody(0o777);
+    let link = VethLink::new("h");
+    let s = sensor_as_nobody("net_raw,net_admin", &link, dir.path(), &[]);
+    s.wait_log("capturing on", Duration::from_secs(60));
     // CAP_NET_ADMIN is bit 12, CAP_NET_RAW bit 13: 0x3000.
-    assert!(eff.ends_with("0000000000003000"), "{eff}");
-    let sent = link.replay(capture(), 4_000);
-    let name = format!("mekong_packets_total{{interface=\"{}\"}}", link.host_if);
-    s.wait_metric(&name, |v| v as u64 == sent, Duration::from_secs(60));
-    let (code, log) = s.stop();
-    assert_eq!(code, 0, "{log}");
-    let files = pyarrow_files(&out);
-    assert!(!files.is_empty(), "{log}");
-    for f in &files {
-        let m = std::fs::metadata(f["path"].as_str().unwrap()).unwrap();
-        assert_eq!(m.uid(), uid, "{f}");
-        assert_eq!(m.permissions().mode() & 0o007, 0, "{f}");
-    }
+    assert_eq!(cap_eff(s.child.id()), "0000000000003000");
+    replay_stop_and_check_files(s, &link, &dir.path().join("live"), uid);
+}
+
+/// AF_XDP loads an XDP program (CAP_BPF) and locks its frames in memory
+/// (RLIMIT_MEMLOCK, or CAP_IPC_LOCK): each refusal says what is missing.
+#[test]
+fn af_xdp_as_an_unprivileged_user_needs_cap_bpf_and_locked_memory() {
+    let _serial = serial();
+    let (dir, uid) = dir_for_nobody(0o777);
+    let link = VethLink::new("k");
+    let xdp = ["--method", "af-xdp"];
+    let refused = |caps: &str, says: &str| {
+        let mut s = sensor_as_nobody(caps, &link, dir.path(), &xdp);
+        let t = Instant::now();
+        let code = loop {
+            if let Some(st) = s.child.try_wait().unwrap() {
+                break st.code();
+            }
+            assert!(t.elapsed() < Duration::from_secs(60), "{}", s.log());
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_ne!(code, Some(0), "{}", s.log());
+        assert!(s.log().contains(says), "{caps}: {}", s.log());
+        assert_eq!(xdp_attached(&link.host_if), None, "nothing left attached");
+    };
+    refused("net_raw,net_admin", "needs CAP_BPF");
+    // The default 256 MiB of frames is above the default locked-memory
+    // limit.
+    refused("net_raw,net_admin,bpf", "RLIMIT_MEMLOCK");
+    let s = sensor_as_nobody("net_raw,net_admin,bpf,ipc_lock", &link, dir.path(), &xdp);
+    s.wait_log("capturing on", Duration::from_secs(60));
+    // CAP_IPC_LOCK is bit 14, CAP_BPF bit 39.
+    assert_eq!(cap_eff(s.child.id()), "0000008000007000");
+    assert!(s.log().contains("as nobody"), "{}", s.log());
+    assert_eq!(xdp_attached(&link.host_if).as_deref(), Some("xdp"));
+    replay_stop_and_check_files(s, &link, &dir.path().join("live"), uid);
+    assert_eq!(xdp_attached(&link.host_if), None);
 }

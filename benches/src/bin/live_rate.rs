@@ -1,5 +1,5 @@
 //! `mekong-live-rate [PACKETS]`: the highest tcpreplay rate at which the
-//! live sensor drops nothing, for libpcap and for AF_PACKET, with
+//! live sensor drops nothing, for libpcap, AF_PACKET and AF_XDP, with
 //! detection on (every detector and Mekong's shipped rules).
 //!
 //! As root: a veth pair with one end in a network namespace (as the live
@@ -7,7 +7,8 @@
 //! scenario into it, `target/release/mekong-sensor live` on the other end
 //! with its default settings (a worker per core). A rate passes when the
 //! kernel's own counters (libpcap's `ps_drop` and `ps_ifdrop`, AF_PACKET's
-//! `tp_drops`, read through the sensor's metrics) show no drop and the
+//! `tp_drops`, AF_XDP's `rx_dropped` and `rx_ring_full`, read through the
+//! sensor's metrics) show no drop and the
 //! sensor read every packet tcpreplay sent. The search doubles the asked
 //! rate from 100,000 packets/s until a rate fails or tcpreplay cannot send
 //! faster, then halves the interval four times; once with the sensor's
@@ -254,7 +255,7 @@ fn main() -> Result<()> {
     ];
     for (setup, method) in setups
         .iter()
-        .flat_map(|s| ["pcap", "af-packet"].map(|m| (*s, m)))
+        .flat_map(|s| ["pcap", "af-packet", "af-xdp"].map(|m| (*s, m)))
     {
         let mut best: Option<Trial> = None;
         let mut failed: Option<u64> = None;

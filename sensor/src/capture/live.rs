@@ -34,8 +34,8 @@ pub struct LiveOptions {
     pub filter: String,
 }
 
-/// A live packet source: an interface opened by libpcap, or one socket of
-/// an AF_PACKET fanout group.
+/// A live packet source: an interface opened by libpcap, one socket of an
+/// AF_PACKET fanout group, or the AF_XDP socket of one receive queue.
 pub trait Source: Send {
     /// The interface.
     fn interface(&self) -> &str;

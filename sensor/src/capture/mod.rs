@@ -2,6 +2,7 @@
 //! filters compiled by libpcap and applied to packets from any reader.
 
 pub mod afpacket;
+pub mod afxdp;
 mod filter;
 pub mod live;
 mod pcap_file;
