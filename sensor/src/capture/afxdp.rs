@@ -157,7 +157,58 @@ fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// How long an empty ring is left to fill before the reader waits on it.
+const GATHER: Duration = Duration::from_micros(200);
+
+/// Batches taken at most in one read (64 packets each).
+const BATCHES: usize = 16;
+
+/// Hands the packets of `batch` that pass `filter` to `f`, cut to
+/// `snaplen`; returns how many.
+fn deliver(
+    batch: &netring::XdpBatch<'_>,
+    filter: &mut Option<Filter>,
+    snaplen: usize,
+    passed: &mut u64,
+    f: &mut dyn FnMut(&RawPacket<'_>),
+) -> usize {
+    let mut n = 0;
+    for p in batch.iter() {
+        let whole = p.data();
+        if let Some(flt) = filter.as_mut() {
+            // A packet the filter cannot judge is kept.
+            if !flt.matches(linktype::ETHERNET, whole).unwrap_or(true) {
+                continue;
+            }
+        }
+        *passed += 1;
+        f(&RawPacket {
+            ts_ns: now_ns(),
+            linktype: linktype::ETHERNET,
+            orig_len: whole.len() as u32,
+            data: &whole[..whole.len().min(snaplen)],
+            offset: 0,
+        });
+        n += 1;
+    }
+    n
+}
+
 impl AfXdpCapture {
+    /// Takes what the ring holds, up to [`BATCHES`] batches: (packets
+    /// delivered, packets taken).
+    fn drain(&mut self, f: &mut dyn FnMut(&RawPacket<'_>)) -> (usize, usize) {
+        let (mut n, mut got) = (0, 0);
+        for _ in 0..BATCHES {
+            let Some(batch) = self.sock.next_batch() else {
+                break;
+            };
+            got += batch.len();
+            n += deliver(&batch, &mut self.filter, self.snaplen, &mut self.passed, f);
+        }
+        (n, got)
+    }
+
     /// The receive queue this socket reads.
     pub fn queue(&self) -> u32 {
         self.queue
@@ -176,32 +227,26 @@ impl Source for AfXdpCapture {
     }
 
     fn read(&mut self, f: &mut dyn FnMut(&RawPacket<'_>)) -> Result<usize, LiveError> {
+        // What the ring holds, without a system call (netring's blocking
+        // read polls whenever its cached count is empty, which it is after
+        // every batch).
+        let (mut n, got) = self.drain(f);
+        if got > 0 {
+            return Ok(n);
+        }
+        // An empty ring: let packets gather for a moment (one wake-up for
+        // many packets, as TPACKET_V3's block timeout does), then wait.
+        std::thread::sleep(GATHER);
+        let (m, got) = self.drain(f);
+        if got > 0 {
+            return Ok(m);
+        }
         let batch = self
             .sock
             .next_batch_blocking(self.timeout)
             .map_err(|e| err(&self.interface, format!("AF_XDP queue {}: {e}", self.queue)))?;
-        let Some(batch) = batch else {
-            return Ok(0);
-        };
-        let mut n = 0;
-        for p in batch.iter() {
-            let whole = p.data();
-            if let Some(flt) = self.filter.as_mut() {
-                // A packet the filter cannot judge is kept.
-                if !flt.matches(linktype::ETHERNET, whole).unwrap_or(true) {
-                    continue;
-                }
-            }
-            self.passed += 1;
-            let data = &whole[..whole.len().min(self.snaplen)];
-            f(&RawPacket {
-                ts_ns: now_ns(),
-                linktype: linktype::ETHERNET,
-                orig_len: whole.len() as u32,
-                data,
-                offset: 0,
-            });
-            n += 1;
+        if let Some(batch) = batch {
+            n += deliver(&batch, &mut self.filter, self.snaplen, &mut self.passed, f);
         }
         Ok(n)
     }
