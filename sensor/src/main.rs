@@ -747,6 +747,9 @@ fn live(args: LiveArgs) -> Result<(RunSummary, usize)> {
         Some("generic") => c.capture.xdp_mode = XdpAttach::Generic,
         Some(m) => bail!("--xdp-mode {m:?}: auto, native or generic"),
     }
+    if args.xdp_mode.is_some() && c.capture.method != CaptureMethod::AfXdp {
+        bail!("--xdp-mode goes with --method af-xdp (or capture.method = \"af-xdp\")");
+    }
     if let Err((section, key, msg)) = c.check() {
         bail!("{section}.{key}: {msg}");
     }

@@ -295,3 +295,32 @@ fn a_configuration_file_sets_the_run_and_its_errors_name_file_line_and_field() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("valid"), "{out}");
 }
+
+#[test]
+fn a_bad_capture_method_or_xdp_mode_is_named_before_any_capture_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let o = out.to_str().unwrap();
+    for (args, want) in [
+        (
+            &["--method", "dpdk"][..],
+            "--method \"dpdk\": pcap, af-packet or af-xdp",
+        ),
+        (
+            &["--method", "af-xdp", "--xdp-mode", "fast"][..],
+            "--xdp-mode \"fast\": auto, native or generic",
+        ),
+        (
+            &["--xdp-mode", "native"][..],
+            "--xdp-mode goes with --method af-xdp",
+        ),
+    ] {
+        let mut a = vec!["live", "-i", "lo", "--out", o, "--no-rule-cache"];
+        a.extend(args);
+        let (code, _, err) = run(&a);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    assert!(!out.exists(), "nothing written");
+}

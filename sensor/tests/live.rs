@@ -1005,3 +1005,46 @@ fn af_xdp_as_an_unprivileged_user_needs_cap_bpf_and_locked_memory() {
     replay_stop_and_check_files(s, &link, &dir.path().join("live"), uid);
     assert_eq!(xdp_attached(&link.host_if), None);
 }
+
+/// Retention in a live run: the oldest hour partitions go while the tree
+/// is over its size limit (checked at the start, then every minute), and
+/// the date directory goes with its last hour.
+#[test]
+fn retention_deletes_the_oldest_hours_past_the_size_limit_in_a_live_run() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live");
+    let date = |d: &str| out.join(format!("flows/sensor=t1/date={d}"));
+    for d in ["2020-01-01", "2020-01-02"] {
+        let h = date(d).join("hour=00");
+        std::fs::create_dir_all(&h).unwrap();
+        // Not Parquet, so that pyarrow reads only the run's own files.
+        std::fs::write(h.join("old-data"), vec![0u8; 4096]).unwrap();
+    }
+    // 6 KiB: the two old hours (8 KiB) are over it, the newer alone is not.
+    let conf = dir.path().join("m.toml");
+    let gib = 6144.0 / f64::from(1u32 << 30);
+    std::fs::write(&conf, format!("[output]\nretention_max_gib = {gib}\n")).unwrap();
+    let link = VethLink::new("t");
+    let s = Sensor::start(
+        &link.host_if,
+        &out,
+        &["--workers", "1", "--config", conf.to_str().unwrap()],
+    );
+    s.wait_metric(
+        "mekong_retention_deleted_total",
+        |v| v >= 1.0,
+        Duration::from_secs(30),
+    );
+    assert!(!date("2020-01-01").exists(), "the oldest hour and its date");
+    assert!(date("2020-01-02").join("hour=00/old-data").exists());
+    let sent = link.replay(capture(), 4_000);
+    let name = format!("mekong_packets_total{{interface=\"{}\"}}", link.host_if);
+    s.wait_metric(&name, |v| v as u64 == sent, Duration::from_secs(60));
+    assert_eq!(s.metric("mekong_retention_deleted_total"), Some(1.0));
+    let (code, log) = s.stop();
+    assert_eq!(code, 0, "{log}");
+    // The run's own files are written beside what was kept.
+    assert!(!pyarrow_files(&out.join("flows")).is_empty(), "{log}");
+    assert!(date("2020-01-02").exists());
+}
