@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use netring::{BpfFilter, BpfInsn, FanoutFlags, FanoutMode};
 
-use super::live::{LiveError, LiveOptions, LiveStats, Source};
+use super::live::{chain, LiveError, LiveOptions, LiveStats, Source};
 use super::{linktype, RawPacket};
 
 /// One AF_PACKET socket of a fanout group.
@@ -98,15 +98,7 @@ impl AfPacketCapture {
                 compile(&o.filter).map_err(|e| err(format!("BPF filter {:?}: {e}", o.filter)))?;
             b = b.bpf_filter(f);
         }
-        let cap = b.build().map_err(|e| {
-            let mut m = e.to_string();
-            let mut s = std::error::Error::source(&e);
-            while let Some(c) = s {
-                m.push_str(&format!(": {c}"));
-                s = c.source();
-            }
-            err(m)
-        })?;
+        let cap = b.build().map_err(|e| err(chain(&e)))?;
         Ok(AfPacketCapture {
             interface: interface.to_string(),
             cap,

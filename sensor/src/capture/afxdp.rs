@@ -26,7 +26,7 @@ use netring::xdp::{Queues, XdpCapture, XdpCaptureGuard, XdpFlags};
 use netring::{XdpMode, XdpSocket};
 
 use super::filter::Filter;
-use super::live::{LiveError, LiveOptions, LiveStats, Source};
+use super::live::{chain, LiveError, LiveOptions, LiveStats, Source};
 use super::{linktype, RawPacket};
 use crate::config::XdpAttach;
 
@@ -114,21 +114,6 @@ pub fn open_all(
         });
     }
     Ok(v)
-}
-
-/// An error and its causes, each once.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut m = e.to_string();
-    let mut s = e.source();
-    while let Some(c) = s {
-        let t = c.to_string();
-        if !m.contains(&t) {
-            m.push_str(": ");
-            m.push_str(&t);
-        }
-        s = c.source();
-    }
-    m
 }
 
 /// What an unprivileged sensor lacks, added to the kernel's refusal.

@@ -34,6 +34,21 @@ pub struct LiveOptions {
     pub filter: String,
 }
 
+/// An error and its causes, each once.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut m = e.to_string();
+    let mut s = e.source();
+    while let Some(c) = s {
+        let t = c.to_string();
+        if !m.contains(&t) {
+            m.push_str(": ");
+            m.push_str(&t);
+        }
+        s = c.source();
+    }
+    m
+}
+
 /// A live packet source: an interface opened by libpcap, one socket of an
 /// AF_PACKET fanout group, or the AF_XDP socket of one receive queue.
 pub trait Source: Send {
